@@ -1,0 +1,1 @@
+//! Four-letter words. CONTRACT STUB: owned by the config/admin work.

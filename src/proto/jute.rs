@@ -1,0 +1,272 @@
+//! Jute's binary encoding: big-endian `int`/`long`, one-byte `boolean`, length-prefixed
+//! `buffer`/`ustring` (length -1 is null), count-prefixed `vector` (count -1 is null).
+//!
+//! Decoding never trusts a length: every length and count is checked against the bytes
+//! that remain before anything is allocated, so a hostile frame cannot make us reserve
+//! more memory than it actually sent.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record truncated: needed {needed} bytes at offset {offset}, {remaining} remain")]
+    Truncated {
+        offset: usize,
+        needed: usize,
+        remaining: usize,
+    },
+    #[error("negative length {0} where a value is required")]
+    BadLength(i32),
+    #[error("string is not valid UTF-8")]
+    BadUtf8,
+    #[error("unknown opcode {0}")]
+    UnknownOpCode(i32),
+    #[error("bad multi header: {0}")]
+    BadMulti(&'static str),
+}
+
+/// A cursor over one decoded frame.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.remaining() < n {
+            return Err(DecodeError::Truncated {
+                offset: self.pos,
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn read_i32(&mut self) -> Result<i32, DecodeError> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    pub fn read_i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+
+    pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.take(1)?[0] != 0)
+    }
+
+    /// A length-prefixed byte run; `None` for jute's null (-1). Other negative lengths
+    /// are refused.
+    pub fn read_raw(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let len = self.read_i32()?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 {
+            return Err(DecodeError::BadLength(len));
+        }
+        Ok(Some(self.take(len as usize)?))
+    }
+
+    /// A vector's element count, checked against what remains (every element takes at
+    /// least one byte), so the caller may reserve that many slots.
+    pub fn read_count(&mut self) -> Result<Option<usize>, DecodeError> {
+        let n = self.read_i32()?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Err(DecodeError::BadLength(n));
+        }
+        let n = n as usize;
+        if n > self.remaining() {
+            return Err(DecodeError::Truncated {
+                offset: self.pos,
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        Ok(Some(n))
+    }
+}
+
+/// A value with a jute encoding.
+pub trait Jute: Sized {
+    fn encode(&self, w: &mut BytesMut);
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Decodes a whole buffer as one value.
+    fn from_bytes(buf: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(&mut Reader::new(buf))
+    }
+
+    fn to_bytes(&self) -> BytesMut {
+        let mut w = BytesMut::new();
+        self.encode(&mut w);
+        w
+    }
+}
+
+impl Jute for i32 {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_i32(*self);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_i32()
+    }
+}
+
+impl Jute for i64 {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_i64(*self);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_i64()
+    }
+}
+
+impl Jute for bool {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_u8(*self as u8);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_bool()
+    }
+}
+
+/// `ustring`. Null decodes as the empty string (ZooKeeper's server treats a null path
+/// as invalid anyway, and no reply we send carries a null string).
+impl Jute for String {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_i32(self.len() as i32);
+        w.put_slice(self.as_bytes());
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.read_raw()? {
+            None => Ok(String::new()),
+            Some(b) => std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| DecodeError::BadUtf8),
+        }
+    }
+}
+
+/// `buffer`. Decoding copies: a znode's data must not pin the connection's read buffer.
+impl Jute for Bytes {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_i32(self.len() as i32);
+        w.put_slice(self);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.read_raw()? {
+            None => Bytes::new(),
+            Some(b) => Bytes::copy_from_slice(b),
+        })
+    }
+}
+
+/// `vector<T>`. Null decodes as empty.
+impl<T: Jute> Jute for Vec<T> {
+    fn encode(&self, w: &mut BytesMut) {
+        w.put_i32(self.len() as i32);
+        for v in self {
+            v.encode(w);
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let n = r.read_count()?.unwrap_or(0);
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(T::decode(r)?);
+        }
+        Ok(v)
+    }
+}
+
+/// Declares a jute record: a struct whose fields are encoded in declaration order.
+#[macro_export]
+macro_rules! jute_record {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+
+        impl $crate::proto::jute::Jute for $name {
+            fn encode(&self, _w: &mut bytes::BytesMut) {
+                $(self.$field.encode(_w);)*
+            }
+            fn decode(_r: &mut $crate::proto::jute::Reader<'_>) -> Result<Self, $crate::proto::jute::DecodeError> {
+                Ok(Self { $($field: $crate::proto::jute::Jute::decode(_r)?),* })
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitives_round_trip() {
+        let mut w = BytesMut::new();
+        7i32.encode(&mut w);
+        (-9i64).encode(&mut w);
+        true.encode(&mut w);
+        "héllo".to_string().encode(&mut w);
+        Bytes::from_static(b"\x00\x01").encode(&mut w);
+        vec!["a".to_string(), "bc".to_string()].encode(&mut w);
+        let mut r = Reader::new(&w);
+        assert_eq!(i32::decode(&mut r).unwrap(), 7);
+        assert_eq!(i64::decode(&mut r).unwrap(), -9);
+        assert!(bool::decode(&mut r).unwrap());
+        assert_eq!(String::decode(&mut r).unwrap(), "héllo");
+        assert_eq!(&Bytes::decode(&mut r).unwrap()[..], b"\x00\x01");
+        assert_eq!(Vec::<String>::decode(&mut r).unwrap(), vec!["a", "bc"]);
+        assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn null_values_decode_empty() {
+        let buf = (-1i32).to_be_bytes();
+        assert_eq!(String::from_bytes(&buf).unwrap(), "");
+        assert!(Bytes::from_bytes(&buf).unwrap().is_empty());
+        assert!(Vec::<i32>::from_bytes(&buf).unwrap().is_empty());
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused_before_allocating() {
+        // A vector claiming two billion elements in an 8-byte frame.
+        let mut buf = i32::MAX.to_be_bytes().to_vec();
+        buf.extend_from_slice(&[0; 4]);
+        assert!(matches!(
+            Vec::<String>::from_bytes(&buf),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            String::from_bytes(&(-5i32).to_be_bytes()),
+            Err(DecodeError::BadLength(-5))
+        ));
+        assert!(matches!(
+            Bytes::from_bytes(&100i32.to_be_bytes()),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert_eq!(
+            String::from_bytes(&[0, 0, 0, 2, 0xff, 0xfe]),
+            Err(DecodeError::BadUtf8)
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! The glommio runtime. Being written.
