@@ -33,8 +33,8 @@ pub fn next_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Frame
 /// The four-letter words ZooKeeper answers when they arrive as a connection's first
 /// four bytes instead of a length.
 pub const FOUR_LETTER_WORDS: &[&str] = &[
-    "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dump",
-    "isro", "dirs", "crst", "srst", "gtmk", "stmk",
+    "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dump", "isro",
+    "dirs", "crst", "srst", "gtmk", "stmk",
 ];
 
 /// The four-letter word that `first` (a connection's first four bytes) spells, if any.

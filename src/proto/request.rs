@@ -11,7 +11,10 @@ use super::records::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiOp {
     /// `op` is Create, Create2 or CreateContainer: it selects the result's encoding.
-    Create { op: OpCode, req: CreateRequest },
+    Create {
+        op: OpCode,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -115,14 +118,26 @@ impl Jute for MultiRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// `create`: path only.
-    Create { path: String },
+    Create {
+        path: String,
+    },
     /// `create2`, `createContainer`, `createTTL`: path and Stat (encoded as opcode create2).
-    Create2 { path: String, stat: Stat },
+    Create2 {
+        path: String,
+        stat: Stat,
+    },
     Delete,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Check,
-    GetChildren { children: Vec<String> },
-    GetData { data: Bytes, stat: Stat },
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetData {
+        data: Bytes,
+        stat: Stat,
+    },
     Error(ErrorCode),
 }
 
@@ -325,10 +340,9 @@ pub fn decode_request(opcode: i32, body: &[u8]) -> Result<Request, DecodeError> 
         OpCode::AddWatch => R::AddWatch(AddWatchRequest::decode(r)?),
         OpCode::WhoAmI => R::WhoAmI,
         OpCode::CloseSession => R::CloseSession,
-        OpCode::Notification
-        | OpCode::CreateSession
-        | OpCode::DeleteContainer
-        | OpCode::Error => return Err(DecodeError::UnknownOpCode(opcode)),
+        OpCode::Notification | OpCode::CreateSession | OpCode::DeleteContainer | OpCode::Error => {
+            return Err(DecodeError::UnknownOpCode(opcode))
+        }
     })
 }
 
@@ -404,7 +418,10 @@ mod tests {
         let b = m.to_bytes();
         assert_eq!(MultiRequest::from_bytes(&b).unwrap(), m);
         // The closing header is type -1, done, err -1.
-        assert_eq!(&b[b.len() - 9..], &[255, 255, 255, 255, 1, 255, 255, 255, 255]);
+        assert_eq!(
+            &b[b.len() - 9..],
+            &[255, 255, 255, 255, 1, 255, 255, 255, 255]
+        );
     }
 
     #[test]
@@ -460,7 +477,10 @@ mod tests {
     #[test]
     fn unknown_opcodes_are_reported() {
         assert_eq!(decode_request(10, &[]), Err(DecodeError::UnknownOpCode(10)));
-        assert_eq!(decode_request(-10, &[]), Err(DecodeError::UnknownOpCode(-10)));
+        assert_eq!(
+            decode_request(-10, &[]),
+            Err(DecodeError::UnknownOpCode(-10))
+        );
         assert_eq!(decode_request(11, &[]), Ok(Request::Ping));
     }
 

@@ -7,10 +7,17 @@ use crate::tree::DataTree;
 /// The outcome of one txn, from which the reply is encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnResult {
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    SetData { stat: Stat },
-    SetAcl { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
+    SetAcl {
+        stat: Stat,
+    },
     Checked,
     /// One result per op (each `Error` when the multi failed).
     Multi(Vec<TxnResult>),

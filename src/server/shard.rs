@@ -1,0 +1,823 @@
+//! One shard's state: its own replica of the DataTree, its watches, and the protocol
+//! state of the connections it owns. Pure logic: the I/O layer (`conn.rs`, `mod.rs`)
+//! feeds it frames and committed batches and carries away the bytes it produces, so
+//! every rule here is unit-testable without sockets or executors.
+//!
+//! Ordering rules (ZooKeeper's promises):
+//! - Per-session FIFO: each connection's requests are answered in the order sent. A read
+//!   queued behind a write runs only after the write's txn is applied to this shard's
+//!   tree, so it sees that write.
+//! - Watch events before data: applying a txn queues its watch notifications on the
+//!   watchers' connections before the reply to the write and before any read that runs
+//!   afterwards, so a client never sees a change before the event announcing it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::messages::*;
+use crate::acl::{self, AuthProviders};
+use crate::limits::Limits;
+use crate::proto::*;
+use crate::request::{self, ReadReply, Txn, TxnResult, WatchRegistration};
+use crate::session;
+use crate::tree::DataTree;
+use crate::watch::WatchManager;
+
+/// The settings a shard needs, from zoo.cfg.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    pub min_session_timeout: i32,
+    pub max_session_timeout: i32,
+    pub limits: Limits,
+    pub auth: AuthProviders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the ConnectRequest.
+    AwaitConnect,
+    /// A new session was asked of the commit shard.
+    Connecting,
+    Connected,
+    /// Answered with a close; nothing more is read.
+    Closing,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// Sent to the commit shard; answered when its txn comes back applied.
+    Write { xid: i32, op: OpCode },
+    /// Waiting for the writes ahead of it.
+    Read { xid: i32, req: Request },
+}
+
+/// Why a connection must be closed at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    #[error("malformed packet: {0}")]
+    Malformed(String),
+    #[error("client has seen zxid {seen:#x}, our last zxid is {ours:#x}")]
+    ZxidAhead { seen: i64, ours: i64 },
+    #[error("output queue above {0} bytes: client is not reading")]
+    SlowReader(usize),
+}
+
+/// Counters for the four-letter words.
+#[derive(Debug, Default, Clone)]
+pub struct ConnStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub last_zxid: i64,
+    pub last_xid: i32,
+    pub last_op: &'static str,
+}
+
+pub struct Conn {
+    pub remote: SocketAddr,
+    phase: Phase,
+    pub session_id: i64,
+    pub timeout: i32,
+    pub auth: Vec<Id>,
+    /// Whether the ConnectRequest carried the readOnly byte (then the reply does too).
+    read_only_flag: Option<bool>,
+    queue: VecDeque<Pending>,
+    /// Bytes waiting to be written to the socket.
+    pub out: BytesMut,
+    /// Close the socket once `out` is flushed.
+    pub close_after_flush: bool,
+    pub stats: ConnStats,
+}
+
+impl Conn {
+    pub fn is_connected(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ShardStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub tree: DataTree,
+    pub watches: WatchManager,
+    pub conns: HashMap<ConnId, Conn>,
+    /// Which local connection holds each session.
+    session_conn: HashMap<i64, ConnId>,
+    next_conn: ConnId,
+    outbox: ToCommit,
+    touched: HashSet<i64>,
+    /// Connections with new output (or to be closed) since the I/O layer last looked.
+    pub dirty: Vec<ConnId>,
+    /// Requests read and not yet answered, for `globalOutstandingLimit`.
+    pub outstanding: usize,
+    pub cfg: ShardConfig,
+    pub stats: ShardStats,
+    scratch_watchers: Vec<u64>,
+}
+
+impl Shard {
+    pub fn new(id: usize, cfg: ShardConfig) -> Shard {
+        Shard {
+            id,
+            tree: DataTree::new(),
+            watches: WatchManager::new(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            next_conn: 1,
+            outbox: ToCommit::default(),
+            touched: HashSet::new(),
+            dirty: Vec::new(),
+            outstanding: 0,
+            cfg,
+            stats: ShardStats::default(),
+            scratch_watchers: Vec::new(),
+        }
+    }
+
+    pub fn open_conn(&mut self, remote: SocketAddr) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                remote,
+                phase: Phase::AwaitConnect,
+                session_id: 0,
+                timeout: 0,
+                auth: acl::connection_ids(&remote.ip().to_string()),
+                read_only_flag: None,
+                queue: VecDeque::new(),
+                out: BytesMut::new(),
+                close_after_flush: false,
+                stats: ConnStats::default(),
+            },
+        );
+        id
+    }
+
+    /// The socket is gone: forget the connection. The session lives on until it expires
+    /// or a client resumes it.
+    pub fn close_conn(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(&id) {
+            self.outstanding -= c.queue.len();
+            if c.session_id != 0 && self.session_conn.get(&c.session_id) == Some(&id) {
+                self.session_conn.remove(&c.session_id);
+            }
+            self.watches.remove_watcher(id);
+        }
+    }
+
+    /// Takes the bytes to write to `id`'s socket.
+    pub fn take_output(&mut self, id: ConnId) -> Option<(BytesMut, bool)> {
+        let c = self.conns.get_mut(&id)?;
+        Some((std::mem::take(&mut c.out), c.close_after_flush))
+    }
+
+    /// Takes what must go to the commit shard, if anything.
+    pub fn take_outbox(&mut self) -> Option<ToCommit> {
+        self.outbox.touches.extend(self.touched.drain());
+        if self.outbox.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.outbox))
+        }
+    }
+
+    pub fn has_outbox(&self) -> bool {
+        !self.outbox.items.is_empty()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn mark_dirty(&mut self, id: ConnId) {
+        self.dirty.push(id);
+    }
+
+    /// One frame from connection `id`. An error means: close the connection now.
+    pub fn on_frame(&mut self, id: ConnId, frame: &[u8]) -> Result<(), CloseReason> {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        conn.stats.packets_received += 1;
+        self.stats.packets_received += 1;
+        match conn.phase {
+            Phase::AwaitConnect => self.on_connect(id, frame),
+            Phase::Connecting | Phase::Connected => self.on_request(id, frame),
+            Phase::Closing => Ok(()),
+        }
+    }
+
+    fn on_connect(&mut self, id: ConnId, frame: &[u8]) -> Result<(), CloseReason> {
+        let req = ConnectRequest::from_bytes(frame)
+            .map_err(|e| CloseReason::Malformed(format!("ConnectRequest: {e}")))?;
+        let last = self.tree.last_processed_zxid();
+        if req.last_zxid_seen > last {
+            return Err(CloseReason::ZxidAhead {
+                seen: req.last_zxid_seen,
+                ours: last,
+            });
+        }
+        let timeout = negotiate_timeout(
+            req.time_out,
+            self.cfg.min_session_timeout,
+            self.cfg.max_session_timeout,
+        );
+        let conn = self.conns.get_mut(&id).unwrap();
+        conn.read_only_flag = req.read_only.map(|_| false);
+        conn.timeout = timeout;
+        if req.session_id == 0 {
+            conn.phase = Phase::Connecting;
+            let auth = conn.auth.clone();
+            self.outbox.items.push(WriteItem {
+                origin: Origin {
+                    shard: self.id,
+                    conn: id,
+                    xid: 0,
+                },
+                session_id: 0,
+                auth,
+                kind: WriteKind::CreateSession { timeout },
+            });
+            self.outstanding += 1;
+            conn.queue.push_back(Pending::Write {
+                xid: 0,
+                op: OpCode::CreateSession,
+            });
+            return Ok(());
+        }
+        let valid = req.passwd[..] == session::password(req.session_id)[..]
+            && self.tree.session_timeout(req.session_id).is_some();
+        if !valid {
+            // ZooKeeper's answer to an expired or unknown session: all zeros, then close.
+            self.send_connect_response(id, 0, 0, Bytes::from_static(&[0; 16]));
+            let conn = self.conns.get_mut(&id).unwrap();
+            conn.phase = Phase::Closing;
+            conn.close_after_flush = true;
+            return Ok(());
+        }
+        let conn = self.conns.get_mut(&id).unwrap();
+        conn.phase = Phase::Connected;
+        conn.session_id = req.session_id;
+        let auth = conn.auth.clone();
+        if let Some(old) = self.session_conn.insert(req.session_id, id) {
+            if old != id {
+                self.close_now(old);
+            }
+        }
+        self.touched.insert(req.session_id);
+        self.outbox.items.push(WriteItem {
+            origin: Origin {
+                shard: self.id,
+                conn: id,
+                xid: 0,
+            },
+            session_id: req.session_id,
+            auth,
+            kind: WriteKind::Reattach,
+        });
+        let passwd = Bytes::copy_from_slice(&session::password(req.session_id));
+        self.send_connect_response(id, timeout, req.session_id, passwd);
+        Ok(())
+    }
+
+    fn send_connect_response(&mut self, id: ConnId, timeout: i32, session_id: i64, passwd: Bytes) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let rsp = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id,
+            passwd,
+            read_only: conn.read_only_flag,
+        };
+        let start = conn.out.len();
+        conn.out.put_i32(0);
+        rsp.encode(&mut conn.out);
+        let len = (conn.out.len() - start - 4) as i32;
+        conn.out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        conn.stats.packets_sent += 1;
+        self.stats.packets_sent += 1;
+        self.mark_dirty(id);
+    }
+
+    /// Closes a connection from our side (another connection took its session, or the
+    /// session expired).
+    fn close_now(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.phase = Phase::Closing;
+            c.close_after_flush = true;
+            self.dirty.push(id);
+        }
+    }
+
+    fn on_request(&mut self, id: ConnId, frame: &[u8]) -> Result<(), CloseReason> {
+        let mut r = Reader::new(frame);
+        let hdr = RequestHeader::decode(&mut r)
+            .map_err(|e| CloseReason::Malformed(format!("RequestHeader: {e}")))?;
+        let body = &frame[r.position()..];
+        let req = match decode_request(hdr.r#type, body) {
+            Ok(req) => req,
+            Err(DecodeError::UnknownOpCode(_)) => {
+                // ZooKeeper's UnimplementedRequestProcessor: answer, then close.
+                self.reply_header(id, hdr.xid, -1, ErrorCode::Unimplemented);
+                self.close_now(id);
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(CloseReason::Malformed(format!(
+                    "opcode {}: {e}",
+                    hdr.r#type
+                )))
+            }
+        };
+        let conn = self.conns.get_mut(&id).unwrap();
+        conn.stats.last_xid = hdr.xid;
+        if conn.session_id != 0 {
+            self.touched.insert(conn.session_id);
+        }
+        match req {
+            // Auth and SASL are answered at once, outside the request pipeline, as in
+            // ZooKeeper's processPacket.
+            Request::Auth(p) => {
+                self.on_auth(id, hdr.xid, &p);
+                return Ok(());
+            }
+            Request::Sasl(_) => {
+                self.on_sasl(id, hdr.xid);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let conn = self.conns.get_mut(&id).unwrap();
+        if conn.phase != Phase::Connected {
+            // Requests pipelined behind the ConnectRequest wait for the session.
+            self.outstanding += 1;
+            conn.queue.push_back(Pending::Read { xid: hdr.xid, req });
+            return Ok(());
+        }
+        self.submit(id, hdr.xid, req);
+        Ok(())
+    }
+
+    /// Puts a request of a connected session into its pipeline.
+    fn submit(&mut self, id: ConnId, xid: i32, req: Request) {
+        let op = req.opcode();
+        let conn = self.conns.get_mut(&id).unwrap();
+        self.outstanding += 1;
+        let kind = match req {
+            Request::Sync(s) => Some(WriteKind::Sync(s.path)),
+            req if op.is_write() => Some(WriteKind::Request(req)),
+            req => {
+                if !conn.queue.is_empty() {
+                    conn.queue.push_back(Pending::Read { xid, req });
+                } else {
+                    self.outstanding -= 1;
+                    self.exec_read(id, xid, req);
+                }
+                return;
+            }
+        };
+        let conn = self.conns.get_mut(&id).unwrap();
+        if let Some(kind) = kind {
+            conn.queue.push_back(Pending::Write { xid, op });
+            self.outbox.items.push(WriteItem {
+                origin: Origin {
+                    shard: self.id,
+                    conn: id,
+                    xid,
+                },
+                session_id: conn.session_id,
+                auth: conn.auth.clone(),
+                kind,
+            });
+        }
+    }
+
+    fn on_auth(&mut self, id: ConnId, xid: i32, p: &AuthPacket) {
+        match self.cfg.auth.authenticate(&p.scheme, &p.auth) {
+            Ok(ids) => {
+                let conn = self.conns.get_mut(&id).unwrap();
+                for i in ids {
+                    if !conn.auth.contains(&i) {
+                        conn.auth.push(i);
+                    }
+                }
+                self.reply_header(id, xid, 0, ErrorCode::Ok);
+            }
+            Err(code) => {
+                self.reply_header(id, xid, 0, code);
+                self.close_now(id);
+            }
+        }
+    }
+
+    /// A server without SASL answers a SASL token with an empty (null) token.
+    fn on_sasl(&mut self, id: ConnId, xid: i32) {
+        let null_token: i32 = -1;
+        self.reply(
+            id,
+            ReplyHeader {
+                xid,
+                zxid: 0,
+                err: 0,
+            },
+            Some(&null_token),
+        );
+    }
+
+    fn reply_header(&mut self, id: ConnId, xid: i32, zxid: i64, err: ErrorCode) {
+        self.reply(
+            id,
+            ReplyHeader {
+                xid,
+                zxid,
+                err: err.as_i32(),
+            },
+            None,
+        );
+    }
+
+    fn reply(&mut self, id: ConnId, hdr: ReplyHeader, body: Option<&dyn JuteDyn>) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        encode_reply(&mut conn.out, hdr, body);
+        conn.stats.packets_sent += 1;
+        conn.stats.last_zxid = hdr.zxid;
+        self.stats.packets_sent += 1;
+        self.dirty.push(id);
+    }
+
+    /// Runs a request that is served on this shard: reads, pings and watch management.
+    fn exec_read(&mut self, id: ConnId, xid: i32, req: Request) {
+        let zxid = self.tree.last_processed_zxid();
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let session_id = conn.session_id;
+        match req {
+            Request::Ping => {
+                self.reply_header(id, xid::PING, zxid, ErrorCode::Ok);
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(
+                    id,
+                    sw.relative_zxid,
+                    &sw.data_watches,
+                    &sw.exist_watches,
+                    &sw.child_watches,
+                    &[],
+                    &[],
+                );
+                self.reply_header(id, xid, zxid, ErrorCode::Ok);
+            }
+            Request::SetWatches2(sw) => {
+                self.set_watches(
+                    id,
+                    sw.relative_zxid,
+                    &sw.data_watches,
+                    &sw.exist_watches,
+                    &sw.child_watches,
+                    &sw.persistent_watches,
+                    &sw.persistent_recursive_watches,
+                );
+                self.reply_header(id, xid, zxid, ErrorCode::Ok);
+            }
+            Request::AddWatch(aw) => {
+                let recursive = match aw.mode {
+                    add_watch_mode::PERSISTENT => false,
+                    add_watch_mode::PERSISTENT_RECURSIVE => true,
+                    _ => {
+                        self.reply_header(id, xid, zxid, ErrorCode::BadArguments);
+                        return;
+                    }
+                };
+                self.watches.add_persistent_watch(&aw.path, id, recursive);
+                self.reply(
+                    id,
+                    ReplyHeader { xid, zxid, err: 0 },
+                    Some(&ErrorResponse { err: 0 }),
+                );
+            }
+            Request::CheckWatches(cw) => {
+                let ok = self.watches.check_or_remove(&cw.path, cw.r#type, id, false);
+                let err = if ok {
+                    ErrorCode::Ok
+                } else {
+                    ErrorCode::NoWatcher
+                };
+                self.reply_header(id, xid, zxid, err);
+            }
+            Request::RemoveWatches(rw) => {
+                let ok = self.watches.check_or_remove(&rw.path, rw.r#type, id, true);
+                let err = if ok {
+                    ErrorCode::Ok
+                } else {
+                    ErrorCode::NoWatcher
+                };
+                self.reply_header(id, xid, zxid, err);
+            }
+            Request::WhoAmI => {
+                let rsp = WhoAmIResponse {
+                    client_info: client_infos(&conn.auth),
+                };
+                self.reply(id, ReplyHeader { xid, zxid, err: 0 }, Some(&rsp));
+            }
+            req => {
+                let outcome = request::process_read(&self.tree, session_id, &conn.auth, &req);
+                match outcome.watch {
+                    Some(WatchRegistration::Data(p)) => self.watches.add_data_watch(&p, id),
+                    Some(WatchRegistration::Child(p)) => self.watches.add_child_watch(&p, id),
+                    None => {}
+                }
+                match outcome.reply {
+                    Ok(rsp) => self.reply(id, ReplyHeader { xid, zxid, err: 0 }, Some(&rsp)),
+                    Err(code) => self.reply_header(id, xid, zxid, code),
+                }
+            }
+        }
+    }
+
+    /// ZooKeeper's `DataTree.setWatches`: re-registers a reconnecting client's watches,
+    /// firing at once those whose node changed after `relative_zxid`.
+    #[allow(clippy::too_many_arguments)]
+    fn set_watches(
+        &mut self,
+        id: ConnId,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        recursive: &[String],
+    ) {
+        for p in data {
+            match self.tree.stat(p) {
+                None => self.notify(id, EventType::NodeDeleted, p, -1),
+                Some(s) if s.mzxid > relative_zxid => {
+                    self.notify(id, EventType::NodeDataChanged, p, -1)
+                }
+                Some(_) => self.watches.add_data_watch(p, id),
+            }
+        }
+        for p in exist {
+            match self.tree.stat(p) {
+                Some(_) => self.notify(id, EventType::NodeCreated, p, -1),
+                None => self.watches.add_data_watch(p, id),
+            }
+        }
+        for p in child {
+            match self.tree.stat(p) {
+                None => self.notify(id, EventType::NodeDeleted, p, -1),
+                Some(s) if s.pzxid > relative_zxid => {
+                    self.notify(id, EventType::NodeChildrenChanged, p, -1)
+                }
+                Some(_) => self.watches.add_child_watch(p, id),
+            }
+        }
+        for p in persistent {
+            self.watches.add_persistent_watch(p, id, false);
+        }
+        for p in recursive {
+            self.watches.add_persistent_watch(p, id, true);
+        }
+    }
+
+    fn notify(&mut self, id: ConnId, event: EventType, path: &str, zxid: i64) {
+        let ev = WatcherEvent {
+            r#type: event as i32,
+            state: KeeperState::SyncConnected as i32,
+            path: path.to_string(),
+        };
+        self.reply(
+            id,
+            ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid,
+                err: 0,
+            },
+            Some(&ev),
+        );
+    }
+
+    /// Applies a committed batch to this shard: tree, watches, replies.
+    pub fn apply_batch(&mut self, batch: &[Committed]) {
+        let mut triggers = Vec::new();
+        for entry in batch {
+            match entry {
+                Committed::Txn { hdr, txn, origin } => {
+                    triggers.clear();
+                    let result = request::apply(&mut self.tree, hdr, txn, &mut triggers);
+                    for t in &triggers {
+                        let mut ws = std::mem::take(&mut self.scratch_watchers);
+                        ws.clear();
+                        self.watches.trigger(&t.path, t.event, &mut ws);
+                        for &w in &ws {
+                            self.notify(w, t.event, &t.path, hdr.zxid);
+                        }
+                        self.scratch_watchers = ws;
+                    }
+                    self.after_txn(hdr, txn, origin, &result);
+                }
+                Committed::Sync { origin, path } => {
+                    if origin.shard == self.id {
+                        let zxid = self.tree.last_processed_zxid();
+                        if self.pop_write(origin.conn, origin.xid) {
+                            self.reply(
+                                origin.conn,
+                                ReplyHeader {
+                                    xid: origin.xid,
+                                    zxid,
+                                    err: 0,
+                                },
+                                Some(&SyncResponse { path: path.clone() }),
+                            );
+                            self.drain_reads(origin.conn);
+                        }
+                    }
+                }
+                Committed::Reattach { session_id, origin } => {
+                    if let Some(&local) = self.session_conn.get(session_id) {
+                        if !(origin.shard == self.id && origin.conn == local) {
+                            self.session_conn.remove(session_id);
+                            self.close_now(local);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn after_txn(
+        &mut self,
+        hdr: &request::TxnHeader,
+        txn: &Txn,
+        origin: &Option<Origin>,
+        result: &TxnResult,
+    ) {
+        let local_origin = origin.filter(|o| o.shard == self.id);
+        match txn {
+            Txn::CreateSession { timeout } => {
+                if let Some(o) = local_origin {
+                    if self.pop_write(o.conn, 0) {
+                        let conn = self.conns.get_mut(&o.conn).unwrap();
+                        conn.phase = Phase::Connected;
+                        conn.session_id = hdr.client_id;
+                        conn.timeout = *timeout;
+                        self.session_conn.insert(hdr.client_id, o.conn);
+                        let passwd = Bytes::copy_from_slice(&session::password(hdr.client_id));
+                        self.send_connect_response(o.conn, *timeout, hdr.client_id, passwd);
+                        // Requests pipelined behind the ConnectRequest now enter the pipeline.
+                        let queued: Vec<Pending> = self
+                            .conns
+                            .get_mut(&o.conn)
+                            .unwrap()
+                            .queue
+                            .drain(..)
+                            .collect();
+                        for p in queued {
+                            if let Pending::Read { xid, req } = p {
+                                self.outstanding -= 1;
+                                self.submit(o.conn, xid, req);
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+            Txn::CloseSession => {
+                let session_id = hdr.client_id;
+                if let Some(local) = self.session_conn.remove(&session_id) {
+                    match local_origin {
+                        Some(o) if o.conn == local => {
+                            if self.pop_write(o.conn, o.xid) {
+                                self.reply_header(o.conn, o.xid, hdr.zxid, ErrorCode::Ok);
+                            }
+                            self.close_now(o.conn);
+                        }
+                        // Expired, or closed through another connection.
+                        _ => self.close_now(local),
+                    }
+                    return;
+                }
+            }
+            _ => {}
+        }
+        let Some(o) = local_origin else {
+            return;
+        };
+        if !self.pop_write(o.conn, o.xid) {
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&o.conn) else {
+            return;
+        };
+        let start = conn.out.len();
+        conn.out.put_i32(0);
+        // Placeholder header, patched once the body's error code is known.
+        ReplyHeader {
+            xid: o.xid,
+            zxid: hdr.zxid,
+            err: 0,
+        }
+        .encode(&mut conn.out);
+        let err = request::reply::encode_write_reply(hdr.op, result, &mut conn.out);
+        if err != ErrorCode::Ok && hdr.op != OpCode::Multi {
+            conn.out.truncate(start + 4 + 16);
+        }
+        let err_pos = start + 4 + 4 + 8;
+        conn.out[err_pos..err_pos + 4].copy_from_slice(&err.as_i32().to_be_bytes());
+        let len = (conn.out.len() - start - 4) as i32;
+        conn.out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        conn.stats.packets_sent += 1;
+        conn.stats.last_zxid = hdr.zxid;
+        self.stats.packets_sent += 1;
+        self.dirty.push(o.conn);
+        self.drain_reads(o.conn);
+    }
+
+    /// Removes the write at the head of `id`'s queue, which must be `xid`. False if the
+    /// connection is gone. A mismatch is a bug in the pipeline: the connection is closed
+    /// rather than answered out of order.
+    fn pop_write(&mut self, id: ConnId, xid: i32) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        match conn.queue.front() {
+            Some(Pending::Write { xid: x, .. }) if *x == xid => {
+                conn.queue.pop_front();
+                self.outstanding -= 1;
+                true
+            }
+            other => {
+                tracing::error!(conn = id, xid, head = ?other, "reply out of order; closing");
+                self.close_now(id);
+                false
+            }
+        }
+    }
+
+    /// Runs the reads that were waiting for the writes ahead of them.
+    fn drain_reads(&mut self, id: ConnId) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if !matches!(conn.queue.front(), Some(Pending::Read { .. })) {
+                return;
+            }
+            let Some(Pending::Read { xid, req }) = conn.queue.pop_front() else {
+                unreachable!()
+            };
+            self.outstanding -= 1;
+            self.exec_read(id, xid, req);
+        }
+    }
+
+    /// Whether `id` has more output queued than a client may leave unread.
+    pub fn check_output_bound(&self, id: ConnId) -> Result<(), CloseReason> {
+        match self.conns.get(&id) {
+            Some(c) if c.out.len() > self.cfg.limits.max_pending_output => {
+                Err(CloseReason::SlowReader(self.cfg.limits.max_pending_output))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl JuteDyn for ReadReply {
+    fn encode_dyn(&self, w: &mut BytesMut) {
+        self.encode(w)
+    }
+}
+
+/// ZooKeeper's timeout negotiation: the client's wish, clamped to the server's bounds.
+fn negotiate_timeout(requested: i32, min: i32, max: i32) -> i32 {
+    requested.clamp(min, max.max(min))
+}
+
+/// whoAmI's answer (`AuthUtil.getClientInfos`): digest ids show only the user name.
+fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
+    auth.iter()
+        .map(|id| ClientInfo {
+            auth_scheme: id.scheme.clone(),
+            user: match id.scheme.as_str() {
+                "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+                _ => id.id.clone(),
+            },
+        })
+        .collect()
+}
