@@ -121,6 +121,14 @@ pub trait Jute: Sized {
     }
 }
 
+/// The empty body (closeSession, ping, whoAmI).
+impl Jute for () {
+    fn encode(&self, _: &mut BytesMut) {}
+    fn decode(_: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(())
+    }
+}
+
 impl Jute for i32 {
     fn encode(&self, w: &mut BytesMut) {
         w.put_i32(*self);

@@ -177,10 +177,6 @@ impl CommitCore {
     pub fn applied(&mut self, zxid: i64) {
         self.prepper.applied(zxid);
     }
-
-    pub fn last_zxid(&self) -> i64 {
-        self.last_zxid
-    }
 }
 
 /// The highest zxid in a batch, if it holds any txn.

@@ -417,3 +417,8 @@ fn admin_text(rt: &Runtime, cmd: &str) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;

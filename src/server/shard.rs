@@ -48,7 +48,7 @@ enum Phase {
 #[derive(Debug)]
 enum Pending {
     /// Sent to the commit shard; answered when its txn comes back applied.
-    Write { xid: i32, op: OpCode },
+    Write { xid: i32 },
     /// Waiting for the writes ahead of it.
     Read { xid: i32, req: Request },
 }
@@ -251,10 +251,7 @@ impl Shard {
                 kind: WriteKind::CreateSession { timeout },
             });
             self.outstanding += 1;
-            conn.queue.push_back(Pending::Write {
-                xid: 0,
-                op: OpCode::CreateSession,
-            });
+            conn.queue.push_back(Pending::Write { xid: 0 });
             return Ok(());
         }
         let valid = req.passwd[..] == session::password(req.session_id)[..]
@@ -392,7 +389,7 @@ impl Shard {
         };
         let conn = self.conns.get_mut(&id).unwrap();
         if let Some(kind) = kind {
-            conn.queue.push_back(Pending::Write { xid, op });
+            conn.queue.push_back(Pending::Write { xid });
             self.outbox.items.push(WriteItem {
                 origin: Origin {
                     shard: self.id,

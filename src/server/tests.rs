@@ -1,0 +1,194 @@
+//! Pipeline behaviour across shards, driven through `sim::Sim`.
+
+use super::sim::*;
+use crate::proto::*;
+
+fn get_data(path: &str, watch: bool) -> GetDataRequest {
+    GetDataRequest {
+        path: path.into(),
+        watch,
+    }
+}
+
+#[test]
+fn sessions_are_created_through_the_commit_shard_with_zookeepers_password() {
+    let mut sim = Sim::new(2);
+    let (_, a, pa) = sim.session(1);
+    let (_, b, _) = sim.session(0);
+    assert_ne!(a, b);
+    assert_eq!(&pa[..], &crate::session::password(a)[..]);
+    // Both replicas know both sessions.
+    for s in &sim.shards {
+        assert!(s.tree.session_timeout(a).is_some());
+        assert!(s.tree.session_timeout(b).is_some());
+    }
+}
+
+#[test]
+fn a_read_after_a_write_on_one_session_sees_the_write() {
+    let mut sim = Sim::new(2);
+    let (c, _, _) = sim.session(1);
+    sim.send(1, c, 1, OpCode::Create, &create_req("/a", b"v1", 0))
+        .unwrap();
+    // Pipelined before the create is committed: must wait for it.
+    sim.send(1, c, 2, OpCode::GetData, &get_data("/a", false))
+        .unwrap();
+    assert!(sim.frames(1, c).is_empty(), "nothing may be answered yet");
+    sim.pump();
+    let f = sim.frames(1, c);
+    assert_eq!(f.len(), 2);
+    assert_eq!((f[0].hdr.xid, f[0].hdr.err), (1, 0));
+    assert_eq!(CreateResponse::from_bytes(&f[0].body).unwrap().path, "/a");
+    assert_eq!((f[1].hdr.xid, f[1].hdr.err), (2, 0));
+    let d = GetDataResponse::from_bytes(&f[1].body).unwrap();
+    assert_eq!(&d.data[..], b"v1");
+    assert_eq!(d.stat.czxid, f[0].hdr.zxid);
+}
+
+#[test]
+fn a_watch_event_comes_before_any_reply_that_shows_the_change() {
+    let mut sim = Sim::new(2);
+    let (w, _, _) = sim.session(1);
+    let (c, _, _) = sim.session(0);
+    sim.send(0, c, 1, OpCode::Create, &create_req("/n", b"old", 0))
+        .unwrap();
+    sim.pump();
+    sim.send(1, w, 1, OpCode::GetData, &get_data("/n", true))
+        .unwrap();
+    let _ = sim.frames(1, w);
+    sim.send(
+        0,
+        c,
+        2,
+        OpCode::SetData,
+        &SetDataRequest {
+            path: "/n".into(),
+            data: bytes::Bytes::from_static(b"new"),
+            version: -1,
+        },
+    )
+    .unwrap();
+    sim.pump();
+    sim.send(1, w, 2, OpCode::GetData, &get_data("/n", false))
+        .unwrap();
+    let f = sim.frames(1, w);
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].hdr.xid, xid::NOTIFICATION);
+    let ev = WatcherEvent::from_bytes(&f[0].body).unwrap();
+    assert_eq!(ev.r#type, EventType::NodeDataChanged as i32);
+    assert_eq!(ev.path, "/n");
+    assert_eq!(f[1].hdr.xid, 2);
+    assert_eq!(
+        &GetDataResponse::from_bytes(&f[1].body).unwrap().data[..],
+        b"new"
+    );
+}
+
+#[test]
+fn resuming_a_session_on_another_shard_closes_the_old_connection() {
+    let mut sim = Sim::new(2);
+    let (old, id, pw) = sim.session(0);
+    let new = sim.open(1);
+    let rsp = sim.connect(1, new, id, &pw);
+    assert_eq!(rsp.session_id, id);
+    assert!(rsp.time_out > 0);
+    assert!(sim.is_closing(0, old));
+    assert!(!sim.is_closing(1, new));
+}
+
+#[test]
+fn a_wrong_password_gets_the_expired_answer() {
+    let mut sim = Sim::new(1);
+    let (_, id, _) = sim.session(0);
+    let c = sim.open(0);
+    let rsp = sim.connect(0, c, id, &[7; 16]);
+    assert_eq!((rsp.session_id, rsp.time_out), (0, 0));
+    assert!(sim.is_closing(0, c));
+}
+
+#[test]
+fn closing_a_session_deletes_its_ephemerals_and_tells_watchers() {
+    let mut sim = Sim::new(2);
+    let (owner, _, _) = sim.session(0);
+    let (w, _, _) = sim.session(1);
+    sim.send(0, owner, 1, OpCode::Create, &create_req("/e", b"", 1))
+        .unwrap();
+    sim.pump();
+    sim.send(
+        1,
+        w,
+        1,
+        OpCode::Exists,
+        &ExistsRequest {
+            path: "/e".into(),
+            watch: true,
+        },
+    )
+    .unwrap();
+    let _ = sim.frames(1, w);
+    sim.send(0, owner, 2, OpCode::CloseSession, &()).unwrap();
+    sim.pump();
+    let f = sim.frames(0, owner);
+    assert_eq!(
+        (f.last().unwrap().hdr.xid, f.last().unwrap().hdr.err),
+        (2, 0)
+    );
+    assert!(sim.is_closing(0, owner));
+    let f = sim.frames(1, w);
+    assert_eq!(f.len(), 1);
+    let ev = WatcherEvent::from_bytes(&f[0].body).unwrap();
+    assert_eq!(ev.r#type, EventType::NodeDeleted as i32);
+    for s in &sim.shards {
+        assert!(s.tree.stat("/e").is_none());
+    }
+}
+
+#[test]
+fn expired_sessions_lose_their_ephemerals() {
+    let mut sim = Sim::new(2);
+    let (c, id, _) = sim.session(1);
+    sim.send(1, c, 1, OpCode::Create, &create_req("/x", b"", 1))
+        .unwrap();
+    sim.pump();
+    sim.advance(30_000);
+    for s in &sim.shards {
+        assert!(s.tree.stat("/x").is_none());
+        assert!(s.tree.session_timeout(id).is_none());
+    }
+    assert!(sim.is_closing(1, c));
+}
+
+#[test]
+fn an_unknown_opcode_is_answered_unimplemented_and_closed() {
+    let mut sim = Sim::new(1);
+    let (c, _, _) = sim.session(0);
+    let mut f = bytes::BytesMut::new();
+    RequestHeader {
+        xid: 5,
+        r#type: 999,
+    }
+    .encode(&mut f);
+    sim.shards[0].on_frame(c, &f).unwrap();
+    let fr = sim.frames(0, c);
+    assert_eq!(fr[0].hdr.err, ErrorCode::Unimplemented.as_i32());
+    assert!(sim.is_closing(0, c));
+}
+
+#[test]
+fn a_malformed_request_closes_only_its_connection() {
+    let mut sim = Sim::new(1);
+    let (bad, _, _) = sim.session(0);
+    let (good, _, _) = sim.session(0);
+    let mut f = bytes::BytesMut::new();
+    RequestHeader {
+        xid: 1,
+        r#type: OpCode::Create.as_i32(),
+    }
+    .encode(&mut f);
+    f.extend_from_slice(&[0, 0, 0, 200, b'x']);
+    assert!(sim.shards[0].on_frame(bad, &f).is_err());
+    sim.send(0, good, 1, OpCode::Create, &create_req("/ok", b"", 0))
+        .unwrap();
+    sim.pump();
+    assert_eq!(sim.frames(0, good)[0].hdr.err, 0);
+}
