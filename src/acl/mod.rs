@@ -13,8 +13,8 @@
 //!
 //! Sans-IO: pure functions over ids and ACL lists.
 
-mod java;
 pub mod ip;
+mod java;
 
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
@@ -295,7 +295,10 @@ mod tests {
             generate_digest("user:password"),
             "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
         );
-        assert_eq!(generate_digest("bob:secret"), "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
+        assert_eq!(
+            generate_digest("bob:secret"),
+            "bob:fyVmFCwVbTJYrznoSu1koqYEYF0="
+        );
         assert_eq!(
             generate_digest("nocolon"),
             "nocolon:Ra+cHr2ZoHvBjtNArFGNGlVie4g="
@@ -468,7 +471,10 @@ mod tests {
         // Only digest ids are credentials; ip and super are skipped. The auth id's own
         // text is ignored.
         assert_eq!(
-            fixup_acl(&[acl(perms::READ | perms::ADMIN, "auth", "whatever")], &session),
+            fixup_acl(
+                &[acl(perms::READ | perms::ADMIN, "auth", "whatever")],
+                &session
+            ),
             Ok(vec![
                 Acl {
                     perms: perms::READ | perms::ADMIN,
