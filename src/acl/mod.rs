@@ -4,6 +4,9 @@
 //!
 //! What the server needs from this module, and ZooKeeper's name for it:
 //! - [`AuthProviders::add_auth`]: the auth packet (`addAuth`), the ids a session gains.
+//!   ZooKeeper keeps a connection's ids in a set (`ServerCnxn.authInfo`): the caller
+//!   must not add an id twice. The set is unordered in ZooKeeper; here the caller's
+//!   list order (insertion order) is what whoAmI and the `auth` expansion follow.
 //! - [`check_acl`]: `ZooKeeperServer.checkACL`, asked before every read/write and
 //!   before a watch event is delivered (READ on the node).
 //! - [`fixup_acl`]: `PrepRequestProcessor.fixupACL`, validating create/setACL lists.
@@ -45,9 +48,10 @@ impl AuthProviders {
     /// credential or an unknown scheme.
     ///
     /// The `ip` scheme ignores its credential and re-adds the connection's own address,
-    /// which this function does not know: it answers Ok with no ids. Use
-    /// [`AuthProviders::add_auth`] to get ZooKeeper's exact list (which then holds the
-    /// `ip` id twice, visible in whoAmI).
+    /// which this function does not know: it answers Ok with no ids. That is exact as
+    /// long as the session's auth list already holds its [`connection_ids`], since
+    /// ZooKeeper's auth info is a set and the re-added id changes nothing.
+    /// [`AuthProviders::add_auth`] returns the id itself.
     pub fn authenticate(&self, scheme: &str, auth: &[u8]) -> Result<Vec<Id>, ErrorCode> {
         match scheme {
             scheme::IP => Ok(Vec::new()),
@@ -525,8 +529,19 @@ mod tests {
             super_digest: Some(generate_digest("super:test")),
         };
         let mut ids = connection_ids("10.0.0.1");
-        ids.extend(p.add_auth("digest", b"super:test", "10.0.0.1").unwrap());
-        ids.extend(p.add_auth("ip", b"", "10.0.0.1").unwrap());
+        // The session's ids form a set: adding one again changes nothing.
+        for new in [
+            p.add_auth("digest", b"super:test", "10.0.0.1").unwrap(),
+            p.add_auth("ip", b"", "10.0.0.1").unwrap(),
+            p.add_auth("digest", b"super:test", "10.0.0.1").unwrap(),
+            p.add_auth("digest", b"bob:pw", "10.0.0.1").unwrap(),
+        ] {
+            for i in new {
+                if !ids.contains(&i) {
+                    ids.push(i);
+                }
+            }
+        }
         let infos = client_infos(&ids);
         let pairs: Vec<(&str, &str)> = infos
             .iter()
@@ -538,10 +553,10 @@ mod tests {
                 ("ip", "10.0.0.1"),
                 ("super", ""),
                 ("digest", "super"),
-                ("ip", "10.0.0.1")
+                ("digest", "bob")
             ]
         );
-        assert_eq!(users(&ids).as_deref(), Some("10.0.0.1,super,10.0.0.1"));
+        assert_eq!(users(&ids).as_deref(), Some("10.0.0.1,super,bob"));
         assert_eq!(users(&[id("super", "")]), None);
         assert_eq!(user_name(&id("digest", ":")).as_deref(), Some(""));
     }
