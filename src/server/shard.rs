@@ -154,7 +154,7 @@ impl Shard {
                 phase: Phase::AwaitConnect,
                 session_id: 0,
                 timeout: 0,
-                auth: acl::connection_ids(&remote.ip().to_string()),
+                auth: acl::connection_ids(&acl::ip::host_address(remote.ip())),
                 read_only_flag: None,
                 queue: VecDeque::new(),
                 out: BytesMut::new(),
@@ -229,7 +229,7 @@ impl Shard {
                 ours: last,
             });
         }
-        let timeout = negotiate_timeout(
+        let timeout = session::timeout_negotiation(
             req.time_out,
             self.cfg.min_session_timeout,
             self.cfg.max_session_timeout,
@@ -529,7 +529,7 @@ impl Shard {
             }
             Request::WhoAmI => {
                 let rsp = WhoAmIResponse {
-                    client_info: client_infos(&conn.auth),
+                    client_info: acl::client_infos(&conn.auth),
                 };
                 self.reply(id, ReplyHeader { xid, zxid, err: 0 }, Some(&rsp));
             }
@@ -799,22 +799,4 @@ impl JuteDyn for ReadReply {
     fn encode_dyn(&self, w: &mut BytesMut) {
         self.encode(w)
     }
-}
-
-/// ZooKeeper's timeout negotiation: the client's wish, clamped to the server's bounds.
-fn negotiate_timeout(requested: i32, min: i32, max: i32) -> i32 {
-    requested.clamp(min, max.max(min))
-}
-
-/// whoAmI's answer (`AuthUtil.getClientInfos`): digest ids show only the user name.
-fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
-    auth.iter()
-        .map(|id| ClientInfo {
-            auth_scheme: id.scheme.clone(),
-            user: match id.scheme.as_str() {
-                "digest" => id.id.split(':').next().unwrap_or("").to_string(),
-                _ => id.id.clone(),
-            },
-        })
-        .collect()
 }
