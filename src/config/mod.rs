@@ -251,15 +251,16 @@ fn parse_decode(v: &str) -> Result<i64, Bad> {
     if rest.starts_with('-') || rest.starts_with('+') {
         return Err(bad());
     }
-    let (digits, radix) = if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-        (h, 16)
-    } else if let Some(h) = rest.strip_prefix('#') {
-        (h, 16)
-    } else if rest.len() > 1 && rest.starts_with('0') {
-        (&rest[1..], 8)
-    } else {
-        (rest, 10)
-    };
+    let (digits, radix) =
+        if let Some(h) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            (h, 16)
+        } else if let Some(h) = rest.strip_prefix('#') {
+            (h, 16)
+        } else if rest.len() > 1 && rest.starts_with('0') {
+            (&rest[1..], 8)
+        } else {
+            (rest, 10)
+        };
     if digits.is_empty() || digits.starts_with('-') || digits.starts_with('+') {
         return Err(bad());
     }
@@ -493,15 +494,22 @@ impl Config {
                     c.client_port_listen_backlog = parse_int(v).map_err(bad)? as i32
                 }
                 "maxClientCnxns" => {
-                    c.limits.max_client_cnxns = at_least(parse_int(v).map_err(bad)?, 0).map_err(bad)? as usize
+                    c.limits.max_client_cnxns =
+                        at_least(parse_int(v).map_err(bad)?, 0).map_err(bad)? as usize
                 }
                 "minSessionTimeout" | "maxSessionTimeout" => {
                     let n = parse_int(v).map_err(bad)?;
                     // -1 means "derive from tickTime", as in ZooKeeper.
-                    let slot = if canon == "minSessionTimeout" { &mut min_to } else { &mut max_to };
+                    let slot = if canon == "minSessionTimeout" {
+                        &mut min_to
+                    } else {
+                        &mut max_to
+                    };
                     *slot = match n {
                         -1 => None,
-                        n if n < 0 => return Err(bad("must not be negative (-1 = default)".into())),
+                        n if n < 0 => {
+                            return Err(bad("must not be negative (-1 = default)".into()))
+                        }
                         n => Some((n as u32, line)),
                     };
                 }
@@ -518,7 +526,8 @@ impl Config {
                 "snapCount" => {
                     // SyncRequestProcessor needs at least 2 (it snapshots at a random
                     // point in [snapCount/2, snapCount]).
-                    c.snap_count = at_least(parse_decode_int(v).map_err(bad)?, 2).map_err(bad)? as u32
+                    c.snap_count =
+                        at_least(parse_decode_int(v).map_err(bad)?, 2).map_err(bad)? as u32
                 }
                 "autopurge.snapRetainCount" => {
                     let n = parse_int(v).map_err(bad)?;
@@ -560,7 +569,8 @@ impl Config {
                     c.four_letter_whitelist = list;
                 }
                 "jute.maxbuffer" => {
-                    c.limits.max_buffer = at_least(parse_decode_int(v).map_err(bad)?, 1).map_err(bad)? as usize
+                    c.limits.max_buffer =
+                        at_least(parse_decode_int(v).map_err(bad)?, 1).map_err(bad)? as usize
                 }
                 "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(v).map_err(bad)?,
                 "enforceQuota" => c.enforce_quota = parse_bool(v).map_err(bad)?,
@@ -576,7 +586,9 @@ impl Config {
                             .bytes()
                             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
                     if !ok {
-                        return Err(bad("must be super:<base64 sha1 digest> (28 characters)".into()));
+                        return Err(bad(
+                            "must be super:<base64 sha1 digest> (28 characters)".into()
+                        ));
                     }
                     c.super_digest = Some(v.to_string());
                 }
@@ -591,8 +603,8 @@ impl Config {
                 }
                 "admin.serverPort" => {
                     let n = parse_decode_int(v).map_err(bad)?;
-                    c.admin_server_port = u16::try_from(n)
-                        .map_err(|_| bad("port out of range 0-65535".into()))?;
+                    c.admin_server_port =
+                        u16::try_from(n).map_err(|_| bad("port out of range 0-65535".into()))?;
                 }
                 "znode.container.checkIntervalMs" => {
                     c.container_check_interval_ms =
@@ -664,7 +676,9 @@ impl Config {
         c.client_port_address = SocketAddr::new(ip, port);
 
         c.min_session_timeout = min_to.map(|m| m.0).unwrap_or(c.tick_time.saturating_mul(2));
-        c.max_session_timeout = max_to.map(|m| m.0).unwrap_or(c.tick_time.saturating_mul(20));
+        c.max_session_timeout = max_to
+            .map(|m| m.0)
+            .unwrap_or(c.tick_time.saturating_mul(20));
         if c.min_session_timeout > c.max_session_timeout {
             // Blame whichever of the three keys came last in the file.
             let (key, line, value) = [
@@ -718,9 +732,10 @@ impl Config {
     /// every whitelist because zkServer.sh status uses it); "*" allows every known word.
     pub fn four_letter_allowed(&self, cmd: &str) -> bool {
         cmd == "srvr"
-            || self.four_letter_whitelist.iter().any(|w| {
-                (w == "*" && KNOWN_FOUR_LETTER_WORDS.contains(&cmd)) || w == cmd
-            })
+            || self
+                .four_letter_whitelist
+                .iter()
+                .any(|w| (w == "*" && KNOWN_FOUR_LETTER_WORDS.contains(&cmd)) || w == cmd)
     }
 
     /// The `conf` four-letter word's lines, in `ZooKeeperServer.dumpConf` order, without
@@ -752,7 +767,10 @@ impl Config {
             format!("maxClientCnxns={}", self.limits.max_client_cnxns),
             format!("minSessionTimeout={}", self.min_session_timeout),
             format!("maxSessionTimeout={}", self.max_session_timeout),
-            format!("clientPortListenBacklog={}", self.client_port_listen_backlog),
+            format!(
+                "clientPortListenBacklog={}",
+                self.client_port_listen_backlog
+            ),
             // Standalone ZooKeeper reports server id 0.
             "serverId=0".to_string(),
         ]

@@ -217,7 +217,10 @@ mod tests {
 
     #[test]
     fn only_first_separator_splits() {
-        assert_eq!(kv("server.1=host:2888:3888"), vec![e("server.1", "host:2888:3888", 1)]);
+        assert_eq!(
+            kv("server.1=host:2888:3888"),
+            vec![e("server.1", "host:2888:3888", 1)]
+        );
         assert_eq!(kv("k==v"), vec![e("k", "=v", 1)]);
         assert_eq!(kv("k = = v"), vec![e("k", "= v", 1)]);
     }
@@ -251,7 +254,10 @@ mod tests {
 
     #[test]
     fn line_endings() {
-        assert_eq!(kv("a=1\r\nb=2\rc=3"), vec![e("a", "1", 1), e("b", "2", 2), e("c", "3", 3)]);
+        assert_eq!(
+            kv("a=1\r\nb=2\rc=3"),
+            vec![e("a", "1", 1), e("b", "2", 2), e("c", "3", 3)]
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ fn sample_parses_and_lists_every_key() {
     // Uncommenting every key must give a valid file with only the expected warnings.
     let uncommented: String = sample
         .lines()
-        .map(|l| l.strip_prefix('#').filter(|r| r.contains('=') && !r.starts_with(' ')).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix('#')
+                .filter(|r| r.contains('=') && !r.starts_with(' '))
+                .unwrap_or(l)
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let (c, warnings) = Config::parse(&uncommented, "all.cfg").unwrap();
@@ -47,20 +51,39 @@ fn sample_parses_and_lists_every_key() {
     assert_eq!(c.servers.len(), 3);
     for w in &warnings {
         assert!(
-            w.contains("secureClientPort")
-                || w.contains("ensemble")
-                || w.contains("overrides"),
+            w.contains("secureClientPort") || w.contains("ensemble") || w.contains("overrides"),
             "unexpected warning {w}"
         );
     }
     for key in [
-        "tickTime", "dataDir", "dataLogDir", "clientPort", "clientPortAddress", "secureClientPort",
-        "maxClientCnxns", "minSessionTimeout", "maxSessionTimeout", "globalOutstandingLimit",
-        "preAllocSize", "snapCount", "autopurge.snapRetainCount", "autopurge.purgeInterval",
-        "4lw.commands.whitelist", "jute.maxbuffer", "extendedTypesEnabled", "enforceQuota",
-        "superDigest", "forceSync", "admin.enableServer", "admin.serverPort",
-        "znode.container.checkIntervalMs", "znode.container.maxPerMinute", "initLimit",
-        "syncLimit", "server.1", "shards",
+        "tickTime",
+        "dataDir",
+        "dataLogDir",
+        "clientPort",
+        "clientPortAddress",
+        "secureClientPort",
+        "maxClientCnxns",
+        "minSessionTimeout",
+        "maxSessionTimeout",
+        "globalOutstandingLimit",
+        "preAllocSize",
+        "snapCount",
+        "autopurge.snapRetainCount",
+        "autopurge.purgeInterval",
+        "4lw.commands.whitelist",
+        "jute.maxbuffer",
+        "extendedTypesEnabled",
+        "enforceQuota",
+        "superDigest",
+        "forceSync",
+        "admin.enableServer",
+        "admin.serverPort",
+        "znode.container.checkIntervalMs",
+        "znode.container.maxPerMinute",
+        "initLimit",
+        "syncLimit",
+        "server.1",
+        "shards",
     ] {
         assert!(sample.contains(key), "sample lacks {key}");
     }
@@ -102,11 +125,17 @@ fn zookeeper_defaults_when_keys_are_absent() {
 #[test]
 fn session_timeouts_follow_tick_time_unless_set() {
     let (c, _) = parse("tickTime=1000\ndataDir=/d\nclientPort=1\n");
-    assert_eq!((c.min_session_timeout, c.max_session_timeout), (2000, 20000));
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (2000, 20000)
+    );
     let (c, _) = parse("tickTime=1000\ndataDir=/d\nclientPort=1\nminSessionTimeout=500\n");
     assert_eq!((c.min_session_timeout, c.max_session_timeout), (500, 20000));
     let (c, _) = parse("dataDir=/d\nclientPort=1\nmaxSessionTimeout=90000\nminSessionTimeout=-1\n");
-    assert_eq!((c.min_session_timeout, c.max_session_timeout), (6000, 90000));
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (6000, 90000)
+    );
 }
 
 #[test]
@@ -147,17 +176,26 @@ shards=3
     assert_eq!(c.client_port_address, "[::1]:0".parse().unwrap());
     assert_eq!(c.client_port_listen_backlog, 128);
     assert_eq!(c.limits.max_client_cnxns, 0);
-    assert_eq!((c.min_session_timeout, c.max_session_timeout), (1000, 30000));
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (1000, 30000)
+    );
     assert_eq!(c.limits.global_outstanding_limit, 2048);
     assert_eq!(c.pre_alloc_size, 1024 * 1024);
     assert_eq!(c.snap_count, 5000);
     assert_eq!(c.autopurge_snap_retain_count, 5);
     assert_eq!(c.autopurge_purge_interval_ms, 2 * 3_600_000);
-    assert_eq!(c.four_letter_whitelist, vec!["ruok", "mntr", "stat", "srvr"]);
+    assert_eq!(
+        c.four_letter_whitelist,
+        vec!["ruok", "mntr", "stat", "srvr"]
+    );
     assert_eq!(c.limits.max_buffer, 4 * 1024 * 1024);
     assert!(c.extended_types_enabled);
     assert!(c.enforce_quota);
-    assert_eq!(c.super_digest.as_deref(), Some("super:lK75jTNcA+U9vtVEw5vB51mj/w4="));
+    assert_eq!(
+        c.super_digest.as_deref(),
+        Some("super:lK75jTNcA+U9vtVEw5vB51mj/w4=")
+    );
     assert!(!c.force_sync);
     assert!(!c.admin_enable_server);
     assert_eq!(c.admin_server_port, 9090);
@@ -195,7 +233,11 @@ tickTime 2500
     assert_eq!(c.client_port_address.port(), 2182);
     assert_eq!(c.tick_time, 2500);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("test.cfg:5") && warnings[0].contains("line 4"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("test.cfg:5") && warnings[0].contains("line 4"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]
@@ -207,7 +249,9 @@ fn a_bad_value_overridden_later_is_not_an_error() {
 
 #[test]
 fn unknown_and_unsupported_keys_are_warnings() {
-    let (_, warnings) = parse(&format!("{MINIMAL}tickTim=2000\nlocalSessionsEnabled=true\n"));
+    let (_, warnings) = parse(&format!(
+        "{MINIMAL}tickTim=2000\nlocalSessionsEnabled=true\n"
+    ));
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("test.cfg:3") && warnings[0].contains("unknown key tickTim"));
     assert!(warnings[1].contains("test.cfg:4") && warnings[1].contains("localSessionsEnabled"));
@@ -220,7 +264,10 @@ fn ensemble_keys_are_kept_and_warned() {
     ));
     assert_eq!(c.init_limit, Some(10));
     assert_eq!(c.sync_limit, Some(5));
-    assert_eq!(c.servers.iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        c.servers.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(c.servers[0].spec, "a:2888:3888:participant;2181");
     assert_eq!(warnings.len(), 5);
     assert!(warnings.iter().all(|w| w.contains("standalone")));
@@ -231,7 +278,9 @@ fn secure_client_port_is_warned_unsupported() {
     let (c, warnings) = parse(&format!("{MINIMAL}secureClientPort=2281\n"));
     assert_eq!(c.secure_client_port, Some(2281));
     assert!(warnings[0].contains("secureClientPort") && warnings[0].contains("not supported"));
-    assert!(c.to_conf_lines().contains(&"secureClientPort=2281".to_string()));
+    assert!(c
+        .to_conf_lines()
+        .contains(&"secureClientPort=2281".to_string()));
 }
 
 #[test]
@@ -248,7 +297,9 @@ fn whitelist_rules() {
         assert!(c.four_letter_allowed(w), "{w}");
     }
     assert!(!c.four_letter_allowed("abcd"));
-    let (c, warnings) = parse(&format!("{MINIMAL}4lw.commands.whitelist=stat, ruok, nope\n"));
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}4lw.commands.whitelist=stat, ruok, nope\n"
+    ));
     assert!(c.four_letter_allowed("stat") && c.four_letter_allowed("ruok"));
     assert!(c.four_letter_allowed("srvr"), "srvr is always allowed");
     assert!(!c.four_letter_allowed("mntr"));
@@ -258,13 +309,20 @@ fn whitelist_rules() {
     assert!(c.four_letter_allowed("srvr"));
     assert!(!c.four_letter_allowed("ruok"));
     // Even a whitelist without srvr allows it (ZooKeeper adds it for zkServer.sh).
-    let c = Config { four_letter_whitelist: vec!["ruok".into()], ..Config::default() };
+    let c = Config {
+        four_letter_whitelist: vec!["ruok".into()],
+        ..Config::default()
+    };
     assert!(c.four_letter_allowed("srvr"));
 }
 
 #[test]
 fn purge_interval_units() {
-    let ms = |v: &str| parse(&format!("{MINIMAL}autopurge.purgeInterval={v}\n")).0.autopurge_purge_interval_ms;
+    let ms = |v: &str| {
+        parse(&format!("{MINIMAL}autopurge.purgeInterval={v}\n"))
+            .0
+            .autopurge_purge_interval_ms
+    };
     assert_eq!(ms("0"), 0);
     assert_eq!(ms("1"), 3_600_000);
     assert_eq!(ms("30m"), 1_800_000);
@@ -290,7 +348,12 @@ fn client_port_zero_and_localhost() {
 
 #[test]
 fn java_decode_forms() {
-    let mb = |v: &str| parse(&format!("{MINIMAL}jute.maxbuffer={v}\n")).0.limits.max_buffer;
+    let mb = |v: &str| {
+        parse(&format!("{MINIMAL}jute.maxbuffer={v}\n"))
+            .0
+            .limits
+            .max_buffer
+    };
     assert_eq!(mb("1048576"), 1048576);
     assert_eq!(mb("0x100000"), 1048576);
     assert_eq!(mb("#100000"), 1048576);
@@ -300,7 +363,10 @@ fn java_decode_forms() {
 /// Asserts that `text` is refused with a message naming `key`, `line` and the file.
 fn assert_refused(text: &str, key: &str, line: usize) {
     let msg = parse_err(text);
-    assert!(msg.contains(&format!("test.cfg:{line}:")), "{msg:?} lacks line {line}");
+    assert!(
+        msg.contains(&format!("test.cfg:{line}:")),
+        "{msg:?} lacks line {line}"
+    );
     assert!(msg.contains(key), "{msg:?} lacks key {key}");
 }
 
@@ -366,13 +432,20 @@ fn session_timeout_order_is_checked() {
         4,
     );
     // maxSessionTimeout alone below the derived minimum (2 x 3000).
-    assert_refused("dataDir=/d\nclientPort=1\nmaxSessionTimeout=1000\n", "maxSessionTimeout", 3);
+    assert_refused(
+        "dataDir=/d\nclientPort=1\nmaxSessionTimeout=1000\n",
+        "maxSessionTimeout",
+        3,
+    );
 }
 
 #[test]
 fn missing_required_keys() {
     let msg = parse_err("clientPort=2181\n");
-    assert!(msg.contains("test.cfg") && msg.contains("dataDir is not set"), "{msg}");
+    assert!(
+        msg.contains("test.cfg") && msg.contains("dataDir is not set"),
+        "{msg}"
+    );
     let msg = parse_err("dataDir=/d\n");
     assert!(msg.contains("clientPort is not set"), "{msg}");
 }
@@ -389,11 +462,16 @@ fn load_reads_a_file_and_names_it() {
     let path = dir.path().join("zoo.cfg");
     std::fs::write(&path, "dataDir=/d\nclientPort=0\ntickTime=x\n").unwrap();
     let msg = Config::load(&path).unwrap_err().to_string();
-    assert!(msg.contains(&format!("{}:3:", path.display())) && msg.contains("tickTime"), "{msg}");
+    assert!(
+        msg.contains(&format!("{}:3:", path.display())) && msg.contains("tickTime"),
+        "{msg}"
+    );
     std::fs::write(&path, "dataDir=/d\nclientPort=0\n").unwrap();
     let (c, _) = Config::load(&path).unwrap();
     assert_eq!(c.client_port_address.port(), 0);
-    let msg = Config::load(&dir.path().join("absent.cfg")).unwrap_err().to_string();
+    let msg = Config::load(&dir.path().join("absent.cfg"))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("absent.cfg"), "{msg}");
 }
 
