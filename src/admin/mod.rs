@@ -148,8 +148,10 @@ pub struct ConnectionInfo {
     pub expires_at_ms: Option<i64>,
 }
 
-/// The watches of one session (data watches: getData/exists, and persistent ones),
-/// the data `wchs`, `wchc` and `wchp` print.
+/// The watches of one connection's session in the data table (getData/exists and
+/// persistent watches), the data `wchs`, `wchc` and `wchp` print: one entry per
+/// connection of `watch::WatchManager::watches_by_watcher`, merged over shards. An
+/// entry with no paths left still counts as a connection in `wchs`, as in ZooKeeper.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionWatches {
     pub session_id: i64,
@@ -637,11 +639,9 @@ fn mntr(out: &mut String, view: &AdminView) {
 
 /// `wchs`: `WatchManager.toString` and a newline.
 fn wchs(out: &mut String, view: &AdminView) {
-    let watchers = view
-        .data_watches
-        .iter()
-        .filter(|w| !w.paths.is_empty())
-        .count();
+    // Every entry counts, even one whose paths are all gone: ZooKeeper keeps a
+    // connection in its table until it closes (see `watch::WatchesSummary`).
+    let watchers = view.data_watches.len();
     let total: usize = view.data_watches.iter().map(|w| w.paths.len()).sum();
     let mut paths: Vec<&str> = view
         .data_watches
@@ -658,7 +658,7 @@ fn wchs(out: &mut String, view: &AdminView) {
 
 /// `wchc`: per session, its watched paths.
 fn wchc(out: &mut String, view: &AdminView) {
-    for w in view.data_watches.iter().filter(|w| !w.paths.is_empty()) {
+    for w in &view.data_watches {
         out.push_str(&format!("0x{}\n", java::hex(w.session_id)));
         for p in &w.paths {
             out.push_str(&format!("\t{p}\n"));

@@ -334,6 +334,17 @@ fn wchs_wchc_wchp_match_zookeeper() {
     );
     assert_eq!(four_letter("wchc", &empty), "\n");
     assert_eq!(four_letter("wchp", &empty), "\n");
+    // A connection whose one-shot watches all fired still counts, as in ZooKeeper.
+    let mut v = view();
+    v.data_watches.push(SessionWatches {
+        session_id: 0x55,
+        paths: vec![],
+    });
+    assert_eq!(
+        four_letter("wchs", &v),
+        "3 connections watching 2 paths\nTotal watches:3\n"
+    );
+    assert!(four_letter("wchc", &v).ends_with("\t/app/a\n0x55\n\n"));
 }
 
 #[test]
