@@ -37,23 +37,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server { config } => {
-            let mut cfg = corral::config::Config::default();
-            if let Some(path) = config {
-                // Interim: only clientPort, until the zoo.cfg reader lands.
-                let text = match std::fs::read_to_string(&path) {
-                    Ok(t) => t,
+            let cfg = match config {
+                None => corral::config::Config::embedded(),
+                Some(path) => match corral::config::Config::load(&path) {
+                    Ok((cfg, warnings)) => {
+                        for w in warnings {
+                            tracing::warn!("{w}");
+                        }
+                        cfg
+                    }
                     Err(e) => {
-                        eprintln!("corral: cannot read {}: {e}", path.display());
+                        eprintln!("corral: {e}");
                         return ExitCode::from(2);
                     }
-                };
-                for line in text.lines() {
-                    if let Some(v) = line.trim().strip_prefix("clientPort=") {
-                        cfg.client_port_address
-                            .set_port(v.trim().parse().unwrap_or(2181));
-                    }
-                }
-            }
+                },
+            };
             match corral::server::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

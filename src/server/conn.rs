@@ -77,14 +77,17 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         }
     }
     if let Some(cmd) = four_letter_word(&buf[..4]) {
-        let text = super::admin_text(rt, cmd);
+        let text = super::admin_view::answer(rt, cmd);
         let _ = wr.write_all(text.as_bytes()).await;
         let _ = wr.flush().await;
         let _ = wr.close().await;
         return;
     }
 
-    let id = rt.shard.borrow_mut().open_conn(remote);
+    let id = rt
+        .shard
+        .borrow_mut()
+        .open_conn(remote, super::now_wall_ms());
     let io = Rc::new(ConnIo {
         notify: Notify::default(),
         fd,

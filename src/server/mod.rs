@@ -11,6 +11,7 @@
 //! back to every shard as one shared `Arc`. Every shard applies the batch to its tree,
 //! fires its own watches and answers its own clients.
 
+mod admin_view;
 mod commit;
 mod conn;
 pub mod messages;
@@ -62,6 +63,11 @@ pub(crate) struct Runtime {
     pub per_ip: PerIpCounts,
     /// Monotonic clock origin shared by all shards (session expiry).
     pub epoch: Instant,
+    /// Where shards publish what the four-letter words print.
+    pub board: Arc<admin_view::Board>,
+    pub seen_resets: RefCell<admin_view::SeenResets>,
+    /// The client port actually bound (differs from the config's when it says 0).
+    pub bound_port: std::cell::Cell<u16>,
 }
 
 impl Runtime {
@@ -128,6 +134,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let config = Arc::new(config);
     let per_ip: PerIpCounts = Arc::default();
     let epoch = Instant::now();
+    let board = admin_view::Board::new(shards);
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -158,21 +165,18 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let bind_addr = config.client_port_address;
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
+        let board = board.clone();
         let h = LocalExecutorBuilder::new(placement(0))
             .name("corral-0")
             .io_memory(4 << 20)
             .spawn(move || async move {
-                shard_main(
-                    0,
-                    bind_addr,
+                let shared = Shared {
                     config,
                     per_ip,
                     epoch,
-                    ready,
-                    None,
-                    Some(commit_links),
-                )
-                .await
+                    board,
+                };
+                shard_main(0, bind_addr, shared, ready, None, Some(commit_links)).await
             })
             .map_err(|e| ServerError::Executor {
                 shard: 0,
@@ -198,11 +202,18 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     for (i, l) in links.into_iter().enumerate() {
         let shard = i + 1;
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
+        let board = board.clone();
         let h = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("corral-{shard}"))
             .io_memory(4 << 20)
             .spawn(move || async move {
-                shard_main(shard, addr, config, per_ip, epoch, ready, Some(l), None).await
+                let shared = Shared {
+                    config,
+                    per_ip,
+                    epoch,
+                    board,
+                };
+                shard_main(shard, addr, shared, ready, Some(l), None).await
             })
             .map_err(|e| ServerError::Executor {
                 shard,
@@ -237,17 +248,28 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn shard_main(
-    id: usize,
-    addr: SocketAddr,
+/// What every shard receives from the thread that starts them.
+struct Shared {
     config: Arc<Config>,
     per_ip: PerIpCounts,
     epoch: Instant,
+    board: Arc<admin_view::Board>,
+}
+
+async fn shard_main(
+    id: usize,
+    addr: SocketAddr,
+    shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
     links: Option<Links>,
     commit_links: Option<CommitLinks>,
 ) {
+    let Shared {
+        config,
+        per_ip,
+        epoch,
+        board,
+    } = shared;
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -271,7 +293,11 @@ async fn shard_main(
         config: config.clone(),
         per_ip,
         epoch,
+        board,
+        seen_resets: RefCell::default(),
+        bound_port: std::cell::Cell::new(local.port()),
     });
+    glommio::spawn_local(publish_reports(rt.clone())).detach();
 
     if let Some(cl) = commit_links {
         let mut senders = Vec::new();
@@ -406,15 +432,12 @@ async fn apply_batches(rt: Rc<Runtime>, rx: ConnectedReceiver<Batch>) {
     }
 }
 
-/// The reply to a four-letter word.
-fn admin_text(rt: &Runtime, cmd: &str) -> String {
-    if !rt.config.four_letter_allowed(cmd) {
-        return format!("{cmd} is not executed because it is not in the whitelist.\n");
-    }
-    match cmd {
-        "ruok" => "imok".to_string(),
-        "isro" => "rw".to_string(),
-        _ => String::new(),
+/// Keeps this shard's four-letter-word report fresh.
+async fn publish_reports(rt: Rc<Runtime>) {
+    loop {
+        glommio::timer::sleep(Duration::from_millis(200)).await;
+        let mut shard = rt.shard.borrow_mut();
+        admin_view::publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
     }
 }
 

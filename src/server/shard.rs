@@ -88,6 +88,8 @@ pub struct Conn {
     /// Close the socket once `out` is flushed.
     pub close_after_flush: bool,
     pub stats: ConnStats,
+    /// Wall-clock ms when the connection was accepted.
+    pub established_ms: i64,
 }
 
 impl Conn {
@@ -144,7 +146,7 @@ impl Shard {
         }
     }
 
-    pub fn open_conn(&mut self, remote: SocketAddr) -> ConnId {
+    pub fn open_conn(&mut self, remote: SocketAddr, now_wall_ms: i64) -> ConnId {
         let id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
@@ -160,6 +162,7 @@ impl Shard {
                 out: BytesMut::new(),
                 close_after_flush: false,
                 stats: ConnStats::default(),
+                established_ms: now_wall_ms,
             },
         );
         id

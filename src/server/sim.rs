@@ -54,7 +54,7 @@ impl Sim {
     }
 
     pub fn open(&mut self, shard: usize) -> ConnId {
-        self.shards[shard].open_conn("127.0.0.1:40000".parse().unwrap())
+        self.shards[shard].open_conn("127.0.0.1:40000".parse().unwrap(), self.now_ms)
     }
 
     /// Sends a ConnectRequest and runs the pipeline; returns the ConnectResponse.

@@ -1,0 +1,194 @@
+//! Gathering what the four-letter words print. Each shard owns its connections and
+//! watches, so each publishes a `ShardReport` into a shared board a few times a second
+//! (and the shard answering the word refreshes its own first). A word thus sees other
+//! shards' state at most one refresh period old, and no request path ever takes the
+//! board's lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::shard::Shard;
+use super::Runtime;
+use crate::admin::{self, AdminView, ConnectionInfo, Detail, LatencyStats, SessionWatches};
+
+/// One shard's contribution.
+#[derive(Debug, Clone, Default)]
+pub struct ShardReport {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub outstanding: u64,
+    pub connections: Vec<ConnectionInfo>,
+    pub data_watches: Vec<SessionWatches>,
+    pub watch_count: u64,
+}
+
+/// The shared board, one slot per shard, plus reset requests (`crst`, `srst`) that each
+/// shard honours on its next refresh.
+pub struct Board {
+    pub slots: Vec<Mutex<ShardReport>>,
+    /// Bumped by `srst`; a shard that sees a new value zeroes its server counters.
+    pub srst_gen: AtomicU64,
+    /// Bumped by `crst`; a shard that sees a new value zeroes its connection counters.
+    pub crst_gen: AtomicU64,
+}
+
+impl Board {
+    pub fn new(shards: usize) -> Arc<Board> {
+        Arc::new(Board {
+            slots: (0..shards).map(|_| Mutex::default()).collect(),
+            srst_gen: AtomicU64::new(0),
+            crst_gen: AtomicU64::new(0),
+        })
+    }
+}
+
+/// What a shard remembers of the resets it already applied.
+#[derive(Default)]
+pub struct SeenResets {
+    srst: u64,
+    crst: u64,
+}
+
+/// Applies pending resets and publishes this shard's report.
+pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
+    let srst = board.srst_gen.load(Ordering::Relaxed);
+    if srst != seen.srst {
+        seen.srst = srst;
+        shard.stats = Default::default();
+    }
+    let crst = board.crst_gen.load(Ordering::Relaxed);
+    if crst != seen.crst {
+        seen.crst = crst;
+        for c in shard.conns.values_mut() {
+            c.stats = Default::default();
+            c.stats.last_zxid = -1;
+            c.stats.last_xid = -1;
+        }
+    }
+    let report = report(shard);
+    if let Some(slot) = board.slots.get(shard.id) {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+}
+
+fn report(shard: &Shard) -> ShardReport {
+    let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
+    ShardReport {
+        packets_received: shard.stats.packets_received,
+        packets_sent: shard.stats.packets_sent,
+        outstanding: shard.outstanding as u64,
+        connections: shard
+            .conns
+            .values()
+            .map(|c| ConnectionInfo {
+                remote: c.remote,
+                interest_ops: 1,
+                outstanding_requests: c.queued() as u64,
+                packets_received: c.stats.packets_received,
+                packets_sent: c.stats.packets_sent,
+                session_id: if c.is_connected() { c.session_id } else { 0 },
+                last_operation: "NA".into(),
+                established_ms: c.established_ms,
+                session_timeout: c.timeout,
+                last_cxid: c.stats.last_xid as i64,
+                last_zxid: c.stats.last_zxid,
+                last_response_time: 0,
+                last_latency: 0,
+                latency: LatencyStats::default(),
+                expires_at_ms: None,
+            })
+            .collect(),
+        data_watches: shard
+            .watches
+            .watches_by_watcher()
+            .into_iter()
+            .map(|(w, paths)| SessionWatches {
+                session_id: session_of(w),
+                paths,
+            })
+            .collect(),
+        watch_count: shard.watches.watch_count() as u64,
+    }
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The reply to four-letter word `cmd`, answered on `rt`'s shard.
+pub fn answer(rt: &Runtime, cmd: &str) -> String {
+    if !admin::is_four_letter_word(cmd) {
+        return String::new();
+    }
+    if !rt.config.four_letter_allowed(cmd) {
+        return admin::not_in_whitelist(cmd);
+    }
+    match cmd {
+        "srst" => {
+            rt.board.srst_gen.fetch_add(1, Ordering::Relaxed);
+        }
+        "crst" => {
+            rt.board.crst_gen.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    {
+        let mut shard = rt.shard.borrow_mut();
+        publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
+    }
+    let detail = Detail::for_command(cmd);
+    let shard = rt.shard.borrow();
+    let mut view = AdminView {
+        version: admin::full_version(env!("CARGO_PKG_VERSION")),
+        conf_lines: rt.config.conf_lines_for_port(rt.bound_port.get()),
+        ..AdminView::default()
+    };
+    for slot in &rt.board.slots {
+        let r = slot.lock().unwrap_or_else(|e| e.into_inner());
+        view.stats.packets_received += r.packets_received;
+        view.stats.packets_sent += r.packets_sent;
+        view.stats.outstanding_requests += r.outstanding;
+        view.stats.num_alive_connections += r.connections.len() as u64;
+        view.watch_count += r.watch_count;
+        if detail.connections {
+            view.connections.extend(r.connections.iter().cloned());
+        }
+        if detail.data_watches {
+            view.data_watches.extend(r.data_watches.iter().cloned());
+        }
+    }
+    let tree = &shard.tree;
+    view.stats.last_processed_zxid = tree.last_processed_zxid();
+    view.stats.node_count = tree.node_count() as u64;
+    view.approximate_data_size = tree.approximate_data_size();
+    view.ephemerals_count = tree.ephemeral_count() as u64;
+    let sessions = tree.sessions();
+    view.session_count = sessions.len() as u64;
+    if detail.sessions || detail.ephemerals {
+        let now = wall_ms();
+        for (id, timeout) in &sessions {
+            if detail.sessions {
+                view.sessions.push(admin::SessionExpiry {
+                    session_id: *id,
+                    expires_at_ms: now + *timeout as i64,
+                });
+            }
+            let paths = tree.ephemerals(*id);
+            if detail.ephemerals && !paths.is_empty() {
+                view.ephemerals.push(admin::SessionEphemerals {
+                    session_id: *id,
+                    paths,
+                });
+            }
+        }
+    }
+    view.uptime_ms = rt.epoch.elapsed().as_millis() as u64;
+    view.open_file_descriptor_count = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as i64)
+        .unwrap_or(-1);
+    admin::four_letter(cmd, &view)
+}
