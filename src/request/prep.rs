@@ -18,7 +18,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::acl;
-use crate::proto::{ephemeral_owner, perms, Acl, CreateMode, ErrorCode, Id, MultiOp, OpCode, Request};
+use crate::proto::{
+    ephemeral_owner, perms, Acl, CreateMode, ErrorCode, Id, MultiOp, OpCode, Request,
+};
 use crate::request::path::is_valid_path;
 use crate::request::txn::Txn;
 use crate::tree::{quota, DataTree, EphemeralType, StatPersisted, StatsTrack};
@@ -232,9 +234,7 @@ impl Prepper {
                 c.ttl,
             ),
             Request::Delete(d) => self.prep_delete(tree, zxid, ctx, &d.path, d.version),
-            Request::SetData(s) => {
-                self.prep_set_data(tree, zxid, ctx, &s.path, &s.data, s.version)
-            }
+            Request::SetData(s) => self.prep_set_data(tree, zxid, ctx, &s.path, &s.data, s.version),
             Request::SetAcl(s) => self.prep_set_acl(tree, zxid, ctx, &s.path, &s.acl, s.version),
             Request::Check(c) => self.prep_check(tree, ctx, &c.path, c.version),
             Request::Multi(m) => Ok(self.prep_multi(tree, zxid, ctx, &m.ops)),
@@ -410,7 +410,13 @@ impl Prepper {
         })
     }
 
-    fn prep_check(&mut self, tree: &DataTree, ctx: &PrepCtx, path: &str, version: i32) -> PResult<Txn> {
+    fn prep_check(
+        &mut self,
+        tree: &DataTree,
+        ctx: &PrepCtx,
+        path: &str,
+        version: i32,
+    ) -> PResult<Txn> {
         validate_path(path)?;
         let node = self.record(tree, path)?;
         check_perm(&node.acl, perms::READ, ctx.auth)?;
@@ -462,9 +468,7 @@ impl Prepper {
                     self.prep_set_data(tree, zxid, ctx, &s.path, &s.data, s.version)
                 }
                 MultiOp::Check(c) => self.prep_check(tree, ctx, &c.path, c.version),
-                MultiOp::GetChildren(_) | MultiOp::GetData(_) => {
-                    Err(ErrorCode::MarshallingError)
-                }
+                MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::MarshallingError),
             };
             match r {
                 Ok(t) => {
@@ -548,8 +552,7 @@ impl Prepper {
         let limits = StatsTrack::parse(limit_node.data());
         let check_count =
             count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
-        let check_bytes =
-            bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
+        let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
         if !check_count && !check_bytes {
             return Ok(());
         }

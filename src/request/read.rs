@@ -180,9 +180,7 @@ pub fn process_read(tree: &DataTree, session_id: i64, auth: &[Id], req: &Request
             }
             match tree.all_children_number(&r.path) {
                 Some(total_number) => ok(
-                    ReadReply::GetAllChildrenNumber(GetAllChildrenNumberResponse {
-                        total_number,
-                    }),
+                    ReadReply::GetAllChildrenNumber(GetAllChildrenNumberResponse { total_number }),
                     None,
                 ),
                 None => err(ErrorCode::NoNode),

@@ -82,7 +82,10 @@ mod tests {
             stat,
         };
         let mut out = BytesMut::new();
-        assert_eq!(encode_write_reply(OpCode::Create, &r, &mut out), ErrorCode::Ok);
+        assert_eq!(
+            encode_write_reply(OpCode::Create, &r, &mut out),
+            ErrorCode::Ok
+        );
         assert_eq!(CreateResponse::from_bytes(&out).unwrap().path, "/a");
         assert_eq!(out.len(), 4 + 2);
         for op in [OpCode::Create2, OpCode::CreateContainer, OpCode::CreateTtl] {
@@ -147,7 +150,10 @@ mod tests {
             TxnResult::Checked,
         ]);
         let mut out = BytesMut::new();
-        assert_eq!(encode_write_reply(OpCode::Multi, &r, &mut out), ErrorCode::Ok);
+        assert_eq!(
+            encode_write_reply(OpCode::Multi, &r, &mut out),
+            ErrorCode::Ok
+        );
         let m = MultiResponse::decode(&mut Reader::new(&out)).unwrap();
         assert_eq!(
             m.results,
@@ -172,7 +178,10 @@ mod tests {
             TxnResult::Error(ErrorCode::RuntimeInconsistency),
         ]);
         let mut out = BytesMut::new();
-        assert_eq!(encode_write_reply(OpCode::Multi, &r, &mut out), ErrorCode::Ok);
+        assert_eq!(
+            encode_write_reply(OpCode::Multi, &r, &mut out),
+            ErrorCode::Ok
+        );
         let m = MultiResponse::from_bytes(&out).unwrap();
         assert_eq!(
             m.results,

@@ -111,6 +111,8 @@ pub struct Node {
     data: Bytes,
     stat: StatPersisted,
     acl: AclId,
+    // Boxed on purpose: an absent set costs 8 bytes instead of 48 on every leaf.
+    #[allow(clippy::box_collection)]
     children: Option<Box<HashSet<Box<str>>>>,
 }
 
@@ -297,7 +299,8 @@ impl DataTree {
 
     /// Child names of `path`, unsorted.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.get(path).map(|n| n.children().map(str::to_owned).collect())
+        self.get(path)
+            .map(|n| n.children().map(str::to_owned).collect())
     }
 
     /// `getAllChildrenNumber`: every descendant of `path`.
@@ -361,7 +364,9 @@ impl DataTree {
     pub fn sessions_with_ephemerals(&self) -> Vec<(i64, Vec<String>)> {
         let mut ids: Vec<i64> = self.ephemerals.keys().copied().collect();
         ids.sort_unstable();
-        ids.into_iter().map(|id| (id, self.ephemerals(id))).collect()
+        ids.into_iter()
+            .map(|id| (id, self.ephemerals(id)))
+            .collect()
     }
 
     pub fn ephemeral_count(&self) -> usize {
@@ -473,8 +478,7 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        if parent_name.starts_with(QUOTA_ZOOKEEPER) {
-            let quota_path = &parent_name[QUOTA_ZOOKEEPER.len()..];
+        if let Some(quota_path) = parent_name.strip_prefix(QUOTA_ZOOKEEPER) {
             if child_name == LIMIT_NODE {
                 self.quotas.add(quota_path);
             }
@@ -520,8 +524,10 @@ impl DataTree {
             }
             EphemeralType::Void => {}
         }
-        if child_name == LIMIT_NODE && parent_name.starts_with(QUOTA_ZOOKEEPER) {
-            self.quotas.remove(&parent_name[QUOTA_ZOOKEEPER.len()..]);
+        if let Some(quota_path) = parent_name.strip_prefix(QUOTA_ZOOKEEPER) {
+            if child_name == LIMIT_NODE {
+                self.quotas.remove(quota_path);
+            }
         }
         if let Some(prefix) = self.quotas.max_prefix(path) {
             self.update_quota_stat(&prefix, -(node.data.len() as i64), -1);

@@ -16,7 +16,10 @@ fn fresh_tree_matches_zookeeper() {
     assert_eq!((q.cversion, q.num_children, q.aversion), (0, 0, 0));
     let c = t.stat("/zookeeper/config").unwrap();
     assert_eq!(c.aversion, -1);
-    assert_eq!(&**t.acl_of("/zookeeper/config").unwrap(), &read_acl_unsafe()[..]);
+    assert_eq!(
+        &**t.acl_of("/zookeeper/config").unwrap(),
+        &read_acl_unsafe()[..]
+    );
     assert_eq!(&**t.acl_of("/").unwrap(), &open_acl_unsafe()[..]);
     assert_eq!(t.node_count(), 5);
     assert_eq!(t.znode_count(), 4);
@@ -37,7 +40,10 @@ fn create_sets_stat_and_parent_cversion_pzxid() {
     assert_eq!((s.czxid, s.mzxid, s.pzxid), (7, 7, 7));
     assert_eq!((s.ctime, s.mtime), (1000, 1000));
     assert_eq!((s.version, s.cversion, s.aversion), (0, 0, 0));
-    assert_eq!((s.data_length, s.num_children, s.ephemeral_owner), (2, 0, 0));
+    assert_eq!(
+        (s.data_length, s.num_children, s.ephemeral_owner),
+        (2, 0, 0)
+    );
     let root = t.stat("/").unwrap();
     // cversion 1 with two children shows as 1*2-2 = 0, as ZooKeeper shows it.
     assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 7, 2));
@@ -195,8 +201,13 @@ fn quota_accounting() {
     )
     .unwrap();
     fn stats_of(t: &DataTree) -> String {
-        String::from_utf8(t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data().to_vec())
-            .unwrap()
+        String::from_utf8(
+            t.get("/zookeeper/quota/q/zookeeper_stats")
+                .unwrap()
+                .data()
+                .to_vec(),
+        )
+        .unwrap()
     }
     assert_eq!(stats_of(&t), "count=2,bytes=5");
     assert_eq!(t.max_prefix_with_quota("/q/a"), Some("/q".into()));
@@ -238,5 +249,9 @@ fn children_listing() {
 #[test]
 fn node_stays_compact() {
     // 1M znodes are benchmarked: keep the per-node struct small.
-    assert!(std::mem::size_of::<Node>() <= 112, "{}", std::mem::size_of::<Node>());
+    assert!(
+        std::mem::size_of::<Node>() <= 112,
+        "{}",
+        std::mem::size_of::<Node>()
+    );
 }
