@@ -255,3 +255,24 @@ fn node_stays_compact() {
         std::mem::size_of::<Node>()
     );
 }
+
+#[test]
+#[ignore = "manual: memory and speed for many znodes (run with --release --nocapture)"]
+fn many_znodes() {
+    let mut t = DataTree::new();
+    let acl = open_acl_unsafe();
+    let start = std::time::Instant::now();
+    t.create_node("/bench", Bytes::new(), &acl, 0, -1, 1, 0)
+        .unwrap();
+    for i in 0..1_000_000i64 {
+        let p = format!("/bench/node-{i:010}");
+        t.create_node(&p, Bytes::from_static(b"0123456789"), &acl, 0, -1, i + 2, 0)
+            .unwrap();
+    }
+    println!(
+        "1M creates: {:?}, Node = {} bytes, count {}",
+        start.elapsed(),
+        std::mem::size_of::<Node>(),
+        t.node_count()
+    );
+}
