@@ -759,9 +759,7 @@ fn ttl_node_is_reaped_after_expiry() {
     assert!(h.prepper.prep_reap(&h.tree, z, "/t").is_some());
 }
 
-// The acl stub allows everything: these need the real `acl` module.
 #[test]
-#[ignore = "needs the real acl::check_acl (the stub allows everything)"]
 fn permissions_are_checked_on_the_right_node() {
     let mut h = Harness::new();
     let digest_only = vec![Acl {

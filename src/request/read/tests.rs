@@ -266,7 +266,6 @@ fn reply_encodes_like_the_record() {
 }
 
 #[test]
-#[ignore = "needs the real acl::check_acl (the stub allows everything)"]
 fn get_acl_masks_digests_without_admin() {
     let mut h = Harness::new();
     let acl = vec![Acl {
