@@ -142,8 +142,10 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
     }
     let detail = Detail::for_command(cmd);
     let shard = rt.shard.borrow();
+    let version = admin::full_version("corral");
     let mut view = AdminView {
-        version: admin::full_version(env!("CARGO_PKG_VERSION")),
+        env: admin::env_entries(&version, &env_facts(rt.board.slots.len())),
+        version,
         conf_lines: rt.config.conf_lines_for_port(rt.bound_port.get()),
         ..AdminView::default()
     };
@@ -191,4 +193,25 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
         .map(|d| d.count() as i64)
         .unwrap_or(-1);
     admin::four_letter(cmd, &view)
+}
+
+/// What `envi` reports about the host and process.
+fn env_facts(shards: usize) -> admin::EnvFacts {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    admin::EnvFacts {
+        host_name: read("/proc/sys/kernel/hostname"),
+        os_name: "Linux".into(),
+        os_arch: std::env::consts::ARCH.into(),
+        os_version: read("/proc/sys/kernel/osrelease"),
+        user_name: std::env::var("USER").unwrap_or_default(),
+        user_home: std::env::var("HOME").unwrap_or_default(),
+        user_dir: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        shards,
+    }
 }

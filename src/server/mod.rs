@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender};
+use glommio::channels::shared_channel::{self, ConnectedSender};
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
@@ -299,23 +299,18 @@ async fn shard_main(
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
 
+    // Channels connect only when both ends do, and the other shards start only after
+    // this one reports ready: connect in tasks, never before reporting.
     if let Some(cl) = commit_links {
-        let mut senders = Vec::new();
-        for tx in cl.to_shards {
-            senders.push(tx.connect().await);
-        }
         let inbox: Rc<RefCell<Vec<ToCommit>>> = Rc::default();
         for rx in cl.from_shards {
-            let rx = rx.connect().await;
             glommio::spawn_local(receive_from_shard(rx, inbox.clone(), rt.clone())).detach();
         }
-        glommio::spawn_local(commit_task(rt.clone(), inbox, senders)).detach();
+        glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards)).detach();
     }
     if let Some(l) = links {
-        let to_commit = l.to_commit.connect().await;
-        let batches = l.batches.connect().await;
-        glommio::spawn_local(forward_outbox(rt.clone(), to_commit)).detach();
-        glommio::spawn_local(apply_batches(rt.clone(), batches)).detach();
+        glommio::spawn_local(forward_outbox(rt.clone(), l.to_commit)).detach();
+        glommio::spawn_local(apply_batches(rt.clone(), l.batches)).detach();
     }
 
     let _ = ready.send(Ok(local));
@@ -334,10 +329,11 @@ async fn shard_main(
 
 /// Shard 0: queues what another shard sent and wakes the commit task.
 async fn receive_from_shard(
-    rx: ConnectedReceiver<ToCommit>,
+    rx: shared_channel::SharedReceiver<ToCommit>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
     rt: Rc<Runtime>,
 ) {
+    let rx = rx.connect().await;
     while let Some(msg) = rx.recv().await {
         inbox.borrow_mut().push(msg);
         rt.outbox_ready.notify();
@@ -349,8 +345,12 @@ async fn receive_from_shard(
 async fn commit_task(
     rt: Rc<Runtime>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
-    senders: Vec<ConnectedSender<Batch>>,
+    to_shards: Vec<shared_channel::SharedSender<Batch>>,
 ) {
+    let mut senders: Vec<ConnectedSender<Batch>> = Vec::new();
+    for tx in to_shards {
+        senders.push(tx.connect().await);
+    }
     let tick = Duration::from_millis((rt.config.tick_time as u64 / 2).clamp(10, 1000));
     let reap_every = rt.config.container_check_interval_ms.max(10) as i64;
     let mut core = {
@@ -410,7 +410,8 @@ async fn commit_task(
 
 /// Shards other than 0: carries the outbox to shard 0, at once when writes are waiting,
 /// and every few milliseconds for session touches.
-async fn forward_outbox(rt: Rc<Runtime>, tx: ConnectedSender<ToCommit>) {
+async fn forward_outbox(rt: Rc<Runtime>, tx: shared_channel::SharedSender<ToCommit>) {
+    let tx = tx.connect().await;
     let touch_every = Duration::from_millis((rt.config.tick_time as u64 / 4).clamp(5, 500));
     loop {
         futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(touch_every)).await;
@@ -425,7 +426,8 @@ async fn forward_outbox(rt: Rc<Runtime>, tx: ConnectedSender<ToCommit>) {
 }
 
 /// Shards other than 0: applies committed batches as they arrive.
-async fn apply_batches(rt: Rc<Runtime>, rx: ConnectedReceiver<Batch>) {
+async fn apply_batches(rt: Rc<Runtime>, rx: shared_channel::SharedReceiver<Batch>) {
+    let rx = rx.connect().await;
     while let Some(batch) = rx.recv().await {
         rt.shard.borrow_mut().apply_batch(&batch);
         rt.flush_dirty();
