@@ -329,8 +329,8 @@ impl Shard {
             .map_err(|e| CloseReason::Malformed(format!("RequestHeader: {e}")))?;
         let body = &frame[r.position()..];
         let req = match decode_request(hdr.r#type, body) {
-            Ok(req) => req,
-            Err(DecodeError::UnknownOpCode(_)) => {
+            // A bare check is valid only inside a multi (`Request.isValid`).
+            Ok(Request::Check(_)) | Err(DecodeError::UnknownOpCode(_)) => {
                 // ZooKeeper's UnimplementedRequestProcessor: answer, then close.
                 self.reply_header(id, hdr.xid, -1, ErrorCode::Unimplemented);
                 self.close_now(id);
@@ -342,6 +342,7 @@ impl Shard {
                     hdr.r#type
                 )))
             }
+            Ok(req) => req,
         };
         let conn = self.conns.get_mut(&id).unwrap();
         conn.stats.last_xid = hdr.xid;

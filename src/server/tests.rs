@@ -192,3 +192,26 @@ fn a_malformed_request_closes_only_its_connection() {
     sim.pump();
     assert_eq!(sim.frames(0, good)[0].hdr.err, 0);
 }
+
+#[test]
+fn a_bare_check_is_unimplemented_as_in_zookeeper() {
+    let mut sim = Sim::new(1);
+    let (c, _, _) = sim.session(0);
+    sim.send(
+        0,
+        c,
+        3,
+        OpCode::Check,
+        &CheckVersionRequest {
+            path: "/".into(),
+            version: 0,
+        },
+    )
+    .unwrap();
+    let fr = sim.frames(0, c);
+    assert_eq!(
+        (fr[0].hdr.xid, fr[0].hdr.err),
+        (3, ErrorCode::Unimplemented.as_i32())
+    );
+    assert!(sim.is_closing(0, c));
+}
