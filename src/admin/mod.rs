@@ -63,6 +63,16 @@ pub struct LatencyStats {
 }
 
 impl LatencyStats {
+    /// Adds one measurement.
+    pub fn record(&mut self, v: i64) {
+        if self.count == 0 || v < self.min {
+            self.min = v;
+        }
+        self.max = self.max.max(v);
+        self.total += v;
+        self.count += 1;
+    }
+
     /// The average rounded half-up to 4 places, as ZooKeeper prints it.
     pub fn avg(&self) -> f64 {
         java::avg4(self.total, self.count)

@@ -15,6 +15,7 @@ use crate::admin::{self, AdminView, ConnectionInfo, Detail, LatencyStats, Sessio
 /// One shard's contribution.
 #[derive(Debug, Clone, Default)]
 pub struct ShardReport {
+    pub latency: LatencyStats,
     pub packets_received: u64,
     pub packets_sent: u64,
     pub outstanding: u64,
@@ -75,6 +76,7 @@ pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
 fn report(shard: &Shard) -> ShardReport {
     let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
     ShardReport {
+        latency: shard.stats.latency.clone(),
         packets_received: shard.stats.packets_received,
         packets_sent: shard.stats.packets_sent,
         outstanding: shard.outstanding as u64,
@@ -88,14 +90,18 @@ fn report(shard: &Shard) -> ShardReport {
                 packets_received: c.stats.packets_received,
                 packets_sent: c.stats.packets_sent,
                 session_id: if c.is_connected() { c.session_id } else { 0 },
-                last_operation: "NA".into(),
+                last_operation: if c.stats.last_op.is_empty() {
+                    "NA".into()
+                } else {
+                    c.stats.last_op.into()
+                },
                 established_ms: c.established_ms,
                 session_timeout: c.timeout,
                 last_cxid: c.stats.last_xid as i64,
                 last_zxid: c.stats.last_zxid,
-                last_response_time: 0,
-                last_latency: 0,
-                latency: LatencyStats::default(),
+                last_response_time: c.stats.last_response,
+                last_latency: c.stats.last_latency,
+                latency: c.stats.latency.clone(),
                 expires_at_ms: None,
             })
             .collect(),
@@ -152,6 +158,18 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
     for slot in &rt.board.slots {
         let r = slot.lock().unwrap_or_else(|e| e.into_inner());
         view.stats.packets_received += r.packets_received;
+        let l = &r.latency;
+        if l.count > 0 {
+            let v = &mut view.stats.latency;
+            v.min = if v.count == 0 {
+                l.min
+            } else {
+                v.min.min(l.min)
+            };
+            v.max = v.max.max(l.max);
+            v.total += l.total;
+            v.count += l.count;
+        }
         view.stats.packets_sent += r.packets_sent;
         view.stats.outstanding_requests += r.outstanding;
         view.stats.num_alive_connections += r.connections.len() as u64;

@@ -102,7 +102,11 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         loop {
             match next_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
-                    let r = rt.shard.borrow_mut().on_frame(id, &frame);
+                    let r = {
+                        let mut shard = rt.shard.borrow_mut();
+                        shard.now_ms = rt.now_mono_ms();
+                        shard.on_frame(id, &frame)
+                    };
                     if let Err(e) = r {
                         tracing::info!(%remote, "closing connection: {e}");
                         break 'conn;

@@ -396,7 +396,11 @@ async fn commit_task(
                 tracing::error!("a shard stopped receiving committed batches");
             }
         }
-        rt.shard.borrow_mut().apply_batch(&batch);
+        {
+            let mut shard = rt.shard.borrow_mut();
+            shard.now_ms = rt.now_mono_ms();
+            shard.apply_batch(&batch);
+        }
         if let Some(z) = last {
             core.applied(z);
         }
@@ -429,7 +433,11 @@ async fn forward_outbox(rt: Rc<Runtime>, tx: shared_channel::SharedSender<ToComm
 async fn apply_batches(rt: Rc<Runtime>, rx: shared_channel::SharedReceiver<Batch>) {
     let rx = rx.connect().await;
     while let Some(batch) = rx.recv().await {
-        rt.shard.borrow_mut().apply_batch(&batch);
+        {
+            let mut shard = rt.shard.borrow_mut();
+            shard.now_ms = rt.now_mono_ms();
+            shard.apply_batch(&batch);
+        }
         rt.flush_dirty();
     }
 }

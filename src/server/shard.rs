@@ -18,6 +18,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::messages::*;
 use crate::acl::{self, AuthProviders};
+use crate::admin::LatencyStats;
 use crate::limits::Limits;
 use crate::proto::*;
 use crate::request::{self, ReadReply, Txn, TxnResult, WatchRegistration};
@@ -48,9 +49,9 @@ enum Phase {
 #[derive(Debug)]
 enum Pending {
     /// Sent to the commit shard; answered when its txn comes back applied.
-    Write { xid: i32 },
+    Write { xid: i32, op: OpCode, at: i64 },
     /// Waiting for the writes ahead of it.
-    Read { xid: i32, req: Request },
+    Read { xid: i32, req: Request, at: i64 },
 }
 
 /// Why a connection must be closed at once.
@@ -71,7 +72,12 @@ pub struct ConnStats {
     pub packets_sent: u64,
     pub last_zxid: i64,
     pub last_xid: i32,
+    /// `lop=`: ZooKeeper's short name of the last request answered.
     pub last_op: &'static str,
+    pub last_latency: i64,
+    /// When the last reply to a request was made (shard clock, ms).
+    pub last_response: i64,
+    pub latency: LatencyStats,
 }
 
 pub struct Conn {
@@ -106,6 +112,7 @@ impl Conn {
 pub struct ShardStats {
     pub packets_received: u64,
     pub packets_sent: u64,
+    pub latency: LatencyStats,
 }
 
 pub struct Shard {
@@ -122,6 +129,9 @@ pub struct Shard {
     pub dirty: Vec<ConnId>,
     /// Requests read and not yet answered, for `globalOutstandingLimit`.
     pub outstanding: usize,
+    /// The runtime's monotonic clock in ms, set before each event it hands the shard:
+    /// time is an input here, never read.
+    pub now_ms: i64,
     pub cfg: ShardConfig,
     pub stats: ShardStats,
     scratch_watchers: Vec<u64>,
@@ -140,6 +150,7 @@ impl Shard {
             touched: HashSet::new(),
             dirty: Vec::new(),
             outstanding: 0,
+            now_ms: 0,
             cfg,
             stats: ShardStats::default(),
             scratch_watchers: Vec::new(),
@@ -254,7 +265,11 @@ impl Shard {
                 kind: WriteKind::CreateSession { timeout },
             });
             self.outstanding += 1;
-            conn.queue.push_back(Pending::Write { xid: 0 });
+            conn.queue.push_back(Pending::Write {
+                xid: 0,
+                op: OpCode::CreateSession,
+                at: self.now_ms,
+            });
             return Ok(());
         }
         let valid = req.passwd[..] == session::password(req.session_id)[..]
@@ -366,7 +381,11 @@ impl Shard {
         if conn.phase != Phase::Connected {
             // Requests pipelined behind the ConnectRequest wait for the session.
             self.outstanding += 1;
-            conn.queue.push_back(Pending::Read { xid: hdr.xid, req });
+            conn.queue.push_back(Pending::Read {
+                xid: hdr.xid,
+                req,
+                at: self.now_ms,
+            });
             return Ok(());
         }
         self.submit(id, hdr.xid, req);
@@ -383,17 +402,25 @@ impl Shard {
             req if op.is_write() => Some(WriteKind::Request(req)),
             req => {
                 if !conn.queue.is_empty() {
-                    conn.queue.push_back(Pending::Read { xid, req });
+                    conn.queue.push_back(Pending::Read {
+                        xid,
+                        req,
+                        at: self.now_ms,
+                    });
                 } else {
                     self.outstanding -= 1;
-                    self.exec_read(id, xid, req);
+                    self.exec_read(id, xid, req, self.now_ms);
                 }
                 return;
             }
         };
         let conn = self.conns.get_mut(&id).unwrap();
         if let Some(kind) = kind {
-            conn.queue.push_back(Pending::Write { xid });
+            conn.queue.push_back(Pending::Write {
+                xid,
+                op,
+                at: self.now_ms,
+            });
             self.outbox.items.push(WriteItem {
                 origin: Origin {
                     shard: self.id,
@@ -463,7 +490,8 @@ impl Shard {
     }
 
     /// Runs a request that is served on this shard: reads, pings and watch management.
-    fn exec_read(&mut self, id: ConnId, xid: i32, req: Request) {
+    fn exec_read(&mut self, id: ConnId, xid: i32, req: Request, at: i64) {
+        self.record_latency(id, req.opcode(), at);
         let zxid = self.tree.last_processed_zxid();
         let Some(conn) = self.conns.get(&id) else {
             return;
@@ -690,7 +718,7 @@ impl Shard {
                             .drain(..)
                             .collect();
                         for p in queued {
-                            if let Pending::Read { xid, req } = p {
+                            if let Pending::Read { xid, req, .. } = p {
                                 self.outstanding -= 1;
                                 self.submit(o.conn, xid, req);
                             }
@@ -750,6 +778,18 @@ impl Shard {
         self.drain_reads(o.conn);
     }
 
+    /// Records a request's latency, as ZooKeeper's `updateStatsForResponse`.
+    fn record_latency(&mut self, id: ConnId, op: OpCode, at: i64) {
+        let lat = (self.now_ms - at).max(0);
+        self.stats.latency.record(lat);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.stats.latency.record(lat);
+            c.stats.last_latency = lat;
+            c.stats.last_response = self.now_ms;
+            c.stats.last_op = crate::admin::last_op_name(op.as_i32());
+        }
+    }
+
     /// Removes the write at the head of `id`'s queue, which must be `xid`. False if the
     /// connection is gone. A mismatch is a bug in the pipeline: the connection is closed
     /// rather than answered out of order.
@@ -758,9 +798,10 @@ impl Shard {
             return false;
         };
         match conn.queue.front() {
-            Some(Pending::Write { xid: x, .. }) if *x == xid => {
+            Some(&Pending::Write { xid: x, op, at }) if x == xid => {
                 conn.queue.pop_front();
                 self.outstanding -= 1;
+                self.record_latency(id, op, at);
                 true
             }
             other => {
@@ -780,11 +821,11 @@ impl Shard {
             if !matches!(conn.queue.front(), Some(Pending::Read { .. })) {
                 return;
             }
-            let Some(Pending::Read { xid, req }) = conn.queue.pop_front() else {
+            let Some(Pending::Read { xid, req, at }) = conn.queue.pop_front() else {
                 unreachable!()
             };
             self.outstanding -= 1;
-            self.exec_read(id, xid, req);
+            self.exec_read(id, xid, req, at);
         }
     }
 
