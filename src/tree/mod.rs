@@ -12,6 +12,7 @@
 
 pub mod acl_cache;
 pub mod quota;
+mod restore;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
