@@ -136,9 +136,18 @@ impl TestServer {
         let port = free_port();
         cfg.insert("clientPort".into(), port.to_string());
         cfg.insert("admin.enableServer".into(), "false".into());
+        let log4j = dir.path().join("log4j.properties");
+        std::fs::write(
+            &log4j,
+            "log4j.rootLogger=INFO, C\n\
+             log4j.appender.C=org.apache.log4j.ConsoleAppender\n\
+             log4j.appender.C.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.C.layout.ConversionPattern=%-5p %c{1} - %m%n\n",
+        )
+        .unwrap();
         let mut props = vec![
             "-Dzookeeper.admin.enableServer=false".to_string(),
-            "-Dlog4j.configuration=file:/dev/null".to_string(),
+            format!("-Dlog4j.configuration=file:{}", log4j.display()),
         ];
         for (key, prop) in ZK_SYSTEM_PROPERTIES {
             if let Some(v) = cfg.remove(*key) {
@@ -177,7 +186,11 @@ impl TestServer {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if four_letter_word_blocking(addr, "ruok").as_deref() == Some("imok") {
+            // ruok answers imok before the server takes sessions; srvr shows a Mode
+            // only once it serves requests.
+            if four_letter_word_blocking(addr, "ruok").as_deref() == Some("imok")
+                && four_letter_word_blocking(addr, "srvr").is_some_and(|s| s.contains("Mode:"))
+            {
                 break;
             }
             if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
@@ -324,6 +337,7 @@ pub fn mode(m: zk::CreateMode) -> zk::CreateOptions<'static> {
 /// sees a connection loss and reconnects (through the proxy again) to the same session.
 pub struct Proxy {
     pub addr: SocketAddr,
+    blocked: Arc<std::sync::atomic::AtomicBool>,
     cut: tokio::sync::watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -333,11 +347,16 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
+        let blocked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_blocked = blocked.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
                 };
+                if is_blocked.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropping `inbound` refuses the connection
+                }
                 let mut cut_rx = cut_rx.clone();
                 cut_rx.borrow_and_update();
                 tokio::spawn(async move {
@@ -351,7 +370,18 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, cut, task }
+        Proxy {
+            addr,
+            blocked,
+            cut,
+            task,
+        }
+    }
+
+    /// While blocked, new connections are closed as soon as they are accepted.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked
+            .store(blocked, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops every connection currently open through the proxy.

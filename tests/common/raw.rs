@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use corral::proto::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -132,11 +132,11 @@ impl RawConn {
                     return Read::Frame(self.buf.split_to(len).freeze());
                 }
             }
-            let mut chunk = [0u8; 65536];
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            self.buf.reserve(64 * 1024);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
                 Err(_) => return Read::Timeout,
                 Ok(Ok(0)) | Ok(Err(_)) => return Read::Closed,
-                Ok(Ok(n)) => self.buf.put_slice(&chunk[..n]),
+                Ok(Ok(_)) => {}
             }
         }
     }
