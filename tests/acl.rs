@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::raw::*;
 use common::*;
 use corral::proto::*;
-use zookeeper_client as zk;
 use zk::{Acl, Acls, AuthId, AuthUser, CreateMode, Error, Permission};
+use zookeeper_client as zk;
 
 const ALICE: &[u8] = b"alice:secret";
 /// base64(sha1("alice:secret")), as DigestAuthenticationProvider.generateDigest.
@@ -23,14 +23,27 @@ fn acl(perms: Permission, scheme: &str, id: &str) -> Acl {
 async fn world_permissions_per_operation() {
     let srv = TestServer::start(&[]);
     let c = srv.client().await;
-    let read_create = [acl(Permission::READ | Permission::CREATE, "world", "anyone")];
-    c.create("/w", b"x", &CreateMode::Persistent.with_acls(Acls::new(&read_create)))
-        .await
-        .unwrap();
+    let read_create = [acl(
+        Permission::READ | Permission::CREATE,
+        "world",
+        "anyone",
+    )];
+    c.create(
+        "/w",
+        b"x",
+        &CreateMode::Persistent.with_acls(Acls::new(&read_create)),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_data("/w").await.unwrap().0, b"x");
-    assert_eq!(c.set_data("/w", b"y", None).await.unwrap_err(), Error::NoAuth);
     assert_eq!(
-        c.set_acl("/w", &Acls::anyone_all(), None).await.unwrap_err(),
+        c.set_data("/w", b"y", None).await.unwrap_err(),
+        Error::NoAuth
+    );
+    assert_eq!(
+        c.set_acl("/w", &Acls::anyone_all(), None)
+            .await
+            .unwrap_err(),
         Error::NoAuth,
         "setACL needs ADMIN"
     );
@@ -42,9 +55,13 @@ async fn world_permissions_per_operation() {
     );
 
     let nothing = [acl(Permission::NONE, "world", "anyone")];
-    c.create("/n", b"", &CreateMode::Persistent.with_acls(Acls::new(&nothing)))
-        .await
-        .unwrap();
+    c.create(
+        "/n",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&nothing)),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_data("/n").await.unwrap_err(), Error::NoAuth);
     assert_eq!(c.list_children("/n").await.unwrap_err(), Error::NoAuth);
     assert_eq!(
@@ -68,7 +85,11 @@ async fn digest_and_auth_schemes() {
     let anon = srv.client().await;
     let only_alice = [acl(Permission::ALL, "digest", ALICE_ID)];
     alice
-        .create("/d", b"secret", &CreateMode::Persistent.with_acls(Acls::new(&only_alice)))
+        .create(
+            "/d",
+            b"secret",
+            &CreateMode::Persistent.with_acls(Acls::new(&only_alice)),
+        )
         .await
         .unwrap();
     assert_eq!(alice.get_data("/d").await.unwrap().0, b"secret");
@@ -76,15 +97,23 @@ async fn digest_and_auth_schemes() {
 
     // "auth" in an ACL stands for every identity the creating session holds.
     alice
-        .create("/mine", b"", &CreateMode::Persistent.with_acls(Acls::creator_all()))
+        .create(
+            "/mine",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all()),
+        )
         .await
         .unwrap();
     let (stored, _) = alice.get_acl("/mine").await.unwrap();
     assert_eq!(stored, vec![acl(Permission::ALL, "digest", ALICE_ID)]);
     assert_eq!(
-        anon.create("/anon", b"", &CreateMode::Persistent.with_acls(Acls::creator_all()))
-            .await
-            .unwrap_err(),
+        anon.create(
+            "/anon",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::creator_all())
+        )
+        .await
+        .unwrap_err(),
         Error::InvalidAcl,
         "auth ACL without any authenticated identity"
     );
@@ -98,8 +127,14 @@ async fn digest_and_auth_schemes() {
 
     let mut users = late.list_auth_users().await.unwrap();
     users.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    assert!(users.contains(&AuthUser::new("ip", "127.0.0.1")), "{users:?}");
-    assert!(users.contains(&AuthUser::new("digest", "alice")), "{users:?}");
+    assert!(
+        users.contains(&AuthUser::new("ip", "127.0.0.1")),
+        "{users:?}"
+    );
+    assert!(
+        users.contains(&AuthUser::new("digest", "alice")),
+        "{users:?}"
+    );
     assert_eq!(
         anon.list_auth_users().await.unwrap(),
         vec![AuthUser::new("ip", "127.0.0.1")]
@@ -113,23 +148,39 @@ async fn ip_scheme_matches_address_and_prefix() {
     let local = [acl(Permission::ALL, "ip", "127.0.0.1")];
     let net = [acl(Permission::ALL, "ip", "127.0.0.0/8")];
     let other = [acl(Permission::ALL, "ip", "10.1.2.3")];
-    c.create("/l", b"", &CreateMode::Persistent.with_acls(Acls::new(&local)))
-        .await
-        .unwrap();
-    c.create("/n", b"", &CreateMode::Persistent.with_acls(Acls::new(&net)))
-        .await
-        .unwrap();
-    c.create("/o", b"", &CreateMode::Persistent.with_acls(Acls::new(&other)))
-        .await
-        .unwrap();
+    c.create(
+        "/l",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&local)),
+    )
+    .await
+    .unwrap();
+    c.create(
+        "/n",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&net)),
+    )
+    .await
+    .unwrap();
+    c.create(
+        "/o",
+        b"",
+        &CreateMode::Persistent.with_acls(Acls::new(&other)),
+    )
+    .await
+    .unwrap();
     c.get_data("/l").await.unwrap();
     c.get_data("/n").await.unwrap();
     assert_eq!(c.get_data("/o").await.unwrap_err(), Error::NoAuth);
     let bad = [acl(Permission::ALL, "ip", "not-an-ip")];
     assert_eq!(
-        c.create("/bad", b"", &CreateMode::Persistent.with_acls(Acls::new(&bad)))
-            .await
-            .unwrap_err(),
+        c.create(
+            "/bad",
+            b"",
+            &CreateMode::Persistent.with_acls(Acls::new(&bad))
+        )
+        .await
+        .unwrap_err(),
         Error::InvalidAcl
     );
     let unknown = [acl(Permission::ALL, "nosuchscheme", "x")];
@@ -146,9 +197,13 @@ async fn super_digest_bypasses_acls() {
     )]);
     let c = srv.client().await;
     let nothing = [acl(Permission::NONE, "world", "anyone")];
-    c.create("/locked", b"in", &CreateMode::Persistent.with_acls(Acls::new(&nothing)))
-        .await
-        .unwrap();
+    c.create(
+        "/locked",
+        b"in",
+        &CreateMode::Persistent.with_acls(Acls::new(&nothing)),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_data("/locked").await.unwrap_err(), Error::NoAuth);
     let root = srv
         .connector()
@@ -157,7 +212,9 @@ async fn super_digest_bypasses_acls() {
         .await
         .unwrap();
     assert_eq!(root.get_data("/locked").await.unwrap().0, b"in");
-    root.set_acl("/locked", &Acls::anyone_all(), None).await.unwrap();
+    root.set_acl("/locked", &Acls::anyone_all(), None)
+        .await
+        .unwrap();
     assert_eq!(c.get_data("/locked").await.unwrap().0, b"in");
 }
 
@@ -178,7 +235,8 @@ async fn unknown_auth_scheme_fails_the_session() {
         scheme: "nosuchscheme".into(),
         auth: "x".into(),
     };
-    raw.send_xid(xid::AUTH, OpCode::Auth.as_i32(), Some(&auth)).await;
+    raw.send_xid(xid::AUTH, OpCode::Auth.as_i32(), Some(&auth))
+        .await;
     let r = raw.reply().await;
     assert_eq!(r.header.xid, xid::AUTH);
     assert_eq!(r.err(), ErrorCode::AuthFailed.as_i32());
@@ -191,7 +249,8 @@ async fn unknown_auth_scheme_fails_the_session() {
         scheme: "digest".into(),
         auth: ALICE.to_vec().into(),
     };
-    raw.send_xid(xid::AUTH, OpCode::Auth.as_i32(), Some(&auth)).await;
+    raw.send_xid(xid::AUTH, OpCode::Auth.as_i32(), Some(&auth))
+        .await;
     let r = raw.reply().await;
     assert_eq!((r.header.xid, r.err()), (xid::AUTH, 0));
 }
@@ -213,7 +272,12 @@ async fn invalid_acls_on_the_wire() {
         },
     }];
     assert_eq!(c.call(OpCode::Create, Some(&req)).await.err(), invalid);
-    assert_eq!(c.call(OpCode::Create, Some(&create_req("/ok", b"", 0))).await.err(), 0);
+    assert_eq!(
+        c.call(OpCode::Create, Some(&create_req("/ok", b"", 0)))
+            .await
+            .err(),
+        0
+    );
     let set = SetAclRequest {
         path: "/ok".into(),
         acl: vec![],

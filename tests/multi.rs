@@ -7,8 +7,8 @@ mod common;
 use common::raw::*;
 use common::*;
 use corral::proto::*;
-use zookeeper_client as zk;
 use zk::{CreateMode, Error, MultiReadResult, MultiWriteError, MultiWriteResult};
+use zookeeper_client as zk;
 
 #[tokio::test]
 async fn multi_success_is_one_transaction() {
@@ -26,7 +26,11 @@ async fn multi_success_is_one_transaction() {
     let res = w.commit().await.unwrap();
     assert_eq!(res.len(), 5);
     assert_eq!(res[0], MultiWriteResult::Check);
-    let MultiWriteResult::Create { path, stat: created } = &res[1] else {
+    let MultiWriteResult::Create {
+        path,
+        stat: created,
+    } = &res[1]
+    else {
         panic!("{res:?}")
     };
     assert_eq!(path, "/m/new");
@@ -207,9 +211,7 @@ async fn multi_read_mixes_results_and_errors() {
     }
     assert!(matches!(
         res[1],
-        MultiReadResult::Error {
-            err: Error::NoNode
-        }
+        MultiReadResult::Error { err: Error::NoNode }
     ));
     match &res[2] {
         MultiReadResult::Children { children } => assert_eq!(children, &vec!["k".to_string()]),

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zookeeper_client as zk;
 use zk::{CreateMode, Error};
+use zookeeper_client as zk;
 
 #[tokio::test]
 async fn create_persistent_stat_and_parent_stat() {
@@ -121,7 +121,10 @@ async fn container_and_ttl_nodes() {
     let ttl = mode(CreateMode::Persistent).with_ttl(Duration::from_millis(300));
     let (tst, _) = c.create("/ttl", b"", &ttl).await.unwrap();
     assert_eq!(tst.ephemeral_owner, 0);
-    assert_eq!(c.check_stat("/ttl").await.unwrap().unwrap().ephemeral_owner, 0);
+    assert_eq!(
+        c.check_stat("/ttl").await.unwrap().unwrap().ephemeral_owner,
+        0
+    );
     let sttl = mode(CreateMode::PersistentSequential).with_ttl(Duration::from_millis(300));
     let (_, seq) = c.create("/box/t-", b"", &sttl).await.unwrap();
     let seq_path = format!("/box/t-{seq}");
@@ -167,7 +170,10 @@ async fn delete_with_versions() {
     let (kid, _) = c.create("/d/k", b"", &anyone()).await.unwrap();
     c.set_data("/d/k", b"1", None).await.unwrap();
     assert_eq!(c.delete("/d", None).await.unwrap_err(), Error::NotEmpty);
-    assert_eq!(c.delete("/d/k", Some(0)).await.unwrap_err(), Error::BadVersion);
+    assert_eq!(
+        c.delete("/d/k", Some(0)).await.unwrap_err(),
+        Error::BadVersion
+    );
     assert_eq!(c.delete("/d/none", None).await.unwrap_err(), Error::NoNode);
     let (_, before) = c.get_data("/d").await.unwrap();
     c.delete("/d/k", Some(1)).await.unwrap();
@@ -219,7 +225,10 @@ async fn get_and_set_acl_versions() {
     let (acl, st) = c.get_acl("/a").await.unwrap();
     assert_eq!(acl, zk::Acls::anyone_all().to_vec());
     assert_eq!(st, created);
-    let read_only = [zk::Acl::new(zk::Permission::READ | zk::Permission::ADMIN, zk::AuthId::anyone())];
+    let read_only = [zk::Acl::new(
+        zk::Permission::READ | zk::Permission::ADMIN,
+        zk::AuthId::anyone(),
+    )];
     let st = c.set_acl("/a", &read_only, Some(0)).await.unwrap();
     assert_eq!(st.aversion, 1);
     assert_eq!(st.version, 0);
@@ -262,7 +271,11 @@ async fn children_children2_and_counts() {
         Error::NoNode
     );
     assert_eq!(c.list_children("/none").await.unwrap_err(), Error::NoNode);
-    assert!(c.list_children("/").await.unwrap().contains(&"zookeeper".to_string()));
+    assert!(c
+        .list_children("/")
+        .await
+        .unwrap()
+        .contains(&"zookeeper".to_string()));
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::raw::*;
 use common::*;
 use corral::proto::*;
-use zookeeper_client as zk;
 use zk::{CreateMode, Error, EventType};
+use zookeeper_client as zk;
 
 #[tokio::test]
 async fn timeout_negotiation_and_handshake_shape() {
@@ -43,10 +43,15 @@ async fn timeout_negotiation_and_handshake_shape() {
 async fn default_bounds_are_two_and_twenty_ticks() {
     let srv = TestServer::start(&["tickTime=100"]);
     let mut c = RawConn::open(srv.addr).await;
-    assert_eq!(c.handshake(&connect_request(1, 0, &[0; 16])).await.time_out, 200);
+    assert_eq!(
+        c.handshake(&connect_request(1, 0, &[0; 16])).await.time_out,
+        200
+    );
     let mut c = RawConn::open(srv.addr).await;
     assert_eq!(
-        c.handshake(&connect_request(60_000, 0, &[0; 16])).await.time_out,
+        c.handshake(&connect_request(60_000, 0, &[0; 16]))
+            .await
+            .time_out,
         2000
     );
 }
@@ -183,7 +188,11 @@ async fn reconnect_with_id_and_password_keeps_the_session() {
 async fn watches_survive_reconnect_via_set_watches() {
     let srv = TestServer::start(&[]);
     let proxy = Proxy::start(srv.addr).await;
-    let a = srv.connector().connect(&proxy.addr.to_string()).await.unwrap();
+    let a = srv
+        .connector()
+        .connect(&proxy.addr.to_string())
+        .await
+        .unwrap();
     let b = srv.client().await;
     a.create("/w", b"", &anyone()).await.unwrap();
     let (_, _, data_w) = a.get_and_watch_data("/w").await.unwrap();
@@ -242,7 +251,9 @@ async fn raw_set_watches_fires_missed_changes() {
         .await;
     let r = c.reply().await;
     assert_eq!((r.header.xid, r.header.err), (xid::SET_WATCHES, 0));
-    let r = c.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await;
+    let r = c
+        .call(OpCode::Sync, Some(&SyncRequest { path: "/".into() }))
+        .await;
     assert_eq!(r.err(), 0);
     let mut evs: Vec<(i32, String)> = c.events.drain(..).map(|e| (e.r#type, e.path)).collect();
     evs.sort();
@@ -251,13 +262,28 @@ async fn raw_set_watches_fires_missed_changes() {
     // does not exist yet, so those two are registered.
     assert_eq!(evs, vec![(1, "/sw".to_string()), (3, "/sw".to_string())]);
 
-    assert_eq!(w.call(OpCode::Create, Some(&create_req("/absent", b"", 0))).await.err(), 0);
-    assert_eq!(w.call(OpCode::Create, Some(&create_req("/sw/k", b"", 0))).await.err(), 0);
-    let r = c.call(OpCode::Sync, Some(&SyncRequest { path: "/".into() })).await;
+    assert_eq!(
+        w.call(OpCode::Create, Some(&create_req("/absent", b"", 0)))
+            .await
+            .err(),
+        0
+    );
+    assert_eq!(
+        w.call(OpCode::Create, Some(&create_req("/sw/k", b"", 0)))
+            .await
+            .err(),
+        0
+    );
+    let r = c
+        .call(OpCode::Sync, Some(&SyncRequest { path: "/".into() }))
+        .await;
     assert_eq!(r.err(), 0);
     let mut evs: Vec<(i32, String)> = c.events.drain(..).map(|e| (e.r#type, e.path)).collect();
     evs.sort();
-    assert_eq!(evs, vec![(1, "/absent".to_string()), (4, "/sw".to_string())]);
+    assert_eq!(
+        evs,
+        vec![(1, "/absent".to_string()), (4, "/sw".to_string())]
+    );
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::raw::*;
 use common::*;
 use corral::proto::*;
-use zookeeper_client as zk;
 use zk::{AddWatchMode, CreateMode, EventType};
+use zookeeper_client as zk;
 
 #[tokio::test]
 async fn data_watch_fires_once_on_change_and_on_delete() {
@@ -74,22 +74,43 @@ async fn one_shot_watch_fires_exactly_once() {
     let srv = TestServer::start(&[]);
     let (mut a, _) = RawConn::connect(srv.addr).await;
     let (mut b, _) = RawConn::connect(srv.addr).await;
-    assert_eq!(a.call(OpCode::Create, Some(&create_req("/o", b"", 0))).await.err(), 0);
-    let get = GetDataRequest { path: "/o".into(), watch: true };
+    assert_eq!(
+        a.call(OpCode::Create, Some(&create_req("/o", b"", 0)))
+            .await
+            .err(),
+        0
+    );
+    let get = GetDataRequest {
+        path: "/o".into(),
+        watch: true,
+    };
     assert_eq!(a.call(OpCode::GetData, Some(&get)).await.err(), 0);
-    let ex = ExistsRequest { path: "/o".into(), watch: true };
+    let ex = ExistsRequest {
+        path: "/o".into(),
+        watch: true,
+    };
     assert_eq!(a.call(OpCode::Exists, Some(&ex)).await.err(), 0);
     for v in ["1", "2", "3"] {
-        let set = SetDataRequest { path: "/o".into(), data: v.into(), version: -1 };
+        let set = SetDataRequest {
+            path: "/o".into(),
+            data: v.into(),
+            version: -1,
+        };
         assert_eq!(b.call(OpCode::SetData, Some(&set)).await.err(), 0);
     }
     // A sync round trip flushes anything the server had queued for `a`.
-    let r = a.call(OpCode::Sync, Some(&SyncRequest { path: "/o".into() })).await;
+    let r = a
+        .call(OpCode::Sync, Some(&SyncRequest { path: "/o".into() }))
+        .await;
     assert_eq!(r.err(), 0);
     assert_eq!(r.decode::<SyncResponse>().path, "/o");
     assert_eq!(
         a.events,
-        vec![WatcherEvent { r#type: 3, state: 3, path: "/o".into() }]
+        vec![WatcherEvent {
+            r#type: 3,
+            state: 3,
+            path: "/o".into()
+        }]
     );
     assert!(matches!(
         a.try_reply(Duration::from_millis(300)).await,
@@ -104,21 +125,36 @@ async fn watch_event_precedes_read_that_sees_the_change() {
     let srv = TestServer::start(&[]);
     let (mut a, _) = RawConn::connect(srv.addr).await;
     let b = srv.client().await;
-    assert_eq!(a.call(OpCode::Create, Some(&create_req("/ord", b"old", 0))).await.err(), 0);
+    assert_eq!(
+        a.call(OpCode::Create, Some(&create_req("/ord", b"old", 0)))
+            .await
+            .err(),
+        0
+    );
     for round in 0..20 {
-        let get = GetDataRequest { path: "/ord".into(), watch: true };
+        let get = GetDataRequest {
+            path: "/ord".into(),
+            watch: true,
+        };
         assert_eq!(a.call(OpCode::GetData, Some(&get)).await.err(), 0);
         a.events.clear();
         let data = format!("new{round}");
         b.set_data("/ord", data.as_bytes(), None).await.unwrap();
-        let get = GetDataRequest { path: "/ord".into(), watch: false };
+        let get = GetDataRequest {
+            path: "/ord".into(),
+            watch: false,
+        };
         let xid = a.send(OpCode::GetData.as_i32(), Some(&get)).await;
         let r = a.reply().await;
         assert_eq!(r.header.xid, xid);
         assert_eq!(&r.decode::<GetDataResponse>().data[..], data.as_bytes());
         assert_eq!(
             a.events,
-            vec![WatcherEvent { r#type: 3, state: 3, path: "/ord".into() }],
+            vec![WatcherEvent {
+                r#type: 3,
+                state: 3,
+                path: "/ord".into()
+            }],
             "round {round}: event must arrive before the reply showing the change"
         );
     }
@@ -168,7 +204,10 @@ async fn persistent_recursive_watch_sees_descendants_without_child_events() {
     let a = srv.client().await;
     let b = srv.client().await;
     b.create("/rr", b"", &anyone()).await.unwrap();
-    let mut w = a.watch("/rr", AddWatchMode::PersistentRecursive).await.unwrap();
+    let mut w = a
+        .watch("/rr", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
     b.create("/rr/a", b"", &anyone()).await.unwrap();
     b.create("/rr/a/b", b"", &mode(CreateMode::Ephemeral))
         .await
@@ -202,14 +241,31 @@ async fn check_and_remove_watches() {
     let srv = TestServer::start(&[]);
     let (mut a, _) = RawConn::connect(srv.addr).await;
     let (mut b, _) = RawConn::connect(srv.addr).await;
-    assert_eq!(a.call(OpCode::Create, Some(&create_req("/cw", b"", 0))).await.err(), 0);
-    let check = |t: i32| CheckWatchesRequest { path: "/cw".into(), r#type: t };
+    assert_eq!(
+        a.call(OpCode::Create, Some(&create_req("/cw", b"", 0)))
+            .await
+            .err(),
+        0
+    );
+    let check = |t: i32| CheckWatchesRequest {
+        path: "/cw".into(),
+        r#type: t,
+    };
     let no_watcher = ErrorCode::NoWatcher.as_i32();
-    assert_eq!(a.call(OpCode::CheckWatches, Some(&check(3))).await.err(), no_watcher);
+    assert_eq!(
+        a.call(OpCode::CheckWatches, Some(&check(3))).await.err(),
+        no_watcher
+    );
 
-    let get = GetDataRequest { path: "/cw".into(), watch: true };
+    let get = GetDataRequest {
+        path: "/cw".into(),
+        watch: true,
+    };
     assert_eq!(a.call(OpCode::GetData, Some(&get)).await.err(), 0);
-    assert_eq!(a.call(OpCode::CheckWatches, Some(&check(1))).await.err(), no_watcher);
+    assert_eq!(
+        a.call(OpCode::CheckWatches, Some(&check(1))).await.err(),
+        no_watcher
+    );
     assert_eq!(a.call(OpCode::CheckWatches, Some(&check(2))).await.err(), 0);
     assert_eq!(a.call(OpCode::CheckWatches, Some(&check(3))).await.err(), 0);
     // Another session's watches are not ours (3.9 checks the watcher of this
@@ -219,35 +275,74 @@ async fn check_and_remove_watches() {
         assert_eq!(other, no_watcher);
     }
 
-    let kids = GetChildrenRequest { path: "/cw".into(), watch: true };
+    let kids = GetChildrenRequest {
+        path: "/cw".into(),
+        watch: true,
+    };
     assert_eq!(a.call(OpCode::GetChildren, Some(&kids)).await.err(), 0);
     assert_eq!(a.call(OpCode::CheckWatches, Some(&check(1))).await.err(), 0);
 
-    let remove = |t: i32| RemoveWatchesRequest { path: "/cw".into(), r#type: t };
-    assert_eq!(a.call(OpCode::RemoveWatches, Some(&remove(2))).await.err(), 0);
-    assert_eq!(a.call(OpCode::CheckWatches, Some(&check(2))).await.err(), no_watcher);
+    let remove = |t: i32| RemoveWatchesRequest {
+        path: "/cw".into(),
+        r#type: t,
+    };
+    assert_eq!(
+        a.call(OpCode::RemoveWatches, Some(&remove(2))).await.err(),
+        0
+    );
+    assert_eq!(
+        a.call(OpCode::CheckWatches, Some(&check(2))).await.err(),
+        no_watcher
+    );
     assert_eq!(a.call(OpCode::CheckWatches, Some(&check(1))).await.err(), 0);
-    assert_eq!(a.call(OpCode::RemoveWatches, Some(&remove(2))).await.err(), no_watcher);
+    assert_eq!(
+        a.call(OpCode::RemoveWatches, Some(&remove(2))).await.err(),
+        no_watcher
+    );
 
     // The removed data watch stays silent; the child watch still fires.
-    let set = SetDataRequest { path: "/cw".into(), data: "x".into(), version: -1 };
+    let set = SetDataRequest {
+        path: "/cw".into(),
+        data: "x".into(),
+        version: -1,
+    };
     assert_eq!(b.call(OpCode::SetData, Some(&set)).await.err(), 0);
-    assert_eq!(b.call(OpCode::Create, Some(&create_req("/cw/k", b"", 0))).await.err(), 0);
-    let r = a.call(OpCode::Sync, Some(&SyncRequest { path: "/cw".into() })).await;
+    assert_eq!(
+        b.call(OpCode::Create, Some(&create_req("/cw/k", b"", 0)))
+            .await
+            .err(),
+        0
+    );
+    let r = a
+        .call(OpCode::Sync, Some(&SyncRequest { path: "/cw".into() }))
+        .await;
     assert_eq!(r.err(), 0);
     assert_eq!(
         a.events,
-        vec![WatcherEvent { r#type: 4, state: 3, path: "/cw".into() }]
+        vec![WatcherEvent {
+            r#type: 4,
+            state: 3,
+            path: "/cw".into()
+        }]
     );
 
     // A persistent watch counts as a data watch for checkWatches.
-    let add = AddWatchRequest { path: "/cw".into(), mode: add_watch_mode::PERSISTENT };
+    let add = AddWatchRequest {
+        path: "/cw".into(),
+        mode: add_watch_mode::PERSISTENT,
+    };
     assert_eq!(a.call(OpCode::AddWatch, Some(&add)).await.err(), 0);
     assert_eq!(a.call(OpCode::CheckWatches, Some(&check(3))).await.err(), 0);
-    assert_eq!(a.call(OpCode::RemoveWatches, Some(&remove(3))).await.err(), 0);
+    assert_eq!(
+        a.call(OpCode::RemoveWatches, Some(&remove(3))).await.err(),
+        0
+    );
     if !srv.is_zookeeper {
         // 3.9's DataTree.removeWatch(Any) drops watches of every mode; 3.8.0 leaves
         // the persistent one in place.
-        assert_eq!(a.call(OpCode::CheckWatches, Some(&check(3))).await.err(), no_watcher);
+        assert_eq!(
+            a.call(OpCode::CheckWatches, Some(&check(3))).await.err(),
+            no_watcher
+        );
     }
 }

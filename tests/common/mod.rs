@@ -218,7 +218,10 @@ impl TestServer {
 
     /// A connected client with the default session timeout.
     pub async fn client(&self) -> zk::Client {
-        self.connector().connect(&self.connect_string()).await.expect("connect")
+        self.connector()
+            .connect(&self.connect_string())
+            .await
+            .expect("connect")
     }
 
     /// A connector that fails fast instead of cycling forever on a dead server.
