@@ -96,6 +96,10 @@ impl TestServer {
 
     fn start_corral(dir: tempfile::TempDir, mut cfg: BTreeMap<String, String>) -> TestServer {
         cfg.insert("clientPort".into(), "0".into());
+        // corral's own key; lets a run pin the shard count (e.g. to compare 1 and N).
+        if let Ok(n) = std::env::var("CORRAL_TEST_SHARDS") {
+            cfg.insert("shards".into(), n);
+        }
         let cfg_path = Self::write_cfg(&dir, &cfg);
         let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
             .arg("server")
@@ -112,7 +116,7 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         drain_lines(stderr, log.clone(), None);
         drain_lines(stdout, log.clone(), Some(tx));
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        let addr = match rx.recv_timeout(Duration::from_secs(15)) {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
