@@ -321,3 +321,46 @@ async fn wrong_password_or_unknown_session_is_expired() {
     assert_eq!(ok.session_id, resp.session_id);
     assert_eq!(ok.passwd, resp.passwd);
 }
+
+/// Clients (this crate's `with_auth`, the Java client) pipeline requests right behind
+/// the ConnectRequest, in the same TCP segment; they must all be served in order.
+#[tokio::test]
+async fn requests_pipelined_behind_connect_are_served() {
+    let srv = TestServer::start(&[]);
+    let mut c = RawConn::open(srv.addr).await;
+    let mut bytes = frame(&connect_request(4000, 0, &[0; 16]).to_bytes());
+    let auth = AuthPacket {
+        r#type: 0,
+        scheme: "digest".into(),
+        auth: "alice:secret".into(),
+    };
+    let mut req = bytes::BytesMut::new();
+    RequestHeader {
+        xid: xid::AUTH,
+        r#type: OpCode::Auth.as_i32(),
+    }
+    .encode(&mut req);
+    auth.encode(&mut req);
+    bytes.extend_from_slice(&frame(&req));
+    let mut req = bytes::BytesMut::new();
+    RequestHeader {
+        xid: 1,
+        r#type: OpCode::Exists.as_i32(),
+    }
+    .encode(&mut req);
+    ExistsRequest {
+        path: "/".into(),
+        watch: false,
+    }
+    .encode(&mut req);
+    bytes.extend_from_slice(&frame(&req));
+    c.send_bytes(&bytes).await.unwrap();
+    let Read::Frame(b) = c.read_frame(Duration::from_secs(5)).await else {
+        panic!("no ConnectResponse")
+    };
+    assert_ne!(ConnectResponse::from_bytes(&b).unwrap().session_id, 0);
+    let r = c.reply().await;
+    assert_eq!((r.header.xid, r.err()), (xid::AUTH, 0));
+    let r = c.reply().await;
+    assert_eq!((r.header.xid, r.err()), (1, 0));
+}
