@@ -134,15 +134,15 @@ fn validate_path(path: &str) -> PResult<()> {
     }
 }
 
-/// The opcode ZooKeeper 3.8 gives a create op of a multi: `Op.create` derives it from
-/// the flags (createContainer for the container mode, else create), whatever opcode
-/// the client sent. So a create2 op answers with the path only, and a createContainer
-/// op with persistent flags makes a persistent node.
-fn multi_create_op(flags: i32) -> OpCode {
-    if CreateMode::from_flags(flags) == Some(CreateMode::Container) {
+/// The opcode of a create op inside a multi. ZooKeeper 3.9 keeps the opcode the client
+/// sent, so a create2 op answers with path and Stat (3.8.0 dropped it and answered with
+/// the path only, ZOOKEEPER-4026). A plain create with container flags makes a
+/// container, as in both.
+fn multi_create_op(sent: OpCode, flags: i32) -> OpCode {
+    if sent == OpCode::Create && CreateMode::from_flags(flags) == Some(CreateMode::Container) {
         OpCode::CreateContainer
     } else {
-        OpCode::Create
+        sent
     }
 }
 
@@ -441,11 +441,11 @@ impl Prepper {
                 continue;
             }
             let r = match op {
-                MultiOp::Create { req, .. } => self.prep_create(
+                MultiOp::Create { req, op: sent } => self.prep_create(
                     tree,
                     zxid,
                     ctx,
-                    multi_create_op(req.flags),
+                    multi_create_op(*sent, req.flags),
                     &req.path,
                     &req.data,
                     &req.acl,
@@ -473,7 +473,7 @@ impl Prepper {
             match r {
                 Ok(t) => {
                     let sub_op = match op {
-                        MultiOp::Create { req, .. } => multi_create_op(req.flags),
+                        MultiOp::Create { req, op: sent } => multi_create_op(*sent, req.flags),
                         _ => op.opcode(),
                     };
                     txns.push((sub_op, t))

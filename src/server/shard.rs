@@ -52,6 +52,15 @@ enum Pending {
     Write { xid: i32, op: OpCode, at: i64 },
     /// Waiting for the writes ahead of it.
     Read { xid: i32, req: Request, at: i64 },
+    /// A request that failed to decode, answered with `code` in its turn.
+    Fail { xid: i32, code: ErrorCode, at: i64 },
+}
+
+fn pending(xid: i32, item: Result<Request, ErrorCode>, at: i64) -> Pending {
+    match item {
+        Ok(req) => Pending::Read { xid, req, at },
+        Err(code) => Pending::Fail { xid, code, at },
+    }
 }
 
 /// Why a connection must be closed at once.
@@ -272,8 +281,26 @@ impl Shard {
             });
             return Ok(());
         }
-        let valid = req.passwd[..] == session::password(req.session_id)[..]
-            && self.tree.session_timeout(req.session_id).is_some();
+        let known = self.tree.session_timeout(req.session_id).is_some();
+        let valid = known && req.passwd[..] == session::password(req.session_id)[..];
+        if known {
+            // ZooKeeper closes the session's current connection before it checks the
+            // password (processConnectRequest), so even a failed attempt moves it.
+            if let Some(old) = self.session_conn.remove(&req.session_id) {
+                self.close_now(old);
+            }
+            let auth = self.conns[&id].auth.clone();
+            self.outbox.items.push(WriteItem {
+                origin: Origin {
+                    shard: self.id,
+                    conn: id,
+                    xid: 0,
+                },
+                session_id: req.session_id,
+                auth,
+                kind: WriteKind::Reattach,
+            });
+        }
         if !valid {
             // ZooKeeper's answer to an expired or unknown session: all zeros, then close.
             self.send_connect_response(id, 0, 0, Bytes::from_static(&[0; 16]));
@@ -285,23 +312,8 @@ impl Shard {
         let conn = self.conns.get_mut(&id).unwrap();
         conn.phase = Phase::Connected;
         conn.session_id = req.session_id;
-        let auth = conn.auth.clone();
-        if let Some(old) = self.session_conn.insert(req.session_id, id) {
-            if old != id {
-                self.close_now(old);
-            }
-        }
+        self.session_conn.insert(req.session_id, id);
         self.touched.insert(req.session_id);
-        self.outbox.items.push(WriteItem {
-            origin: Origin {
-                shard: self.id,
-                conn: id,
-                xid: 0,
-            },
-            session_id: req.session_id,
-            auth,
-            kind: WriteKind::Reattach,
-        });
         let passwd = Bytes::copy_from_slice(&session::password(req.session_id));
         self.send_connect_response(id, timeout, req.session_id, passwd);
         Ok(())
@@ -343,7 +355,7 @@ impl Shard {
         let hdr = RequestHeader::decode(&mut r)
             .map_err(|e| CloseReason::Malformed(format!("RequestHeader: {e}")))?;
         let body = &frame[r.position()..];
-        let req = match decode_request(hdr.r#type, body) {
+        let item = match decode_request(hdr.r#type, body) {
             // A bare check is valid only inside a multi (`Request.isValid`).
             Ok(Request::Check(_)) | Err(DecodeError::UnknownOpCode(_)) => {
                 // ZooKeeper's UnimplementedRequestProcessor: answer, then close.
@@ -351,45 +363,52 @@ impl Shard {
                 self.close_now(id);
                 return Ok(());
             }
-            Err(e) => {
-                return Err(CloseReason::Malformed(format!(
-                    "opcode {}: {e}",
-                    hdr.r#type
-                )))
-            }
-            Ok(req) => req,
+            // A body that does not decode fails that request only, in its turn, as
+            // ZooKeeper's lazy record reading does.
+            Err(_) => Err(ErrorCode::MarshallingError),
+            Ok(req) => Ok(req),
         };
         let conn = self.conns.get_mut(&id).unwrap();
         conn.stats.last_xid = hdr.xid;
         if conn.session_id != 0 {
             self.touched.insert(conn.session_id);
         }
-        match req {
-            // Auth and SASL are answered at once, outside the request pipeline, as in
-            // ZooKeeper's processPacket.
-            Request::Auth(p) => {
-                self.on_auth(id, hdr.xid, &p);
-                return Ok(());
-            }
-            Request::Sasl(_) => {
-                self.on_sasl(id, hdr.xid);
-                return Ok(());
-            }
-            _ => {}
-        }
-        let conn = self.conns.get_mut(&id).unwrap();
         if conn.phase != Phase::Connected {
-            // Requests pipelined behind the ConnectRequest wait for the session.
+            // Everything pipelined behind the ConnectRequest, auth included, waits for
+            // the session and is then served in order.
             self.outstanding += 1;
-            conn.queue.push_back(Pending::Read {
-                xid: hdr.xid,
-                req,
-                at: self.now_ms,
-            });
+            conn.queue.push_back(pending(hdr.xid, item, self.now_ms));
             return Ok(());
         }
-        self.submit(id, hdr.xid, req);
+        self.dispatch(id, hdr.xid, item);
         Ok(())
+    }
+
+    /// Routes one request of a connected session.
+    fn dispatch(&mut self, id: ConnId, xid: i32, item: Result<Request, ErrorCode>) {
+        match item {
+            // Auth and SASL are answered at once, outside the request pipeline, as in
+            // ZooKeeper's processPacket.
+            Ok(Request::Auth(p)) => self.on_auth(id, xid, &p),
+            Ok(Request::Sasl(_)) => self.on_sasl(id, xid),
+            Ok(req) => self.submit(id, xid, req),
+            Err(code) => {
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                if conn.queue.is_empty() {
+                    let zxid = self.tree.last_processed_zxid();
+                    self.reply_header(id, xid, zxid, code);
+                } else {
+                    self.outstanding += 1;
+                    conn.queue.push_back(Pending::Fail {
+                        xid,
+                        code,
+                        at: self.now_ms,
+                    });
+                }
+            }
+        }
     }
 
     /// Puts a request of a connected session into its pipeline.
@@ -718,9 +737,16 @@ impl Shard {
                             .drain(..)
                             .collect();
                         for p in queued {
-                            if let Pending::Read { xid, req, .. } = p {
-                                self.outstanding -= 1;
-                                self.submit(o.conn, xid, req);
+                            match p {
+                                Pending::Read { xid, req, .. } => {
+                                    self.outstanding -= 1;
+                                    self.dispatch(o.conn, xid, Ok(req));
+                                }
+                                Pending::Fail { xid, code, .. } => {
+                                    self.outstanding -= 1;
+                                    self.dispatch(o.conn, xid, Err(code));
+                                }
+                                Pending::Write { .. } => {}
                             }
                         }
                     }
@@ -818,14 +844,22 @@ impl Shard {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if !matches!(conn.queue.front(), Some(Pending::Read { .. })) {
+            if !matches!(
+                conn.queue.front(),
+                Some(Pending::Read { .. } | Pending::Fail { .. })
+            ) {
                 return;
             }
-            let Some(Pending::Read { xid, req, at }) = conn.queue.pop_front() else {
-                unreachable!()
-            };
             self.outstanding -= 1;
-            self.exec_read(id, xid, req, at);
+            match conn.queue.pop_front() {
+                Some(Pending::Read { xid, req, at }) => self.exec_read(id, xid, req, at),
+                Some(Pending::Fail { xid, code, at }) => {
+                    let zxid = self.tree.last_processed_zxid();
+                    self.reply_header(id, xid, zxid, code);
+                    self.record_latency(id, OpCode::Error, at);
+                }
+                _ => unreachable!("checked above"),
+            }
         }
     }
 

@@ -175,7 +175,7 @@ fn an_unknown_opcode_is_answered_unimplemented_and_closed() {
 }
 
 #[test]
-fn a_malformed_request_closes_only_its_connection() {
+fn a_malformed_body_fails_only_that_request_and_a_bad_header_closes() {
     let mut sim = Sim::new(1);
     let (bad, _, _) = sim.session(0);
     let (good, _, _) = sim.session(0);
@@ -186,11 +186,68 @@ fn a_malformed_request_closes_only_its_connection() {
     }
     .encode(&mut f);
     f.extend_from_slice(&[0, 0, 0, 200, b'x']);
-    assert!(sim.shards[0].on_frame(bad, &f).is_err());
+    sim.shards[0].on_frame(bad, &f).unwrap();
+    let fr = sim.frames(0, bad);
+    assert_eq!(
+        (fr[0].hdr.xid, fr[0].hdr.err),
+        (1, ErrorCode::MarshallingError.as_i32())
+    );
+    assert!(!sim.is_closing(0, bad));
+    // Three bytes cannot even hold a RequestHeader.
+    assert!(sim.shards[0].on_frame(bad, &[0, 0, 1]).is_err());
     sim.send(0, good, 1, OpCode::Create, &create_req("/ok", b"", 0))
         .unwrap();
     sim.pump();
     assert_eq!(sim.frames(0, good)[0].hdr.err, 0);
+}
+
+#[test]
+fn auth_pipelined_behind_connect_is_answered_after_the_connect_response() {
+    let mut sim = Sim::new(2);
+    let c = sim.open(1);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 10_000,
+        session_id: 0,
+        passwd: bytes::Bytes::from_static(&[0; 16]),
+        read_only: None,
+    };
+    sim.shards[1].on_frame(c, &req.to_bytes()).unwrap();
+    sim.send(
+        1,
+        c,
+        xid::AUTH,
+        OpCode::Auth,
+        &AuthPacket {
+            r#type: 0,
+            scheme: "digest".into(),
+            auth: bytes::Bytes::from_static(b"u:p"),
+        },
+    )
+    .unwrap();
+    assert!(sim.frames(1, c).is_empty());
+    sim.pump();
+    let (out, _) = sim.shards[1].take_output(c).unwrap();
+    // ConnectResponse first (no readOnly byte: the request had none), then the auth reply.
+    let len = i32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
+    assert_eq!(len, 4 + 4 + 8 + 4 + 16);
+    let auth = ReplyHeader::from_bytes(&out[4 + len + 4..]).unwrap();
+    assert_eq!((auth.xid, auth.err), (xid::AUTH, 0));
+}
+
+#[test]
+fn a_wrong_password_still_moves_the_session_off_its_connection() {
+    let mut sim = Sim::new(2);
+    let (live, id, pw) = sim.session(0);
+    let bad = sim.open(1);
+    let mut wrong = pw.to_vec();
+    wrong[0] ^= 0xff;
+    assert_eq!(sim.connect(1, bad, id, &wrong).session_id, 0);
+    assert!(sim.is_closing(0, live));
+    assert!(sim.is_closing(1, bad));
+    let again = sim.open(1);
+    assert_eq!(sim.connect(1, again, id, &pw).session_id, id);
 }
 
 #[test]
