@@ -20,5 +20,6 @@ pub mod proto;
 pub mod request;
 pub mod server;
 pub mod session;
+pub mod storage;
 pub mod tree;
 pub mod watch;

@@ -1,0 +1,473 @@
+//! The txn log: segment files of checksummed batch frames, appended with one aligned
+//! O_DIRECT write and one fdatasync per batch (group commit).
+//!
+//! # Segment files
+//!
+//! `log.<first zxid as 16 hex digits>` in the log dir, like ZooKeeper's, so sorting the
+//! names sorts the log. Each segment is created at its full size (`prealloc_size`,
+//! 64 MiB by default, or larger for one huge batch) by writing zeros, then synced and its
+//! directory synced, before any batch goes in. Why zero-fill instead of fallocate or
+//! ZooKeeper's sparse preallocation: an overwrite of already-written blocks needs no
+//! block allocation or extent conversion at fdatasync time. Measured here (ext4 on a
+//! virtual disk, 4 KiB write + fdatasync, p50/p99): zero-filled 151/278 us, fallocate'd
+//! (unwritten extents) 212/623 us, plain append 209/359 us; fio: ~10k syncs/s
+//! overwriting written blocks vs ~5k/s fallocate'd and ~6.4k/s sparse. The probe
+//! `zero_fill_vs_fallocate_probe` (an ignored test in `conformance`; run it with
+//! `cargo test --release --lib storage::conformance::zero_fill_vs_fallocate_probe --
+//! --ignored --nocapture`) repeats the measurement. It also means fdatasync never has
+//! to write the file size, and a zero header marks the end of the data.
+//!
+//! ```text
+//! segment header (24 bytes): "CRLG" | u32 version=1 | i64 first_zxid | u32 0 | u32 crc32c(previous 20 bytes)
+//! frames, each starting 8-byte aligned, then zeros to the end of the file
+//! ```
+//!
+//! # Frames
+//!
+//! One frame per batch:
+//!
+//! ```text
+//! u32 payload_len | u32 count | i64 first_zxid | u32 crc32c(payload) | u32 crc32c(previous 20 bytes)
+//! payload: count x (u32 len | txn encoded by txn_codec)
+//! zero padding to a multiple of 8
+//! ```
+//!
+//! Why a frame per batch rather than per txn: a batch is one write, and a power cut can
+//! tear that write at any subset of its 512-byte sectors. With one frame per batch a torn
+//! write is exactly one bad frame at the tail, so "a bad frame followed by a valid
+//! frame" can only mean damage to data that was already acknowledged (the next batch is
+//! written only after the previous fdatasync returned). With a frame per txn, surviving
+//! sectors of the torn batch would look like valid records after a bad one. The header
+//! has its own crc so a scan for valid frames past a bad one rejects garbage after
+//! reading 24 bytes, and an all-zero header is invalid (its crc is not zero), so the
+//! zero-filled rest of the segment ends the data.
+//!
+//! # Writes
+//!
+//! Writes are aligned to 4096: the block holding the end of the previous frame is
+//! rewritten together with the new frame (we keep those bytes in memory). The rewrite
+//! repeats the acknowledged bytes exactly, so even a torn rewrite leaves them intact:
+//! every sector is either the old or the new version of the same bytes.
+//!
+//! # Failures
+//!
+//! ENOSPC (creating or filling a segment) -> [`StorageError::NoSpace`]: nothing of the
+//! batch is acknowledged, the in-memory position is unchanged, a later `append_batch`
+//! retries from the same place. EIO on fdatasync (or on a log write) ->
+//! [`StorageError::Fatal`] and the log refuses all further appends: after a failed
+//! fsync Linux may have dropped the dirty pages and a retry could succeed without the
+//! data ever reaching the disk.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+
+use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
+use super::txn_codec::{decode_txn, encode_txn};
+use super::{zxid_follows, zxid_hex, Result, StorageError};
+use crate::request::txn::{Txn, TxnHeader};
+
+pub const SEG_PREFIX: &str = "log.";
+pub const SEG_MAGIC: [u8; 4] = *b"CRLG";
+pub const SEG_VERSION: u32 = 1;
+pub const SEG_HEADER_LEN: usize = 24;
+pub const FRAME_HEADER_LEN: usize = 24;
+/// ZooKeeper's default `preAllocSize`.
+pub const DEFAULT_PREALLOC: u64 = 64 << 20;
+
+/// Where and how the log writes.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub dir: PathBuf,
+    /// Size each new segment is zero-filled to (rounded up to 4096).
+    pub prealloc_size: u64,
+    /// ZooKeeper's `forceSync`: false skips the per-batch fdatasync (not durable).
+    pub force_sync: bool,
+}
+
+impl LogConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LogConfig {
+            dir: dir.into(),
+            prealloc_size: DEFAULT_PREALLOC,
+            force_sync: true,
+        }
+    }
+}
+
+pub fn segment_name(first_zxid: i64) -> String {
+    format!("{SEG_PREFIX}{}", zxid_hex(first_zxid))
+}
+
+pub(crate) fn encode_segment_header(first_zxid: i64) -> [u8; SEG_HEADER_LEN] {
+    let mut h = [0u8; SEG_HEADER_LEN];
+    h[0..4].copy_from_slice(&SEG_MAGIC);
+    h[4..8].copy_from_slice(&SEG_VERSION.to_be_bytes());
+    h[8..16].copy_from_slice(&first_zxid.to_be_bytes());
+    let crc = crc32c::crc32c(&h[..20]);
+    h[20..24].copy_from_slice(&crc.to_be_bytes());
+    h
+}
+
+/// The first zxid from a valid segment header.
+pub(crate) fn parse_segment_header(buf: &[u8]) -> Option<i64> {
+    let h = buf.get(..SEG_HEADER_LEN)?;
+    if h[0..4] != SEG_MAGIC || be_u32(&h[4..8]) != SEG_VERSION {
+        return None;
+    }
+    if crc32c::crc32c(&h[..20]) != be_u32(&h[20..24]) {
+        return None;
+    }
+    Some(i64::from_be_bytes(h[8..16].try_into().ok()?))
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Encodes a batch as one frame (padded to 8 bytes).
+pub(crate) fn encode_frame(batch: &[(TxnHeader, Txn)]) -> Vec<u8> {
+    let mut payload = BytesMut::new();
+    let mut one = BytesMut::new();
+    for (h, t) in batch {
+        one.clear();
+        encode_txn(h, t, &mut one);
+        payload.extend_from_slice(&(one.len() as u32).to_be_bytes());
+        payload.extend_from_slice(&one);
+    }
+    let first = batch.first().map(|(h, _)| h.zxid).unwrap_or(0);
+    let mut f = Vec::with_capacity(FRAME_HEADER_LEN + payload.len() + 8);
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(&(batch.len() as u32).to_be_bytes());
+    f.extend_from_slice(&first.to_be_bytes());
+    f.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    let hcrc = crc32c::crc32c(&f[..20]);
+    f.extend_from_slice(&hcrc.to_be_bytes());
+    f.extend_from_slice(&payload);
+    f.resize(f.len().div_ceil(8) * 8, 0);
+    f
+}
+
+/// A frame whose header and payload checksums hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameAt {
+    pub offset: usize,
+    pub first_zxid: i64,
+    pub count: u32,
+    /// Offset just past the frame's padding.
+    pub end: usize,
+    payload: (usize, usize),
+}
+
+/// Checks the frame at `off`; None if it is not a valid frame (zeros, torn, garbage).
+pub(crate) fn check_frame(buf: &[u8], off: usize) -> Option<FrameAt> {
+    let h = buf.get(off..off.checked_add(FRAME_HEADER_LEN)?)?;
+    if crc32c::crc32c(&h[..20]) != be_u32(&h[20..24]) {
+        return None;
+    }
+    let len = be_u32(&h[0..4]) as usize;
+    let count = be_u32(&h[4..8]);
+    if len == 0 || count == 0 || count as usize > len / 4 {
+        return None;
+    }
+    let start = off + FRAME_HEADER_LEN;
+    let end = start.checked_add(len)?;
+    let payload = buf.get(start..end)?;
+    if crc32c::crc32c(payload) != be_u32(&h[16..20]) {
+        return None;
+    }
+    Some(FrameAt {
+        offset: off,
+        first_zxid: i64::from_be_bytes(h[8..16].try_into().ok()?),
+        count,
+        end: end.div_ceil(8) * 8,
+        payload: (start, end),
+    })
+}
+
+/// Decodes a checked frame's txns. An error here means the bytes were written wrong
+/// (their checksum holds): corruption, never a torn write.
+pub(crate) fn decode_frame(
+    buf: &[u8],
+    f: &FrameAt,
+) -> std::result::Result<Vec<(TxnHeader, Txn)>, String> {
+    let mut p = &buf[f.payload.0..f.payload.1];
+    let mut out = Vec::with_capacity(f.count as usize);
+    for i in 0..f.count {
+        if p.len() < 4 {
+            return Err(format!("txn {i} of the frame is truncated"));
+        }
+        let len = be_u32(&p[..4]) as usize;
+        let body = p
+            .get(4..4usize.saturating_add(len))
+            .ok_or_else(|| format!("txn {i} of the frame overruns it"))?;
+        let (h, t) = decode_txn(body).map_err(|e| format!("txn {i} does not decode: {e}"))?;
+        let want = if i == 0 { Some(f.first_zxid) } else { None };
+        if let Some(w) = want {
+            if h.zxid != w {
+                return Err(format!(
+                    "first txn has zxid {:#x}, frame says {w:#x}",
+                    h.zxid
+                ));
+            }
+        }
+        if let Some((prev, _)) = out.last() {
+            let prev: &TxnHeader = prev;
+            if !zxid_follows(prev.zxid, h.zxid) {
+                return Err(format!(
+                    "zxid {:#x} does not follow {:#x} inside the frame",
+                    h.zxid, prev.zxid
+                ));
+            }
+        }
+        out.push((h, t));
+        p = &p[4 + len..];
+    }
+    if !p.is_empty() {
+        return Err("trailing bytes in frame payload".into());
+    }
+    Ok(out)
+}
+
+/// The first valid frame at or after `from` (8-byte steps), for telling a torn tail
+/// (nothing valid after the bad spot) from damage in the middle of the log.
+pub(crate) fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<FrameAt> {
+    let mut off = from.div_ceil(8) * 8;
+    while off + FRAME_HEADER_LEN <= buf.len() {
+        // Fast path over the zero-filled rest of a segment.
+        if buf[off..off + 8] == [0u8; 8] && buf[off + 8..off + 16] == [0u8; 8] {
+            off += 8;
+            continue;
+        }
+        if let Some(f) = check_frame(buf, off) {
+            return Some(f);
+        }
+        off += 8;
+    }
+    None
+}
+
+/// The segment the log appends to.
+struct OpenSegment<F> {
+    file: F,
+    path: PathBuf,
+    size: u64,
+    /// End of the last frame written.
+    pos: u64,
+    /// The bytes of `[align_down(pos), pos)`: rewritten with the next frame.
+    tail: Vec<u8>,
+}
+
+/// The append side of the txn log. Obtained from [`super::recover`], which positions it
+/// after the last valid frame.
+pub struct TxnLog<B: Backend> {
+    backend: B,
+    cfg: LogConfig,
+    seg: Option<OpenSegment<B::File>>,
+    last_zxid: i64,
+    fsync_us: Histogram<u64>,
+    fatal: Option<String>,
+}
+
+fn is_enospc(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == io::ErrorKind::StorageFull
+}
+
+impl<B: Backend> TxnLog<B> {
+    /// A log appending after `last_zxid`; `resume` is the newest segment to continue
+    /// (its path, size, end of data and the bytes of its last partial block).
+    pub(crate) async fn resume(
+        backend: B,
+        cfg: LogConfig,
+        last_zxid: i64,
+        resume: Option<(PathBuf, u64, u64, Vec<u8>)>,
+    ) -> Result<Self> {
+        let seg = match resume {
+            None => None,
+            Some((path, size, pos, tail)) => {
+                let file = backend
+                    .open(&path)
+                    .await
+                    .map_err(super::io_err(format!("opening {}", path.display())))?;
+                Some(OpenSegment {
+                    file,
+                    path,
+                    size,
+                    pos,
+                    tail,
+                })
+            }
+        };
+        Ok(TxnLog {
+            backend,
+            cfg,
+            seg,
+            last_zxid,
+            fsync_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("static histogram bounds are valid"),
+            fatal: None,
+        })
+    }
+
+    /// The zxid of the last durable txn (or of the snapshot if the log holds nothing
+    /// newer).
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// fdatasync latencies of appends, in microseconds.
+    pub fn fsync_histogram(&self) -> &Histogram<u64> {
+        &self.fsync_us
+    }
+
+    /// The message of the fatal error that stopped the log, if any.
+    pub fn failed(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// The segment being appended to.
+    pub fn current_segment(&self) -> Option<&Path> {
+        self.seg.as_ref().map(|s| s.path.as_path())
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.cfg
+    }
+
+    fn poison(&mut self, msg: String) -> StorageError {
+        self.fatal = Some(msg.clone());
+        StorageError::Fatal(msg)
+    }
+
+    /// Logs a batch: one frame, one aligned write, one fdatasync (if `force_sync`).
+    /// When it returns Ok every txn of the batch is durable. Zxids must continue the
+    /// log (`zxid_follows`), else [`StorageError::Invalid`] and nothing is written.
+    pub async fn append_batch(&mut self, batch: &[(TxnHeader, Txn)]) -> Result<()> {
+        if let Some(m) = &self.fatal {
+            return Err(StorageError::Fatal(m.clone()));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut prev = self.last_zxid;
+        for (h, _) in batch {
+            if !zxid_follows(prev, h.zxid) {
+                return Err(StorageError::Invalid(format!(
+                    "zxid {:#x} does not follow {prev:#x}",
+                    h.zxid
+                )));
+            }
+            prev = h.zxid;
+        }
+        let frame = encode_frame(batch);
+        let need = frame.len() as u64;
+        let fits = matches!(&self.seg, Some(s) if s.pos + need <= s.size);
+        if !fits {
+            self.roll(batch[0].0.zxid, need).await?;
+        }
+        let Some(seg) = self.seg.as_mut() else {
+            return Err(StorageError::Invalid("no open segment after roll".into()));
+        };
+        let start = align_down(seg.pos);
+        let mut buf = Vec::with_capacity((align_up(seg.pos + need) - start) as usize);
+        buf.extend_from_slice(&seg.tail);
+        buf.extend_from_slice(&frame);
+        buf.resize(align_up(buf.len() as u64) as usize, 0);
+        if let Err(e) = seg.file.write_at(start, &buf).await {
+            let msg = format!("writing {} at {start}: {e}", seg.path.display());
+            return Err(if is_enospc(&e) {
+                StorageError::NoSpace(msg)
+            } else {
+                self.poison(msg)
+            });
+        }
+        if self.cfg.force_sync {
+            let t = Instant::now();
+            if let Err(e) = seg.file.fdatasync().await {
+                let msg = format!("fdatasync of {}: {e}", seg.path.display());
+                return Err(self.poison(msg));
+            }
+            let us = t.elapsed().as_micros().clamp(1, 3_600_000_000) as u64;
+            let _ = self.fsync_us.record(us);
+        }
+        let new_pos = seg.pos + need;
+        let tail_start = (align_down(new_pos) - start) as usize;
+        seg.tail = buf[tail_start..(new_pos - start) as usize].to_vec();
+        seg.pos = new_pos;
+        self.last_zxid = prev;
+        Ok(())
+    }
+
+    /// Starts a new segment named by `first_zxid`, zero-filled, synced, its name synced.
+    async fn roll(&mut self, first_zxid: i64, need: u64) -> Result<()> {
+        if let Some(old) = self.seg.take() {
+            if !self.cfg.force_sync {
+                if let Err(e) = old.file.fdatasync().await {
+                    let msg = format!("fdatasync of {}: {e}", old.path.display());
+                    return Err(self.poison(msg));
+                }
+            }
+            let _ = old.file.close().await;
+        }
+        let size = align_up(
+            self.cfg
+                .prealloc_size
+                .max(SEG_HEADER_LEN as u64 + need)
+                .max(ALIGN as u64),
+        );
+        let path = self.cfg.dir.join(segment_name(first_zxid));
+        match self.create_segment(&path, first_zxid, size).await {
+            Ok(file) => {
+                self.seg = Some(OpenSegment {
+                    file,
+                    path,
+                    size,
+                    pos: SEG_HEADER_LEN as u64,
+                    tail: encode_segment_header(first_zxid).to_vec(),
+                });
+                Ok(())
+            }
+            Err((e, synced)) => {
+                // Leave no half-made segment behind (recovery would also drop it).
+                let _ = self.backend.remove(&path).await;
+                let _ = self.backend.sync_dir(&self.cfg.dir).await;
+                let msg = format!("creating {}: {e}", path.display());
+                Err(if is_enospc(&e) {
+                    StorageError::NoSpace(msg)
+                } else if synced {
+                    self.poison(msg)
+                } else {
+                    StorageError::Io {
+                        context: msg,
+                        source: e,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Err carries whether the failure was an fdatasync (fatal).
+    async fn create_segment(
+        &self,
+        path: &Path,
+        first_zxid: i64,
+        size: u64,
+    ) -> std::result::Result<B::File, (io::Error, bool)> {
+        let file = self.backend.create(path).await.map_err(|e| (e, false))?;
+        let mut first = vec![0u8; ALIGN];
+        first[..SEG_HEADER_LEN].copy_from_slice(&encode_segment_header(first_zxid));
+        file.write_at(0, &first).await.map_err(|e| (e, false))?;
+        file.zero_fill(ALIGN as u64, size)
+            .await
+            .map_err(|e| (e, false))?;
+        file.fdatasync().await.map_err(|e| (e, true))?;
+        self.backend
+            .sync_dir(&self.cfg.dir)
+            .await
+            .map_err(|e| (e, true))?;
+        Ok(file)
+    }
+}

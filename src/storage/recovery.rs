@@ -1,0 +1,298 @@
+//! Recovery: the newest valid snapshot, then every logged txn after it, and a log
+//! positioned to append after the last valid frame.
+//!
+//! # Decision table
+//!
+//! | # | What recovery finds | What it does |
+//! |---|---|---|
+//! | 1 | No snapshot and no log | Empty state, `last_zxid` 0 |
+//! | 2 | `snapshot.*.tmp` | A snapshot whose writer crashed: deleted |
+//! | 3 | Newest snapshot fails its seal or does not decode | Skipped with a warning; the next older one is tried; with none left, recovery starts from the empty tree and the whole log |
+//! | 4 | Newest segment's header is damaged and it holds no valid frame | Crash while the segment was being created (nothing in it was acknowledged): deleted |
+//! | 5 | Any other damaged segment header, or a name that disagrees with its header | Refuse |
+//! | 6 | Zeros after the last frame | End of the data (segments are zero-filled) |
+//! | 7 | Newest segment: a bad frame (torn, zero-filled or garbage) with no valid frame after it | The torn write of an unacknowledged batch: cut off (zeroed and synced), with a warning |
+//! | 8 | A bad frame followed by a valid frame, in any segment | Refuse: acknowledged txns were damaged. The message names the file, the offset and the repair command `corral log truncate --zxid Z` (Z = last good zxid) |
+//! | 9 | An older segment with non-zero garbage after its last frame | Refuse (a segment is synced before the next one starts, so this is damage) |
+//! | 10 | A frame whose checksums hold but whose txns do not decode | Refuse (written wrong, not torn) |
+//! | 11 | The first txn after the snapshot does not follow its zxid, or two txns do not follow each other (`zxid_follows`) | Refuse: a gap (a lost or deleted segment) |
+//! | 12 | The log ends before the snapshot's zxid | Fine: the snapshot holds those txns; the next append starts a new segment |
+//!
+//! Only row 7 discards bytes, and only bytes no `append_batch` ever returned Ok for: a
+//! batch is one write, and the next write starts only after its fdatasync.
+//!
+//! With `force_sync = false` several unsynced batches can be torn at a power cut and
+//! recovery may then refuse under row 8; the repair command resolves it (that mode
+//! gives no durability promise, as in ZooKeeper).
+
+use std::path::{Path, PathBuf};
+
+use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
+use super::log::{
+    check_frame, decode_frame, find_valid_frame_after, parse_segment_header, LogConfig, TxnLog,
+    SEG_HEADER_LEN, SEG_PREFIX,
+};
+use super::snapshot::{load_snapshot, LoadedSnapshot, SNAP_PREFIX};
+use super::{io_err, parse_zxid_name, zxid_follows, Result, StorageError};
+use crate::request::txn::{Txn, TxnHeader};
+
+/// What recovery hands the server: load `snapshot` (if any), then apply `txns` in order.
+#[derive(Debug)]
+pub struct Recovered {
+    pub snapshot: Option<LoadedSnapshot>,
+    /// Every logged txn after the snapshot's zxid, in zxid order.
+    pub txns: Vec<(TxnHeader, Txn)>,
+    /// The zxid of the last txn in the state (snapshot or log); 0 if empty.
+    pub last_zxid: i64,
+    /// Things recovery tolerated (skipped snapshots, cut tails): for the server's log.
+    pub warnings: Vec<String>,
+}
+
+/// The files named `<prefix><hex zxid>` in `dir`, sorted by zxid.
+pub(crate) async fn list_numbered<B: Backend>(
+    backend: &B,
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<(i64, PathBuf)>> {
+    let names = backend
+        .list_dir(dir)
+        .await
+        .map_err(io_err(format!("listing {}", dir.display())))?;
+    let mut v: Vec<(i64, PathBuf)> = names
+        .iter()
+        .filter_map(|n| parse_zxid_name(n, prefix).map(|z| (z, dir.join(n))))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+pub(crate) fn repair_hint(last_good: i64) -> String {
+    format!("corral log truncate --zxid {last_good:#x}")
+}
+
+/// Recovers the state from `snap_dir` and `log_cfg.dir` (creating them if missing) and
+/// returns the log ready to append after `Recovered::last_zxid`.
+pub async fn recover<B: Backend>(
+    backend: B,
+    log_cfg: LogConfig,
+    snap_dir: &Path,
+) -> Result<(Recovered, TxnLog<B>)> {
+    let log_dir = log_cfg.dir.clone();
+    for d in [&log_dir, &snap_dir.to_path_buf()] {
+        backend
+            .create_dir_all(d)
+            .await
+            .map_err(io_err(format!("creating {}", d.display())))?;
+    }
+    let mut warnings = Vec::new();
+
+    // Snapshots (rows 2, 3).
+    let names = backend
+        .list_dir(snap_dir)
+        .await
+        .map_err(io_err(format!("listing {}", snap_dir.display())))?;
+    let mut removed_tmp = false;
+    for n in &names {
+        if n.starts_with(SNAP_PREFIX) && n.ends_with(".tmp") {
+            let p = snap_dir.join(n);
+            backend
+                .remove(&p)
+                .await
+                .map_err(io_err(format!("removing {}", p.display())))?;
+            removed_tmp = true;
+        }
+    }
+    if removed_tmp {
+        backend
+            .sync_dir(snap_dir)
+            .await
+            .map_err(io_err(format!("syncing {}", snap_dir.display())))?;
+    }
+    let mut snapshot = None;
+    for (_, p) in list_numbered(&backend, snap_dir, SNAP_PREFIX).await?.iter().rev() {
+        match load_snapshot(&backend, p).await {
+            Ok(s) => {
+                snapshot = Some(s);
+                break;
+            }
+            Err(StorageError::Corrupt(m)) => {
+                warnings.push(format!("skipping snapshot: {m}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let snap_zxid = snapshot.as_ref().map(|s| s.last_zxid).unwrap_or(0);
+
+    // Logs.
+    let segs = list_numbered(&backend, &log_dir, SEG_PREFIX).await?;
+    let start = segs
+        .iter()
+        .rposition(|(z, _)| *z <= snap_zxid)
+        .unwrap_or(0);
+    let mut txns = Vec::new();
+    // The last zxid seen in the log (continuity is checked across the whole log read).
+    let mut prev: Option<i64> = None;
+    // Newest segment to resume: (path, size, end of data, tail block bytes, cut range).
+    let mut resume = None;
+    let mut cut: Option<(PathBuf, u64, u64, Vec<u8>)> = None;
+    let mut drop_newest: Option<PathBuf> = None;
+    for (i, (name_zxid, path)) in segs.iter().enumerate().skip(start) {
+        let newest = i + 1 == segs.len();
+        let buf = backend
+            .map(path)
+            .await
+            .map_err(io_err(format!("reading {}", path.display())))?;
+        let last_good = prev.unwrap_or(snap_zxid);
+        let corrupt = |off: usize, what: String| {
+            StorageError::Corrupt(format!(
+                "refusing to start: txn log {} is damaged at offset {off}: {what}. \
+                 Inspect it with `corral log dump {}`; to keep the log up to the last good \
+                 txn and discard everything after it, run `{}`",
+                path.display(),
+                path.display(),
+                repair_hint(last_good)
+            ))
+        };
+        match parse_segment_header(&buf) {
+            None => {
+                if newest && find_valid_frame_after(&buf, SEG_HEADER_LEN).is_none() {
+                    warnings.push(format!(
+                        "removing {}: its header is incomplete (crash while creating it)",
+                        path.display()
+                    ));
+                    drop_newest = Some(path.clone());
+                    break;
+                }
+                return Err(corrupt(0, "bad segment header".into()));
+            }
+            Some(z) if z != *name_zxid => {
+                return Err(corrupt(
+                    0,
+                    format!("header says first zxid {z:#x}, name says {name_zxid:#x}"),
+                ));
+            }
+            Some(_) => {}
+        }
+        let mut off = SEG_HEADER_LEN;
+        let mut frames = 0usize;
+        loop {
+            let Some(f) = check_frame(&buf, off) else {
+                break;
+            };
+            let batch = decode_frame(&buf, &f).map_err(|m| corrupt(off, m))?;
+            for (h, t) in batch {
+                // Row 11: the log must be continuous ...
+                if let Some(p) = prev {
+                    if !zxid_follows(p, h.zxid) {
+                        return Err(corrupt(
+                            off,
+                            format!("gap in the log: zxid {:#x} comes after {p:#x}", h.zxid),
+                        ));
+                    }
+                }
+                // ... and its first txn past the snapshot must follow the snapshot.
+                if h.zxid > snap_zxid {
+                    if txns.is_empty() && !zxid_follows(snap_zxid, h.zxid) {
+                        return Err(corrupt(
+                            off,
+                            format!(
+                                "gap: the state ends at zxid {snap_zxid:#x} but the next \
+                                 logged txn is {:#x}",
+                                h.zxid
+                            ),
+                        ));
+                    }
+                    txns.push((h, t));
+                }
+                prev = Some(h.zxid);
+            }
+            frames += 1;
+            off = f.end;
+        }
+        // `off` is the first spot that is not a valid frame: the end of the data or damage.
+        if let Some(v) = find_valid_frame_after(&buf, off + 8) {
+            return Err(corrupt(
+                off,
+                format!(
+                    "not a valid frame, yet a valid frame (zxid {:#x}) follows at offset {}, \
+                     so acknowledged txns were damaged",
+                    v.first_zxid, v.offset
+                ),
+            ));
+        }
+        let garbage_end = buf[off..]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map(|p| off + p + 1);
+        if !newest {
+            if garbage_end.is_some() {
+                return Err(corrupt(off, "damaged bytes after the last frame".into()));
+            }
+            continue;
+        }
+        let tail_start = align_down(off as u64) as usize;
+        let tail = buf[tail_start..off].to_vec();
+        if let Some(g) = garbage_end {
+            warnings.push(format!(
+                "cutting the torn tail of {} at offset {off} ({} bytes of an unacknowledged batch)",
+                path.display(),
+                g - off
+            ));
+            cut = Some((path.clone(), tail_start as u64, align_up(g as u64), tail.clone()));
+        }
+        if frames == 0 {
+            drop_newest = Some(path.clone());
+        } else {
+            resume = Some((path.clone(), buf.len() as u64, off as u64, tail));
+        }
+    }
+
+    // Row 7: zero the torn tail durably, so a later scan never mistakes it for damage.
+    if let Some((path, from, to, tail)) = cut {
+        if drop_newest.as_ref() != Some(&path) {
+            let f = backend
+                .open(&path)
+                .await
+                .map_err(io_err(format!("opening {}", path.display())))?;
+            let mut first = vec![0u8; ALIGN];
+            first[..tail.len()].copy_from_slice(&tail);
+            let ctx = format!("cutting the tail of {}", path.display());
+            f.write_at(from, &first).await.map_err(io_err(&ctx))?;
+            if to > from + ALIGN as u64 {
+                f.zero_fill(from + ALIGN as u64, to)
+                    .await
+                    .map_err(io_err(&ctx))?;
+            }
+            f.fdatasync().await.map_err(io_err(&ctx))?;
+            let _ = f.close().await;
+        }
+    }
+    // Rows 4 and 7 with nothing valid: the newest segment holds no acknowledged txn.
+    if let Some(p) = drop_newest {
+        backend
+            .remove(&p)
+            .await
+            .map_err(io_err(format!("removing {}", p.display())))?;
+        backend
+            .sync_dir(&log_dir)
+            .await
+            .map_err(io_err(format!("syncing {}", log_dir.display())))?;
+    }
+
+    let log_last = prev.unwrap_or(0);
+    let last_zxid = txns.last().map(|(h, _)| h.zxid).unwrap_or(snap_zxid);
+    // Row 12: a log behind the snapshot is not continued; a new segment starts.
+    if log_last != last_zxid {
+        resume = None;
+    }
+    let log = TxnLog::resume(backend, log_cfg, last_zxid, resume).await?;
+    Ok((
+        Recovered {
+            snapshot,
+            txns,
+            last_zxid,
+            warnings,
+        },
+        log,
+    ))
+}

@@ -1,0 +1,339 @@
+//! Maintenance: purge (keep the N newest snapshots and the log segments they need) and
+//! the functions behind `corral log dump FILE`, `corral snapshot dump FILE [--json]` and
+//! `corral log truncate --zxid Z`. They return text for the CLI to print.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
+use super::log::{
+    check_frame, decode_frame, encode_frame, find_valid_frame_after, parse_segment_header,
+    SEG_HEADER_LEN, SEG_PREFIX,
+};
+use super::recovery::list_numbered;
+use super::snapshot::{load_snapshot, SNAP_PREFIX};
+use super::{io_err, Result, StorageError};
+use crate::request::txn::Txn;
+
+/// Deletes all but the `keep` newest snapshots (at least 1 is always kept) and every log
+/// segment that holds only txns older than the oldest kept snapshot. Returns the removed
+/// paths. Stale `.tmp` snapshots are left alone: one may be being written right now.
+///
+/// Snapshots are counted by name, not verified: keep at least 3 (ZooKeeper's minimum)
+/// so that a damaged newest snapshot still has an older one and its logs behind it.
+pub async fn purge<B: Backend>(
+    backend: &B,
+    log_dir: &Path,
+    snap_dir: &Path,
+    keep: usize,
+) -> Result<Vec<PathBuf>> {
+    let keep = keep.max(1);
+    let snaps = list_numbered(backend, snap_dir, SNAP_PREFIX).await?;
+    if snaps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = snaps.len();
+    let cut = n.saturating_sub(keep);
+    let oldest_kept = snaps[cut].0;
+    let mut removed = Vec::new();
+    for (_, p) in &snaps[..cut] {
+        backend
+            .remove(p)
+            .await
+            .map_err(io_err(format!("removing {}", p.display())))?;
+        removed.push(p.clone());
+    }
+    let segs = list_numbered(backend, log_dir, SEG_PREFIX).await?;
+    // The segment holding the txn right after the oldest kept snapshot starts at or
+    // before it; everything before that segment is covered by the snapshot.
+    if let Some(first_needed) = segs.iter().rposition(|(z, _)| *z <= oldest_kept) {
+        for (_, p) in &segs[..first_needed] {
+            backend
+                .remove(p)
+                .await
+                .map_err(io_err(format!("removing {}", p.display())))?;
+            removed.push(p.clone());
+        }
+    }
+    for d in [snap_dir, log_dir] {
+        backend
+            .sync_dir(d)
+            .await
+            .map_err(io_err(format!("syncing {}", d.display())))?;
+    }
+    Ok(removed)
+}
+
+/// One line describing a txn, data shown by length.
+pub fn describe_txn(t: &Txn) -> String {
+    match t {
+        Txn::CreateSession { timeout } => format!("createSession timeout={timeout}"),
+        Txn::CloseSession => "closeSession".into(),
+        Txn::Create {
+            path,
+            data,
+            acl,
+            ephemeral_owner,
+            parent_cversion,
+        } => format!(
+            "create {path} data={}B acl={} ephemeralOwner={ephemeral_owner:#x} parentCVersion={parent_cversion}",
+            data.len(),
+            acl.len()
+        ),
+        Txn::Delete { path } => format!("delete {path}"),
+        Txn::SetData {
+            path,
+            data,
+            version,
+        } => format!("setData {path} data={}B version={version}", data.len()),
+        Txn::SetAcl { path, acl, version } => {
+            format!("setACL {path} acl={} version={version}", acl.len())
+        }
+        Txn::Check { path, version } => format!("check {path} version={version}"),
+        Txn::Multi(ops) => {
+            let inner: Vec<String> = ops
+                .iter()
+                .map(|(op, t)| format!("{op:?}: {}", describe_txn(t)))
+                .collect();
+            format!("multi [{}]", inner.join("; "))
+        }
+        Txn::Error(code) => format!("error {code:?}"),
+    }
+}
+
+/// `corral log dump FILE`: every frame and txn of a segment, and how its data ends.
+pub async fn log_dump<B: Backend>(backend: &B, file: &Path) -> Result<String> {
+    let buf = backend
+        .map(file)
+        .await
+        .map_err(io_err(format!("reading {}", file.display())))?;
+    let mut out = String::new();
+    let Some(first) = parse_segment_header(&buf) else {
+        let _ = writeln!(out, "{}: not a corral txn log segment (bad header)", file.display());
+        return Ok(out);
+    };
+    let _ = writeln!(
+        out,
+        "{}: segment, first zxid {first:#x}, {} bytes",
+        file.display(),
+        buf.len()
+    );
+    let mut off = SEG_HEADER_LEN;
+    while let Some(f) = check_frame(&buf, off) {
+        let _ = writeln!(
+            out,
+            "frame at offset {off}: first zxid {:#x}, {} txns",
+            f.first_zxid, f.count
+        );
+        match decode_frame(&buf, &f) {
+            Ok(txns) => {
+                for (h, t) in txns {
+                    let _ = writeln!(
+                        out,
+                        "  zxid {:#x} session {:#x} cxid {} time {} op {:?}: {}",
+                        h.zxid,
+                        h.client_id,
+                        h.cxid,
+                        h.time,
+                        h.op,
+                        describe_txn(&t)
+                    );
+                }
+            }
+            Err(m) => {
+                let _ = writeln!(out, "  undecodable frame: {m}");
+                return Ok(out);
+            }
+        }
+        off = f.end;
+    }
+    match find_valid_frame_after(&buf, off + 8) {
+        Some(v) => {
+            let _ = writeln!(
+                out,
+                "DAMAGED at offset {off}: not a valid frame, but a valid frame (zxid {:#x}) follows at offset {}",
+                v.first_zxid, v.offset
+            );
+        }
+        None if buf[off..].iter().any(|&b| b != 0) => {
+            let _ = writeln!(out, "torn tail at offset {off} (no valid frame after it)");
+        }
+        None => {
+            let _ = writeln!(out, "end of data at offset {off}");
+        }
+    }
+    Ok(out)
+}
+
+fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `corral snapshot dump FILE [--json]`. JSON: `{"last_zxid", "nodes": [{"path", "data"
+/// (base64), "acl": [{"perms", "scheme", "id"}], "stat": {...}}], "sessions": [{"id",
+/// "timeout"}]}`.
+pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> Result<String> {
+    let s = load_snapshot(backend, file).await?;
+    let mut out = String::new();
+    if !json {
+        let _ = writeln!(
+            out,
+            "{}: snapshot at zxid {:#x}, {} nodes, {} sessions",
+            file.display(),
+            s.last_zxid,
+            s.nodes.len(),
+            s.sessions.len()
+        );
+        for n in &s.nodes {
+            let st = &n.stat;
+            let _ = writeln!(
+                out,
+                "{} data={}B acl={} czxid={:#x} mzxid={:#x} ctime={} mtime={} version={} cversion={} aversion={} ephemeralOwner={:#x} pzxid={:#x}",
+                n.path, n.data.len(), n.acl.len(), st.czxid, st.mzxid, st.ctime, st.mtime,
+                st.version, st.cversion, st.aversion, st.ephemeral_owner, st.pzxid
+            );
+        }
+        for (id, to) in &s.sessions {
+            let _ = writeln!(out, "session {id:#x} timeout={to}");
+        }
+        return Ok(out);
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let _ = write!(out, "{{\"last_zxid\":{},\"nodes\":[", s.last_zxid);
+    for (i, n) in s.nodes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"path\":");
+        json_str(&n.path, &mut out);
+        let _ = write!(out, ",\"data\":\"{}\",\"acl\":[", b64.encode(&n.data));
+        for (j, a) in n.acl.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{{\"perms\":{},\"scheme\":", a.perms);
+            json_str(&a.id.scheme, &mut out);
+            out.push_str(",\"id\":");
+            json_str(&a.id.id, &mut out);
+            out.push('}');
+        }
+        let st = &n.stat;
+        let _ = write!(
+            out,
+            "],\"stat\":{{\"czxid\":{},\"mzxid\":{},\"ctime\":{},\"mtime\":{},\"version\":{},\"cversion\":{},\"aversion\":{},\"ephemeralOwner\":{},\"pzxid\":{}}}}}",
+            st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion, st.aversion,
+            st.ephemeral_owner, st.pzxid
+        );
+    }
+    out.push_str("],\"sessions\":[");
+    for (i, (id, to)) in s.sessions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"id\":{id},\"timeout\":{to}}}");
+    }
+    out.push_str("]}\n");
+    Ok(out)
+}
+
+/// `corral log truncate --zxid Z`: keeps every logged txn with zxid <= Z and removes the
+/// rest: later segments are deleted; in the segment holding Z the frame holding Z is
+/// rewritten without the txns after it and everything after it is zeroed and synced.
+/// If the log is damaged before Z, it is cut at the damage. Run it offline (server
+/// stopped). Returns a summary.
+pub async fn log_truncate<B: Backend>(backend: &B, log_dir: &Path, zxid: i64) -> Result<String> {
+    let segs = list_numbered(backend, log_dir, SEG_PREFIX).await?;
+    let keep_idx = segs.iter().rposition(|(z, _)| *z <= zxid);
+    let mut out = String::new();
+    let mut last_kept: Option<i64> = None;
+    if let Some(k) = keep_idx {
+        let path = &segs[k].1;
+        let buf = backend
+            .map(path)
+            .await
+            .map_err(io_err(format!("reading {}", path.display())))?;
+        if parse_segment_header(&buf).is_none() {
+            return Err(StorageError::Corrupt(format!(
+                "{}: bad segment header; remove the file by hand if it holds nothing you need",
+                path.display()
+            )));
+        }
+        let mut off = SEG_HEADER_LEN;
+        let mut rewrite: Option<Vec<u8>> = None;
+        while let Some(f) = check_frame(&buf, off) {
+            let Ok(txns) = decode_frame(&buf, &f) else {
+                break;
+            };
+            let kept: Vec<_> = txns.into_iter().filter(|(h, _)| h.zxid <= zxid).collect();
+            if kept.len() < f.count as usize {
+                if let Some((h, _)) = kept.last() {
+                    last_kept = Some(h.zxid);
+                    rewrite = Some(encode_frame(&kept));
+                }
+                break;
+            }
+            last_kept = kept.last().map(|(h, _)| h.zxid).or(last_kept);
+            off = f.end;
+        }
+        let garbage_end = buf.iter().rposition(|&b| b != 0).map(|p| p + 1).unwrap_or(0);
+        let new_end = off + rewrite.as_ref().map_or(0, |r| r.len());
+        let block = align_down(off as u64) as usize;
+        let mut head = buf[block..off].to_vec();
+        if let Some(r) = &rewrite {
+            head.extend_from_slice(r);
+        }
+        let to = align_up(garbage_end.max(new_end) as u64).max(block as u64 + ALIGN as u64);
+        head.resize(align_up(head.len() as u64) as usize, 0);
+        drop(buf);
+        let ctx = format!("truncating {}", path.display());
+        let f = backend.open(path).await.map_err(io_err(&ctx))?;
+        f.write_at(block as u64, &head).await.map_err(io_err(&ctx))?;
+        let zero_from = block as u64 + head.len() as u64;
+        if to > zero_from {
+            f.zero_fill(zero_from, to).await.map_err(io_err(&ctx))?;
+        }
+        f.fdatasync().await.map_err(io_err(&ctx))?;
+        let _ = f.close().await;
+        let _ = writeln!(
+            out,
+            "{}: kept txns up to zxid {}, data now ends at offset {new_end}",
+            path.display(),
+            last_kept.map_or("(none)".into(), |z| format!("{z:#x}"))
+        );
+    }
+    let from = keep_idx.map_or(0, |k| k + 1);
+    for (_, p) in &segs[from..] {
+        backend
+            .remove(p)
+            .await
+            .map_err(io_err(format!("removing {}", p.display())))?;
+        let _ = writeln!(out, "removed {}", p.display());
+    }
+    backend
+        .sync_dir(log_dir)
+        .await
+        .map_err(io_err(format!("syncing {}", log_dir.display())))?;
+    if last_kept.is_some_and(|z| z < zxid) {
+        let _ = writeln!(
+            out,
+            "note: the log ended (or was damaged) before zxid {zxid:#x}"
+        );
+    }
+    Ok(out)
+}
