@@ -142,8 +142,7 @@ pub async fn recover<B: Backend>(
             .map(path)
             .await
             .map_err(io_err(format!("reading {}", path.display())))?;
-        let last_good = prev.unwrap_or(snap_zxid);
-        let corrupt = |off: usize, what: String| {
+        let corrupt = |off: usize, what: String, last_good: i64| {
             StorageError::Corrupt(format!(
                 "refusing to start: txn log {} is damaged at offset {off}: {what}. \
                  Inspect it with `corral log dump {}`; to keep the log up to the last good \
@@ -153,6 +152,8 @@ pub async fn recover<B: Backend>(
                 repair_hint(last_good)
             ))
         };
+        // The last zxid known good when damage is found (for the repair command).
+        let good = |txns: &Vec<(TxnHeader, Txn)>| txns.last().map_or(snap_zxid, |(h, _)| h.zxid);
         match parse_segment_header(&buf) {
             None => {
                 if newest && find_valid_frame_after(&buf, SEG_HEADER_LEN).is_none() {
@@ -163,12 +164,13 @@ pub async fn recover<B: Backend>(
                     drop_newest = Some(path.clone());
                     break;
                 }
-                return Err(corrupt(0, "bad segment header".into()));
+                return Err(corrupt(0, "bad segment header".into(), good(&txns)));
             }
             Some(z) if z != *name_zxid => {
                 return Err(corrupt(
                     0,
                     format!("header says first zxid {z:#x}, name says {name_zxid:#x}"),
+                    good(&txns),
                 ));
             }
             Some(_) => {}
@@ -179,27 +181,29 @@ pub async fn recover<B: Backend>(
             let Some(f) = check_frame(&buf, off) else {
                 break;
             };
-            let batch = decode_frame(&buf, &f).map_err(|m| corrupt(off, m))?;
+            let batch = decode_frame(&buf, &f).map_err(|m| corrupt(off, m, good(&txns)))?;
             for (h, t) in batch {
-                // Row 11: the log must be continuous ...
-                if let Some(p) = prev {
-                    if !zxid_follows(p, h.zxid) {
-                        return Err(corrupt(
-                            off,
-                            format!("gap in the log: zxid {:#x} comes after {p:#x}", h.zxid),
-                        ));
-                    }
+                if prev.is_some_and(|p| h.zxid <= p) {
+                    return Err(corrupt(
+                        off,
+                        format!("zxid {:#x} after {:#x}: not increasing", h.zxid, prev.unwrap_or(0)),
+                        good(&txns),
+                    ));
                 }
-                // ... and its first txn past the snapshot must follow the snapshot.
+                // Row 11: every txn past the snapshot follows the one before it (the
+                // first follows the snapshot). Older txns are only skipped: a log may
+                // have a gap that a snapshot covers.
                 if h.zxid > snap_zxid {
-                    if txns.is_empty() && !zxid_follows(snap_zxid, h.zxid) {
+                    let before = good(&txns);
+                    if !zxid_follows(before, h.zxid) {
                         return Err(corrupt(
                             off,
                             format!(
-                                "gap: the state ends at zxid {snap_zxid:#x} but the next \
-                                 logged txn is {:#x}",
+                                "gap in the log: the state ends at zxid {before:#x} but the \
+                                 next logged txn is {:#x}",
                                 h.zxid
                             ),
+                            before,
                         ));
                     }
                     txns.push((h, t));
@@ -218,6 +222,7 @@ pub async fn recover<B: Backend>(
                      so acknowledged txns were damaged",
                     v.first_zxid, v.offset
                 ),
+                good(&txns),
             ));
         }
         let garbage_end = buf[off..]
@@ -226,7 +231,11 @@ pub async fn recover<B: Backend>(
             .map(|p| off + p + 1);
         if !newest {
             if garbage_end.is_some() {
-                return Err(corrupt(off, "damaged bytes after the last frame".into()));
+                return Err(corrupt(
+                    off,
+                    "damaged bytes after the last frame".into(),
+                    good(&txns),
+                ));
             }
             continue;
         }
