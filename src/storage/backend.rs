@@ -96,7 +96,7 @@ const ZERO_CHUNK: usize = 1 << 20;
 
 impl StorageFile for GlommioFile {
     async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
-        debug_assert!(pos % ALIGN as u64 == 0 && buf.len() % ALIGN == 0);
+        debug_assert!(pos.is_multiple_of(ALIGN as u64) && buf.len().is_multiple_of(ALIGN));
         let mut dma = self.0.alloc_dma_buffer(buf.len());
         dma.as_bytes_mut().copy_from_slice(buf);
         let n = self.0.write_at(dma, pos).await?;
@@ -497,7 +497,7 @@ impl SimFile {
 impl StorageFile for SimFile {
     async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
         self.check()?;
-        if pos % ALIGN as u64 != 0 || buf.len() % ALIGN != 0 {
+        if !pos.is_multiple_of(ALIGN as u64) || !buf.len().is_multiple_of(ALIGN) {
             return Err(errno(libc::EINVAL));
         }
         let mut st = self.st.borrow_mut();
@@ -634,12 +634,11 @@ impl Backend for SimBackend {
         let mut st = self.st.borrow_mut();
         st.tick()?;
         let st = &mut *st;
-        let (mine, rest): (Vec<DirOp>, Vec<DirOp>) =
-            std::mem::take(&mut st.pending_dir)
-                .into_iter()
-                .partition(|op| match op {
-                    DirOp::Link(p, _) | DirOp::Unlink(p) => p.parent() == Some(dir),
-                });
+        let (mine, rest): (Vec<DirOp>, Vec<DirOp>) = std::mem::take(&mut st.pending_dir)
+            .into_iter()
+            .partition(|op| match op {
+                DirOp::Link(p, _) | DirOp::Unlink(p) => p.parent() == Some(dir),
+            });
         st.pending_dir = rest;
         for op in mine {
             match op {
@@ -673,4 +672,3 @@ impl Backend for SimBackend {
         Ok(Mapped::Owned(st.inodes[i].data.clone()))
     }
 }
-

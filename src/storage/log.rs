@@ -14,7 +14,11 @@
 //! overwriting written blocks vs ~5k/s fallocate'd and ~6.4k/s sparse. The probe
 //! `zero_fill_vs_fallocate_probe` (an ignored test in `conformance`; run it with
 //! `cargo test --release --lib storage::conformance::zero_fill_vs_fallocate_probe --
-//! --ignored --nocapture`) repeats the measurement. It also means fdatasync never has
+//! --ignored --nocapture`) repeats the measurement through this module's backend; one run
+//! on a busy shared machine: preparing 64 MiB took 46 ms zero-filled vs 0.5 ms
+//! fallocate'd, then 2000 4 KiB write+fdatasync were p50/p99 258/765 us zero-filled vs
+//! 306/920 us fallocate'd. The one-off 46 ms per 64 MiB segment buys every later sync.
+//! It also means fdatasync never has
 //! to write the file size, and a zero header marks the end of the data.
 //!
 //! ```text

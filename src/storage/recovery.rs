@@ -109,7 +109,11 @@ pub async fn recover<B: Backend>(
             .map_err(io_err(format!("syncing {}", snap_dir.display())))?;
     }
     let mut snapshot = None;
-    for (_, p) in list_numbered(&backend, snap_dir, SNAP_PREFIX).await?.iter().rev() {
+    for (_, p) in list_numbered(&backend, snap_dir, SNAP_PREFIX)
+        .await?
+        .iter()
+        .rev()
+    {
         match load_snapshot(&backend, p).await {
             Ok(s) => {
                 snapshot = Some(s);
@@ -125,10 +129,7 @@ pub async fn recover<B: Backend>(
 
     // Logs.
     let segs = list_numbered(&backend, &log_dir, SEG_PREFIX).await?;
-    let start = segs
-        .iter()
-        .rposition(|(z, _)| *z <= snap_zxid)
-        .unwrap_or(0);
+    let start = segs.iter().rposition(|(z, _)| *z <= snap_zxid).unwrap_or(0);
     let mut txns = Vec::new();
     // The last zxid seen in the log (continuity is checked across the whole log read).
     let mut prev: Option<i64> = None;
@@ -177,16 +178,17 @@ pub async fn recover<B: Backend>(
         }
         let mut off = SEG_HEADER_LEN;
         let mut frames = 0usize;
-        loop {
-            let Some(f) = check_frame(&buf, off) else {
-                break;
-            };
+        while let Some(f) = check_frame(&buf, off) {
             let batch = decode_frame(&buf, &f).map_err(|m| corrupt(off, m, good(&txns)))?;
             for (h, t) in batch {
                 if prev.is_some_and(|p| h.zxid <= p) {
                     return Err(corrupt(
                         off,
-                        format!("zxid {:#x} after {:#x}: not increasing", h.zxid, prev.unwrap_or(0)),
+                        format!(
+                            "zxid {:#x} after {:#x}: not increasing",
+                            h.zxid,
+                            prev.unwrap_or(0)
+                        ),
                         good(&txns),
                     ));
                 }
@@ -247,7 +249,12 @@ pub async fn recover<B: Backend>(
                 path.display(),
                 g - off
             ));
-            cut = Some((path.clone(), tail_start as u64, align_up(g as u64), tail.clone()));
+            cut = Some((
+                path.clone(),
+                tail_start as u64,
+                align_up(g as u64),
+                tail.clone(),
+            ));
         }
         if frames == 0 {
             drop_newest = Some(path.clone());

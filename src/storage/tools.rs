@@ -111,7 +111,11 @@ pub async fn log_dump<B: Backend>(backend: &B, file: &Path) -> Result<String> {
         .map_err(io_err(format!("reading {}", file.display())))?;
     let mut out = String::new();
     let Some(first) = parse_segment_header(&buf) else {
-        let _ = writeln!(out, "{}: not a corral txn log segment (bad header)", file.display());
+        let _ = writeln!(
+            out,
+            "{}: not a corral txn log segment (bad header)",
+            file.display()
+        );
         return Ok(out);
     };
     let _ = writeln!(
@@ -291,7 +295,11 @@ pub async fn log_truncate<B: Backend>(backend: &B, log_dir: &Path, zxid: i64) ->
             last_kept = kept.last().map(|(h, _)| h.zxid).or(last_kept);
             off = f.end;
         }
-        let garbage_end = buf.iter().rposition(|&b| b != 0).map(|p| p + 1).unwrap_or(0);
+        let garbage_end = buf
+            .iter()
+            .rposition(|&b| b != 0)
+            .map(|p| p + 1)
+            .unwrap_or(0);
         let new_end = off + rewrite.as_ref().map_or(0, |r| r.len());
         let block = align_down(off as u64) as usize;
         let mut head = buf[block..off].to_vec();
@@ -303,7 +311,9 @@ pub async fn log_truncate<B: Backend>(backend: &B, log_dir: &Path, zxid: i64) ->
         drop(buf);
         let ctx = format!("truncating {}", path.display());
         let f = backend.open(path).await.map_err(io_err(&ctx))?;
-        f.write_at(block as u64, &head).await.map_err(io_err(&ctx))?;
+        f.write_at(block as u64, &head)
+            .await
+            .map_err(io_err(&ctx))?;
         let zero_from = block as u64 + head.len() as u64;
         if to > zero_from {
             f.zero_fill(zero_from, to).await.map_err(io_err(&ctx))?;

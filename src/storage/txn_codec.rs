@@ -224,9 +224,7 @@ fn read_body(r: &mut Reader<'_>, allow_multi: bool) -> Result<Txn, DecodeError> 
             for _ in 0..n {
                 let op_raw = r.read_i32()?;
                 let op = OpCode::from_i32(op_raw).ok_or(DecodeError::UnknownOpCode(op_raw))?;
-                let inner = r
-                    .read_raw()?
-                    .ok_or(DecodeError::BadMulti("null sub-txn"))?;
+                let inner = r.read_raw()?.ok_or(DecodeError::BadMulti("null sub-txn"))?;
                 let mut ir = Reader::new(inner);
                 let sub = read_body(&mut ir, false)?;
                 if ir.remaining() != 0 {
