@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::shard::Shard;
 use super::Runtime;
-use crate::admin::{self, AdminView, ConnectionInfo, Detail, LatencyStats, SessionWatches};
+use crate::admin::{
+    self, AdminView, ConnectionInfo, Detail, LatencyStats, SessionWatches, Summary,
+};
 
 /// One shard's contribution.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +34,8 @@ pub struct Board {
     pub srst_gen: AtomicU64,
     /// Bumped by `crst`; a shard that sees a new value zeroes its connection counters.
     pub crst_gen: AtomicU64,
+    /// The txn log's fsync latency (µs), published by the commit shard.
+    pub fsync: Mutex<Option<Summary>>,
 }
 
 impl Board {
@@ -40,6 +44,7 @@ impl Board {
             slots: (0..shards).map(|_| Mutex::default()).collect(),
             srst_gen: AtomicU64::new(0),
             crst_gen: AtomicU64::new(0),
+            fsync: Mutex::new(None),
         })
     }
 }
@@ -206,6 +211,15 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
             }
         }
     }
+    if let Some(f) = rt
+        .board
+        .fsync
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        view.extra_metrics = admin::summary_metrics("fsync_time_us", f);
+    }
     view.uptime_ms = rt.epoch.elapsed().as_millis() as u64;
     view.open_file_descriptor_count = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count() as i64)
@@ -231,5 +245,21 @@ fn env_facts(shards: usize) -> admin::EnvFacts {
             .map(|d| d.display().to_string())
             .unwrap_or_default(),
         shards,
+    }
+}
+
+/// The fsync latency distribution as `mntr` prints it.
+pub fn fsync_summary(h: &hdrhistogram::Histogram<u64>) -> Summary {
+    Summary {
+        min: h.min() as i64,
+        max: h.max() as i64,
+        count: h.len() as i64,
+        sum: (h.mean() * h.len() as f64) as i64,
+        percentiles: Some([
+            h.value_at_quantile(0.5) as i64,
+            h.value_at_quantile(0.95) as i64,
+            h.value_at_quantile(0.99) as i64,
+            h.value_at_quantile(0.999) as i64,
+        ]),
     }
 }

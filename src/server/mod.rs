@@ -14,6 +14,7 @@
 mod admin_view;
 mod commit;
 mod conn;
+mod durability;
 pub mod messages;
 mod notify;
 pub mod shard;
@@ -31,6 +32,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::acl::AuthProviders;
 use crate::config::Config;
+use crate::request::{Txn, TxnHeader};
+use crate::storage::{GlommioBackend, StorageError, TxnLog};
+use crate::tree::DataTree;
 use commit::CommitCore;
 use messages::*;
 use notify::Notify;
@@ -45,6 +49,8 @@ pub enum ServerError {
     },
     #[error("cannot start executor {shard}: {msg}")]
     Executor { shard: usize, msg: String },
+    #[error("cannot recover the data in {dir}: {msg}")]
+    Recovery { dir: String, msg: String },
 }
 
 /// Connections per client IP over all shards (`maxClientCnxns`). Touched only when a
@@ -118,6 +124,12 @@ struct Links {
     batches: shared_channel::SharedReceiver<Batch>,
 }
 
+/// What shard 0 needs to run the commit pipeline.
+struct CommitSetup {
+    links: CommitLinks,
+    log: TxnLog<GlommioBackend>,
+}
+
 /// Channels of shard 0.
 struct CommitLinks {
     from_shards: Vec<shared_channel::SharedReceiver<ToCommit>>,
@@ -163,6 +175,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
 
     let bind_addr = config.client_port_address;
+    // Shard 0 recovers the tree from disk and hands a copy to every other shard.
+    let (trees_tx, trees_rx) = std::sync::mpsc::channel::<Result<Vec<DataTree>, String>>();
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let board = board.clone();
@@ -176,7 +190,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     epoch,
                     board,
                 };
-                shard_main(0, bind_addr, shared, ready, None, Some(commit_links)).await
+                let recovered = durability::recover_state(&shared.config).await;
+                let (tree, log) = match recovered {
+                    Ok(r) => r,
+                    Err(msg) => {
+                        let _ = trees_tx.send(Err(msg));
+                        return;
+                    }
+                };
+                let copies = (1..shards).map(|_| tree.clone()).collect();
+                let _ = trees_tx.send(Ok(copies));
+                let commit = CommitSetup {
+                    links: commit_links,
+                    log,
+                };
+                shard_main(0, bind_addr, shared, ready, tree, None, Some(commit)).await
             })
             .map_err(|e| ServerError::Executor {
                 shard: 0,
@@ -184,6 +212,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             })?;
         handles.push(h);
     }
+    let mut trees = match trees_rx.recv() {
+        Ok(Ok(t)) => t,
+        Ok(Err(msg)) => {
+            return Err(ServerError::Recovery {
+                dir: config.data_dir.display().to_string(),
+                msg,
+            })
+        }
+        Err(_) => {
+            return Err(ServerError::Executor {
+                shard: 0,
+                msg: "exited during recovery".into(),
+            })
+        }
+    };
     let addr = match ready_rx.recv() {
         Ok(Ok(a)) => a,
         Ok(Err(msg)) => {
@@ -201,6 +244,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
     for (i, l) in links.into_iter().enumerate() {
         let shard = i + 1;
+        let tree = trees.pop().expect("one tree per shard");
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let board = board.clone();
         let h = LocalExecutorBuilder::new(placement(shard))
@@ -213,7 +257,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     epoch,
                     board,
                 };
-                shard_main(shard, addr, shared, ready, Some(l), None).await
+                shard_main(shard, addr, shared, ready, tree, Some(l), None).await
             })
             .map_err(|e| ServerError::Executor {
                 shard,
@@ -261,8 +305,9 @@ async fn shard_main(
     addr: SocketAddr,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    tree: DataTree,
     links: Option<Links>,
-    commit_links: Option<CommitLinks>,
+    commit: Option<CommitSetup>,
 ) {
     let Shared {
         config,
@@ -286,8 +331,10 @@ async fn shard_main(
             super_digest: config.super_digest.clone(),
         },
     };
+    let mut shard = Shard::new(id, shard_cfg);
+    shard.tree = tree;
     let rt = Rc::new(Runtime {
-        shard: RefCell::new(Shard::new(id, shard_cfg)),
+        shard: RefCell::new(shard),
         writers: RefCell::new(HashMap::new()),
         outbox_ready: Notify::default(),
         config: config.clone(),
@@ -301,12 +348,12 @@ async fn shard_main(
 
     // Channels connect only when both ends do, and the other shards start only after
     // this one reports ready: connect in tasks, never before reporting.
-    if let Some(cl) = commit_links {
+    if let Some(CommitSetup { links: cl, log }) = commit {
         let inbox: Rc<RefCell<Vec<ToCommit>>> = Rc::default();
         for rx in cl.from_shards {
             glommio::spawn_local(receive_from_shard(rx, inbox.clone(), rt.clone())).detach();
         }
-        glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards)).detach();
+        glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards, log)).detach();
     }
     if let Some(l) = links {
         glommio::spawn_local(forward_outbox(rt.clone(), l.to_commit)).detach();
@@ -346,7 +393,10 @@ async fn commit_task(
     rt: Rc<Runtime>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
     to_shards: Vec<shared_channel::SharedSender<Batch>>,
+    mut log: TxnLog<GlommioBackend>,
 ) {
+    let mut snapshotter = durability::Snapshotter::new(&rt.config, now_wall_ms() as u64);
+    let mut last_fsync_publish = rt.now_mono_ms();
     let mut senders: Vec<ConnectedSender<Batch>> = Vec::new();
     for tx in to_shards {
         senders.push(tx.connect().await);
@@ -390,6 +440,21 @@ async fn commit_task(
             continue;
         }
         let last = commit::batch_last_zxid(&batch);
+        // Durable before visible: a batch is applied, broadcast and answered only once
+        // the log holds it.
+        let records: Vec<(TxnHeader, Txn)> = batch
+            .iter()
+            .filter_map(|c| match c {
+                Committed::Txn { hdr, txn, .. } => Some((*hdr, txn.clone())),
+                _ => None,
+            })
+            .collect();
+        append_durably(&mut log, &records).await;
+        if rt.now_mono_ms() - last_fsync_publish >= 200 {
+            last_fsync_publish = rt.now_mono_ms();
+            *rt.board.fsync.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(admin_view::fsync_summary(log.fsync_histogram()));
+        }
         let batch: Batch = Arc::new(batch);
         for s in &senders {
             if s.send(batch.clone()).await.is_err() {
@@ -404,10 +469,45 @@ async fn commit_task(
         if let Some(z) = last {
             core.applied(z);
         }
+        snapshotter.after_batch(&rt.shard.borrow().tree, records.len() as u64);
         rt.flush_dirty();
         // More may have arrived while we were sending.
         if core.has_work() || !inbox.borrow().is_empty() || rt.shard.borrow().has_outbox() {
             rt.outbox_ready.notify();
+        }
+    }
+}
+
+/// Appends a batch to the log, waiting out a full disk (reads go on meanwhile, writes
+/// wait, nothing acknowledged is touched) and stopping the server on any error that
+/// leaves durability unknown: an fsync is never retried.
+async fn append_durably(log: &mut TxnLog<GlommioBackend>, records: &[(TxnHeader, Txn)]) {
+    if records.is_empty() {
+        return;
+    }
+    let mut warned = false;
+    loop {
+        match log.append_batch(records).await {
+            Ok(()) => {
+                if warned {
+                    tracing::warn!("disk space is back: writes resume");
+                }
+                return;
+            }
+            Err(StorageError::NoSpace(m)) => {
+                if !warned {
+                    tracing::error!("txn log: {m}; writes wait until space returns");
+                    warned = true;
+                }
+                glommio::timer::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                tracing::error!(
+                    "txn log failed, stopping so no write is acknowledged unlogged: {e}"
+                );
+                eprintln!("corral: txn log failed: {e}");
+                std::process::exit(70);
+            }
         }
     }
 }

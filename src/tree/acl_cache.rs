@@ -38,7 +38,7 @@ pub fn read_acl_unsafe() -> Vec<Acl> {
     }]
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AclCache {
     by_id: HashMap<u32, (Arc<[Acl]>, u64)>,
     by_acl: HashMap<Arc<[Acl]>, u32>,

@@ -107,7 +107,7 @@ impl EphemeralType {
 
 /// One znode. Kept small: most znodes are leaves, so the child set is boxed and absent
 /// until the first child, and the ACL is a cache id.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     data: Bytes,
     stat: StatPersisted,
@@ -186,6 +186,7 @@ fn java_len(s: &str) -> u64 {
     }
 }
 
+#[derive(Clone)]
 pub struct DataTree {
     nodes: HashMap<Box<str>, Node>,
     acls: AclCache,

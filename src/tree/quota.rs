@@ -101,7 +101,7 @@ impl StatsTrack {
 }
 
 /// The paths that have a quota (ZooKeeper's `PathTrie` of limit nodes).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct QuotaPaths {
     paths: HashSet<String>,
 }

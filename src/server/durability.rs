@@ -1,0 +1,166 @@
+//! The commit shard's use of the storage engine: recovering the tree at start, and
+//! taking snapshots every `snapCount` txns. (Logging each batch before it is applied or
+//! answered is in `commit_task`.)
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::config::Config;
+use crate::request::apply;
+use crate::storage::{
+    recover, GlommioBackend, LogConfig, Recovered, SnapshotNode, StatFields, TxnLog,
+};
+use crate::tree::{DataTree, StatPersisted};
+
+/// Where snapshots live (ZooKeeper's dataDir) and where the log lives (dataLogDir).
+pub fn dirs(config: &Config) -> (PathBuf, PathBuf) {
+    (config.data_dir.clone(), config.data_log_dir.clone())
+}
+
+/// Recovers the newest state from disk and opens the log for appending.
+pub async fn recover_state(config: &Config) -> Result<(DataTree, TxnLog<GlommioBackend>), String> {
+    let (snap_dir, log_dir) = dirs(config);
+    let log_cfg = LogConfig {
+        dir: log_dir,
+        prealloc_size: config.pre_alloc_size.max(4096),
+        force_sync: config.force_sync,
+    };
+    if !config.force_sync {
+        tracing::warn!("forceSync=no: acknowledged writes can be lost at a power failure");
+    }
+    let (recovered, log) = recover(GlommioBackend, log_cfg, &snap_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    for w in &recovered.warnings {
+        tracing::warn!("recovery: {w}");
+    }
+    let tree = tree_from(&recovered)?;
+    tracing::info!(
+        last_zxid = format!("{:#x}", tree.last_processed_zxid()),
+        znodes = tree.znode_count(),
+        sessions = tree.sessions().len(),
+        replayed = recovered.txns.len(),
+        "recovered"
+    );
+    Ok((tree, log))
+}
+
+/// Builds the tree a recovery describes: the snapshot, then every txn after it.
+pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
+    let mut tree = DataTree::new();
+    if let Some(s) = &rec.snapshot {
+        for n in &s.nodes {
+            let st = &n.stat;
+            let stat = StatPersisted {
+                czxid: st.czxid,
+                mzxid: st.mzxid,
+                ctime: st.ctime,
+                mtime: st.mtime,
+                version: st.version,
+                cversion: st.cversion,
+                aversion: st.aversion,
+                ephemeral_owner: st.ephemeral_owner,
+                pzxid: st.pzxid,
+            };
+            tree.restore_node(&n.path, n.data.clone(), &n.acl, stat)
+                .map_err(|e| {
+                    format!(
+                        "snapshot {}: node {} cannot be restored ({e:?}): the snapshot is damaged",
+                        s.path.display(),
+                        n.path
+                    )
+                })?;
+        }
+        for &(id, timeout) in &s.sessions {
+            tree.add_session(id, timeout);
+        }
+        tree.set_last_processed_zxid(s.last_zxid);
+    }
+    let mut triggers = Vec::new();
+    for (hdr, txn) in &rec.txns {
+        triggers.clear();
+        apply(&mut tree, hdr, txn, &mut triggers);
+    }
+    tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
+    Ok(tree)
+}
+
+/// Decides when to snapshot and runs one snapshot at a time in the background.
+pub struct Snapshotter {
+    dir: PathBuf,
+    /// Txns logged since the last snapshot started.
+    since: u64,
+    /// This server's threshold: ZooKeeper randomises it in [snapCount/2, snapCount] so
+    /// that the servers of an ensemble do not all snapshot at once.
+    threshold: u64,
+    running: Rc<Cell<bool>>,
+}
+
+impl Snapshotter {
+    pub fn new(config: &Config, seed: u64) -> Snapshotter {
+        let snap_count = config.snap_count.max(2) as u64;
+        let half = snap_count / 2;
+        let threshold = half + seed % (snap_count - half + 1);
+        Snapshotter {
+            dir: config.data_dir.clone(),
+            since: 0,
+            threshold,
+            running: Rc::default(),
+        }
+    }
+
+    /// Called after each logged batch of `txns` txns, with the commit shard's tree
+    /// (already holding that batch).
+    pub fn after_batch(&mut self, tree: &DataTree, txns: u64) {
+        self.since += txns;
+        if self.since < self.threshold || self.running.get() {
+            return;
+        }
+        self.since = 0;
+        self.running.set(true);
+        // The copy is the only part done on the commit path; the encoding and the I/O
+        // happen in a task, interleaved with commits.
+        let last_zxid = tree.last_processed_zxid();
+        let mut nodes = Vec::with_capacity(tree.znode_count());
+        tree.for_each_node(|path, node, acl| {
+            let st = node.persisted();
+            nodes.push(SnapshotNode {
+                path: path.to_string(),
+                data: node.data().clone(),
+                acl: acl.to_vec(),
+                stat: StatFields {
+                    czxid: st.czxid,
+                    mzxid: st.mzxid,
+                    ctime: st.ctime,
+                    mtime: st.mtime,
+                    version: st.version,
+                    cversion: st.cversion,
+                    aversion: st.aversion,
+                    ephemeral_owner: st.ephemeral_owner,
+                    pzxid: st.pzxid,
+                },
+            });
+        });
+        let sessions = tree.sessions();
+        let dir = self.dir.clone();
+        let running = self.running.clone();
+        glommio::spawn_local(async move {
+            let r = crate::storage::snapshot::write_snapshot(
+                GlommioBackend,
+                &dir,
+                last_zxid,
+                &nodes,
+                &sessions,
+            )
+            .await;
+            match r {
+                Ok(p) => tracing::info!(path = %p.display(), "snapshot taken"),
+                // A failed snapshot loses nothing: the log still holds every txn.
+                Err(e) => tracing::error!("snapshot at {last_zxid:#x} failed: {e}"),
+            }
+            running.set(false);
+        })
+        .detach();
+    }
+}
