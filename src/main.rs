@@ -24,6 +24,102 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Inspect or repair the txn log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Inspect a snapshot.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Delete old snapshots and the logs only they needed, keeping the newest `count`.
+    Purge {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Snapshots to keep (at least 3).
+        #[arg(long, short = 'n', default_value_t = 3)]
+        count: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print every txn of a log segment.
+    Dump { file: PathBuf },
+    /// Cut the log after txn ZXID (the repair a refused recovery names).
+    Truncate {
+        /// The last zxid to keep, decimal or 0x-hex.
+        #[arg(long)]
+        zxid: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Print a snapshot's sessions and znodes.
+    Dump {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<corral::config::Config, ExitCode> {
+    match path {
+        None => Ok(corral::config::Config::embedded()),
+        Some(path) => match corral::config::Config::load(&path) {
+            Ok((cfg, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                Ok(cfg)
+            }
+            Err(e) => {
+                eprintln!("corral: {e}");
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
+/// Runs a storage tool on a one-off glommio executor (the storage backend needs one).
+fn run_tool<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<String, corral::storage::StorageError>> + 'static,
+{
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(1 << 20)
+        .spawn(move || async move { f().await });
+    match ex.map(|h| h.join()) {
+        Ok(Ok(Ok(out))) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(Err(e))) => {
+            eprintln!("corral: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(Err(e)) => {
+            eprintln!("corral: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("corral: cannot start an executor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_zxid(s: &str) -> Option<i64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as i64),
+        None => s.parse().ok(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -37,20 +133,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server { config } => {
-            let cfg = match config {
-                None => corral::config::Config::embedded(),
-                Some(path) => match corral::config::Config::load(&path) {
-                    Ok((cfg, warnings)) => {
-                        for w in warnings {
-                            tracing::warn!("{w}");
-                        }
-                        cfg
-                    }
-                    Err(e) => {
-                        eprintln!("corral: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
+            let cfg = match load_config(config) {
+                Ok(c) => c,
+                Err(code) => return code,
             };
             match corral::server::run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -59,6 +144,56 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Log {
+            command: LogCommand::Dump { file },
+        } => run_tool(move || async move {
+            corral::storage::tools::log_dump(&corral::storage::GlommioBackend, &file).await
+        }),
+        Command::Log {
+            command: LogCommand::Truncate { zxid, config },
+        } => {
+            let Some(z) = parse_zxid(&zxid) else {
+                eprintln!("corral: --zxid {zxid:?} is not a zxid (decimal or 0x-hex)");
+                return ExitCode::from(2);
+            };
+            let cfg = match load_config(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            run_tool(move || async move {
+                corral::storage::tools::log_truncate(
+                    &corral::storage::GlommioBackend,
+                    &cfg.data_log_dir,
+                    z,
+                )
+                .await
+            })
+        }
+        Command::Snapshot {
+            command: SnapshotCommand::Dump { file, json },
+        } => run_tool(move || async move {
+            corral::storage::tools::snapshot_dump(&corral::storage::GlommioBackend, &file, json)
+                .await
+        }),
+        Command::Purge { config, count } => {
+            let cfg = match load_config(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            run_tool(move || async move {
+                let removed = corral::storage::tools::purge(
+                    &corral::storage::GlommioBackend,
+                    &cfg.data_log_dir,
+                    &cfg.data_dir,
+                    count.max(3),
+                )
+                .await?;
+                Ok(removed
+                    .iter()
+                    .map(|p| format!("removed {}\n", p.display()))
+                    .collect())
+            })
         }
     }
 }

@@ -354,6 +354,9 @@ async fn shard_main(
             glommio::spawn_local(receive_from_shard(rx, inbox.clone(), rt.clone())).detach();
         }
         glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards, log)).detach();
+        if config.autopurge_purge_interval_ms > 0 {
+            glommio::spawn_local(autopurge(config.clone())).detach();
+        }
     }
     if let Some(l) = links {
         glommio::spawn_local(forward_outbox(rt.clone(), l.to_commit)).detach();
@@ -474,6 +477,27 @@ async fn commit_task(
         // More may have arrived while we were sending.
         if core.has_work() || !inbox.borrow().is_empty() || rt.shard.borrow().has_outbox() {
             rt.outbox_ready.notify();
+        }
+    }
+}
+
+/// `autopurge.purgeInterval`: keeps the newest `autopurge.snapRetainCount` snapshots
+/// and the logs they need, as ZooKeeper's DatadirCleanupManager.
+async fn autopurge(config: Arc<Config>) {
+    let every = Duration::from_millis(config.autopurge_purge_interval_ms);
+    let keep = config.autopurge_snap_retain_count.max(3) as usize;
+    loop {
+        glommio::timer::sleep(every).await;
+        match crate::storage::tools::purge(
+            &GlommioBackend,
+            &config.data_log_dir,
+            &config.data_dir,
+            keep,
+        )
+        .await
+        {
+            Ok(removed) => tracing::info!(removed = removed.len(), "autopurge"),
+            Err(e) => tracing::warn!("autopurge failed: {e}"),
         }
     }
 }
