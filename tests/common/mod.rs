@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod durable;
 pub mod raw;
 
 use std::collections::BTreeMap;
