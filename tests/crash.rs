@@ -49,6 +49,9 @@ fn index_of(cycle: usize, s: usize, data: &[u8]) -> Option<usize> {
     i.parse().ok()
 }
 
+/// One session's keys as recovered: per key, (write index, version, data) or absent.
+type KeyState = Vec<Option<(usize, i32, Vec<u8>)>>;
+
 /// What one session sent and what the server acknowledged (replies arrived OK).
 #[derive(Debug, Default, Clone)]
 struct Progress {
@@ -103,11 +106,7 @@ async fn writer(
 }
 
 /// The recovered state of one session's keys: per key, (write index, version).
-async fn read_session(
-    client: &zk::Client,
-    cycle: usize,
-    s: usize,
-) -> Vec<Option<(usize, i32, Vec<u8>)>> {
+async fn read_session(client: &zk::Client, cycle: usize, s: usize) -> KeyState {
     // Pipelined: every request is sent before the first reply is awaited.
     let futs: Vec<_> = (0..KEYS)
         .map(|j| client.get_data(&key_path(cycle, s, j)))
@@ -133,13 +132,7 @@ async fn read_session(
 
 /// Checks one session's recovered keys against what it sent and what was acknowledged;
 /// returns the number of its writes present (they are writes 0..n).
-fn check_session(
-    cycle: usize,
-    s: usize,
-    pad: usize,
-    state: &[Option<(usize, i32, Vec<u8>)>],
-    p: &Progress,
-) -> usize {
+fn check_session(cycle: usize, s: usize, pad: usize, state: &KeyState, p: &Progress) -> usize {
     let who = format!("cycle {cycle} session {s}");
     // Replies come in request order, so the acknowledged writes are 0..k.
     for (n, &i) in p.acked.iter().enumerate() {
@@ -156,7 +149,8 @@ fn check_session(
         let want = (j < present).then(|| j + KEYS * ((present - 1 - j) / KEYS));
         let got_i = got.as_ref().map(|(i, _, _)| *i);
         assert_eq!(
-            got_i, want,
+            got_i,
+            want,
             "{who} key {j}: hole in the session's writes: write {} is present, so key {j} \
              should hold write {want:?}, it holds {got_i:?} (sent {}, acked {})",
             present.saturating_sub(1),
@@ -224,7 +218,7 @@ async fn crash_cycles(cycles: usize, separate_log_dir: bool) {
     srv.set_cfg(&cycle_cfg(0));
     srv.start();
     // What each earlier (cycle, session) recovered to: must never change afterwards.
-    let mut settled: Vec<(usize, usize, usize, Vec<Option<(usize, i32, Vec<u8>)>>)> = Vec::new();
+    let mut settled: Vec<(usize, usize, usize, KeyState)> = Vec::new();
     let started = Instant::now();
     let (mut total_acked, mut total_present) = (0usize, 0usize);
     for cycle in 0..cycles {

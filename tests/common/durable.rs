@@ -82,12 +82,35 @@ impl DurableServer {
         self.dir.path()
     }
 
-    /// Starts corral on the data dir and waits until it serves clients or exits.
-    pub fn try_start(&mut self) -> Started {
-        assert!(self.child.is_none(), "a server is already running");
+    /// Writes the current config to `zoo.cfg` in the temp dir and returns its path.
+    pub fn write_cfg(&self) -> PathBuf {
         let cfg_path = self.dir.path().join("zoo.cfg");
         let text: String = self.cfg.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(&cfg_path, text).unwrap();
+        cfg_path
+    }
+
+    /// Runs `corral ARGS... --config zoo.cfg` (an offline tool such as `log truncate`)
+    /// to completion; the server must not be running.
+    pub fn run_tool(&self, args: &[&str]) -> std::process::Output {
+        assert!(
+            self.child.is_none(),
+            "stop the server before running a tool"
+        );
+        let cfg_path = self.write_cfg();
+        Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(args)
+            .arg("--config")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run corral tool")
+    }
+
+    /// Starts corral on the data dir and waits until it serves clients or exits.
+    pub fn try_start(&mut self) -> Started {
+        assert!(self.child.is_none(), "a server is already running");
+        let cfg_path = self.write_cfg();
         let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
             .arg("server")
             .arg("--config")
@@ -110,7 +133,8 @@ impl DurableServer {
                     self.addr = Some(addr);
                     return Started::Serving(addr);
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected)
+                | Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             if let Some(status) = child.try_wait().expect("try_wait") {
                 // Let the drain threads read what the process wrote before it exited.
@@ -222,8 +246,9 @@ pub fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
             rd.filter_map(|e| e.ok())
                 .filter(|e| {
                     e.file_name().to_str().is_some_and(|n| {
-                        n.strip_prefix(prefix)
-                            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                        n.strip_prefix(prefix).is_some_and(|h| {
+                            !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
                     })
                 })
                 .map(|e| e.path())
