@@ -81,6 +81,9 @@ impl Runtime {
     /// whose unread output exceeds the limit.
     pub fn flush_dirty(&self) {
         let mut shard = self.shard.borrow_mut();
+        if shard.has_outbox() {
+            self.outbox_ready.notify();
+        }
         if shard.dirty.is_empty() {
             return;
         }
@@ -101,9 +104,6 @@ impl Runtime {
         let mut dirty = dirty;
         dirty.clear();
         shard.dirty = dirty;
-        if shard.has_outbox() {
-            self.outbox_ready.notify();
-        }
     }
 
     pub fn now_mono_ms(&self) -> i64 {
