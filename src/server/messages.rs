@@ -37,7 +37,7 @@ pub struct WriteItem {
     pub origin: Origin,
     pub session_id: i64,
     /// The session's authenticated ids, for ACL checks in prep.
-    pub auth: Vec<Id>,
+    pub auth: Arc<[Id]>,
     pub kind: WriteKind,
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -94,7 +95,8 @@ pub struct Conn {
     phase: Phase,
     pub session_id: i64,
     pub timeout: i32,
-    pub auth: Vec<Id>,
+    /// Shared with every write forwarded for this session (changes only on addAuth).
+    pub auth: Arc<[Id]>,
     /// Whether the ConnectRequest carried the readOnly byte (then the reply does too).
     read_only_flag: Option<bool>,
     queue: VecDeque<Pending>,
@@ -176,7 +178,7 @@ impl Shard {
                 phase: Phase::AwaitConnect,
                 session_id: 0,
                 timeout: 0,
-                auth: acl::connection_ids(&acl::ip::host_address(remote.ip())),
+                auth: acl::connection_ids(&acl::ip::host_address(remote.ip())).into(),
                 read_only_flag: None,
                 queue: VecDeque::new(),
                 out: BytesMut::new(),
@@ -457,11 +459,13 @@ impl Shard {
         match self.cfg.auth.authenticate(&p.scheme, &p.auth) {
             Ok(ids) => {
                 let conn = self.conns.get_mut(&id).unwrap();
+                let mut auth = conn.auth.to_vec();
                 for i in ids {
-                    if !conn.auth.contains(&i) {
-                        conn.auth.push(i);
+                    if !auth.contains(&i) {
+                        auth.push(i);
                     }
                 }
+                conn.auth = auth.into();
                 self.reply_header(id, xid, 0, ErrorCode::Ok);
             }
             Err(code) => {
