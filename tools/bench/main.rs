@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one workload.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Overlay the latency percentiles of several `--json` results in one SVG.
     Plot {
         #[arg(long)]
@@ -393,7 +393,11 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", p.display()))?;
     }
     if let Some(p) = &a.svg {
-        plot::plot(&[result.clone()], &format!("{} latency", cfg.label), p)?;
+        plot::plot(
+            std::slice::from_ref(&result),
+            &format!("{} latency", cfg.label),
+            p,
+        )?;
     }
     let _ = std::io::stdout().flush();
     if !failures.is_empty() {
@@ -405,7 +409,7 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Run(a) => run_cmd(a),
+        Command::Run(a) => run_cmd(*a),
         Command::Plot { out, title, files } => (|| {
             let mut runs = Vec::new();
             for f in &files {
