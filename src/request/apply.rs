@@ -2,7 +2,9 @@
 //! runs this over the same txn stream, so it must be deterministic: ephemerals of a
 //! closing session are deleted in sorted order, and nothing here reads a clock.
 
-use crate::proto::{ErrorCode, EventType, OpCode, Stat};
+use std::sync::Arc;
+
+use crate::proto::{Acl, ErrorCode, EventType, OpCode, Stat};
 use crate::request::txn::{Txn, TxnHeader};
 use crate::tree::DataTree;
 
@@ -56,13 +58,24 @@ impl TxnResult {
 pub struct WatchTrigger {
     pub path: String,
     pub event: EventType,
+    /// The ACL of `path`'s node (taken before a delete): a watcher without READ on it
+    /// is not told (ZooKeeper's `ServerCnxn.process`, CVE-2024-23944).
+    pub acl: Arc<[Acl]>,
 }
 
-fn trigger(triggers: &mut Vec<WatchTrigger>, path: &str, event: EventType) {
+fn trigger(triggers: &mut Vec<WatchTrigger>, path: &str, event: EventType, acl: Arc<[Acl]>) {
     triggers.push(WatchTrigger {
         path: path.to_string(),
         event,
+        acl,
     });
+}
+
+/// The ACL of `path`'s node (open if absent, which prep makes impossible).
+fn acl_of(tree: &DataTree, path: &str) -> Arc<[Acl]> {
+    tree.acl_of(path)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(Vec::new()))
 }
 
 fn parent_of(path: &str) -> &str {
@@ -98,9 +111,16 @@ fn apply_one(
         Txn::CloseSession => {
             for path in tree.remove_session(hdr.client_id) {
                 // A missing node is ignored, as killSession does.
+                let acl = acl_of(tree, &path);
                 if tree.delete_node(&path, hdr.zxid).is_ok() {
-                    trigger(triggers, &path, EventType::NodeDeleted);
-                    trigger(triggers, parent_of(&path), EventType::NodeChildrenChanged);
+                    trigger(triggers, &path, EventType::NodeDeleted, acl);
+                    let parent = parent_of(&path);
+                    trigger(
+                        triggers,
+                        parent,
+                        EventType::NodeChildrenChanged,
+                        acl_of(tree, parent),
+                    );
                 }
             }
             TxnResult::SessionClosed
@@ -121,8 +141,14 @@ fn apply_one(
             hdr.time,
         ) {
             Ok(stat) => {
-                trigger(triggers, path, EventType::NodeCreated);
-                trigger(triggers, parent_of(path), EventType::NodeChildrenChanged);
+                trigger(triggers, path, EventType::NodeCreated, acl_of(tree, path));
+                let parent = parent_of(path);
+                trigger(
+                    triggers,
+                    parent,
+                    EventType::NodeChildrenChanged,
+                    acl_of(tree, parent),
+                );
                 if op == OpCode::Create {
                     // Only reachable inside a multi: a top-level create is encoded from
                     // its opcode, which the caller passes to the reply encoder.
@@ -137,21 +163,35 @@ fn apply_one(
             }
             Err(e) => TxnResult::Error(e),
         },
-        Txn::Delete { path } => match tree.delete_node(path, hdr.zxid) {
-            Ok(()) => {
-                trigger(triggers, path, EventType::NodeDeleted);
-                trigger(triggers, parent_of(path), EventType::NodeChildrenChanged);
-                TxnResult::Deleted
+        Txn::Delete { path } => {
+            let acl = acl_of(tree, path);
+            match tree.delete_node(path, hdr.zxid) {
+                Ok(()) => {
+                    trigger(triggers, path, EventType::NodeDeleted, acl);
+                    let parent = parent_of(path);
+                    trigger(
+                        triggers,
+                        parent,
+                        EventType::NodeChildrenChanged,
+                        acl_of(tree, parent),
+                    );
+                    TxnResult::Deleted
+                }
+                Err(e) => TxnResult::Error(e),
             }
-            Err(e) => TxnResult::Error(e),
-        },
+        }
         Txn::SetData {
             path,
             data,
             version,
         } => match tree.set_data(path, data.clone(), *version, hdr.zxid, hdr.time) {
             Ok(stat) => {
-                trigger(triggers, path, EventType::NodeDataChanged);
+                trigger(
+                    triggers,
+                    path,
+                    EventType::NodeDataChanged,
+                    acl_of(tree, path),
+                );
                 TxnResult::SetData { stat }
             }
             Err(e) => TxnResult::Error(e),

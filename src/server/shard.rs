@@ -678,7 +678,13 @@ impl Shard {
                         ws.clear();
                         self.watches.trigger(&t.path, t.event, &mut ws);
                         for &w in &ws {
-                            self.notify(w, t.event, &t.path, hdr.zxid);
+                            let allowed = self
+                                .conns
+                                .get(&w)
+                                .is_some_and(|c| acl::check_acl(&t.acl, perms::READ, &c.auth));
+                            if allowed {
+                                self.notify(w, t.event, &t.path, hdr.zxid);
+                            }
                         }
                         self.scratch_watchers = ws;
                     }

@@ -272,3 +272,37 @@ fn a_bare_check_is_unimplemented_as_in_zookeeper() {
     );
     assert!(sim.is_closing(0, c));
 }
+
+#[test]
+fn a_watcher_without_read_on_the_node_is_not_told() {
+    let mut sim = Sim::new(2);
+    let (w, _, _) = sim.session(1);
+    let (c, _, _) = sim.session(0);
+    sim.send(
+        1,
+        w,
+        1,
+        OpCode::Exists,
+        &ExistsRequest {
+            path: "/secret".into(),
+            watch: true,
+        },
+    )
+    .unwrap();
+    let _ = sim.frames(1, w);
+    let mut req = create_req("/secret", b"", 0);
+    req.acl = vec![Acl {
+        perms: perms::ALL,
+        id: Id {
+            scheme: "ip".into(),
+            id: "10.9.9.9".into(),
+        },
+    }];
+    sim.send(0, c, 1, OpCode::Create, &req).unwrap();
+    sim.pump();
+    assert_eq!(sim.frames(0, c)[0].hdr.err, 0);
+    assert!(
+        sim.frames(1, w).is_empty(),
+        "NodeCreated must not reach a watcher without READ"
+    );
+}

@@ -26,6 +26,7 @@ fn t(path: &str, event: EventType) -> WatchTrigger {
     WatchTrigger {
         path: path.into(),
         event,
+        acl: open_acl().into(),
     }
 }
 
@@ -106,7 +107,11 @@ fn create_delete_set_data_fire_in_zookeeper_order() {
     assert_eq!(
         tr,
         vec![
-            t("/a/b", EventType::NodeDeleted),
+            // The deleted node's ACL, as it was before the delete.
+            WatchTrigger {
+                acl: crate::tree::read_acl_unsafe().into(),
+                ..t("/a/b", EventType::NodeDeleted)
+            },
             t("/a", EventType::NodeChildrenChanged)
         ]
     );
