@@ -173,15 +173,35 @@ impl Jute for String {
     }
 }
 
+/// The storage behind [`null_buffer`]: only its address matters.
+static NULL_BUFFER: [u8; 1] = [0];
+
+/// Jute's null `buffer` (length -1), which ZooKeeper keeps apart from an empty one: a
+/// znode created with null data answers getData with null. It is an empty `Bytes` that
+/// points at a private static, so it survives clones and is told apart by address;
+/// every other empty buffer is a real empty one.
+pub fn null_buffer() -> Bytes {
+    Bytes::from_static(&NULL_BUFFER[..0])
+}
+
+/// Whether `b` is [`null_buffer`] (or a clone of it).
+pub fn is_null_buffer(b: &[u8]) -> bool {
+    b.is_empty() && std::ptr::eq(b.as_ptr(), NULL_BUFFER.as_ptr())
+}
+
 /// `buffer`. Decoding copies: a znode's data must not pin the connection's read buffer.
 impl Jute for Bytes {
     fn encode(&self, w: &mut BytesMut) {
+        if is_null_buffer(self) {
+            w.put_i32(-1);
+            return;
+        }
         w.put_i32(self.len() as i32);
         w.put_slice(self);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.read_raw()? {
-            None => Bytes::new(),
+            None => null_buffer(),
             Some(b) => Bytes::copy_from_slice(b),
         })
     }
@@ -253,6 +273,18 @@ mod tests {
         assert_eq!(String::from_bytes(&buf).unwrap(), "");
         assert!(Bytes::from_bytes(&buf).unwrap().is_empty());
         assert!(Vec::<i32>::from_bytes(&buf).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_null_buffer_stays_null_and_an_empty_one_empty() {
+        let null = Bytes::from_bytes(&(-1i32).to_be_bytes()).unwrap();
+        assert!(is_null_buffer(&null));
+        assert!(is_null_buffer(&null.clone()));
+        assert_eq!(&null.to_bytes()[..], &(-1i32).to_be_bytes());
+        let empty = Bytes::from_bytes(&0i32.to_be_bytes()).unwrap();
+        assert!(!is_null_buffer(&empty));
+        assert!(!is_null_buffer(&Bytes::new()));
+        assert_eq!(&empty.to_bytes()[..], &0i32.to_be_bytes());
     }
 
     #[test]

@@ -269,8 +269,8 @@ impl Prepper {
                 return Err(ErrorCode::BadArguments);
             }
         } else if ttl >= 0 || op == OpCode::CreateTtl {
-            // (A createTTL whose flags are not a TTL mode would make ZooKeeper throw
-            // while applying; it is refused here instead.)
+            // validateTTL: a TTL with a mode that has none. (Inside a multi, `Op.create`
+            // has already turned such an op into a plain create: see `prep_multi`.)
             return Err(ErrorCode::BadArguments);
         }
         // validatePathForCreate
@@ -452,17 +452,17 @@ impl Prepper {
                     req.flags,
                     -1,
                 ),
-                MultiOp::CreateTtl(c) => self.prep_create(
-                    tree,
-                    zxid,
-                    ctx,
-                    OpCode::CreateTtl,
-                    &c.path,
-                    &c.data,
-                    &c.acl,
-                    c.flags,
-                    c.ttl,
-                ),
+                MultiOp::CreateTtl(c) => {
+                    // `Op.create(path, data, acl, flags, ttl)` keeps the TTL only for a
+                    // TTL mode; otherwise the op is a plain create and the TTL is dropped.
+                    let ttl_mode = CreateMode::from_flags(c.flags).is_some_and(|m| m.is_ttl());
+                    let (op, ttl) = if ttl_mode {
+                        (OpCode::CreateTtl, c.ttl)
+                    } else {
+                        (multi_create_op(OpCode::Create, c.flags), -1)
+                    };
+                    self.prep_create(tree, zxid, ctx, op, &c.path, &c.data, &c.acl, c.flags, ttl)
+                }
                 MultiOp::Delete(d) => self.prep_delete(tree, zxid, ctx, &d.path, d.version),
                 MultiOp::SetData(s) => {
                     self.prep_set_data(tree, zxid, ctx, &s.path, &s.data, s.version)
@@ -474,6 +474,11 @@ impl Prepper {
                 Ok(t) => {
                     let sub_op = match op {
                         MultiOp::Create { req, op: sent } => multi_create_op(*sent, req.flags),
+                        MultiOp::CreateTtl(c)
+                            if !CreateMode::from_flags(c.flags).is_some_and(|m| m.is_ttl()) =>
+                        {
+                            multi_create_op(OpCode::Create, c.flags)
+                        }
                         _ => op.opcode(),
                     };
                     txns.push((sub_op, t))

@@ -136,8 +136,13 @@ impl<B: Backend> SnapshotWriter<B> {
         b.put_u8(TAG_NODE);
         b.put_i32(path.len() as i32);
         b.put_slice(path.as_bytes());
-        b.put_i32(data.len() as i32);
-        b.put_slice(data);
+        // -1 keeps a null buffer null (see `proto::jute::null_buffer`).
+        if crate::proto::jute::is_null_buffer(data) {
+            b.put_i32(-1);
+        } else {
+            b.put_i32(data.len() as i32);
+            b.put_slice(data);
+        }
         b.put_i32(acl.len() as i32);
         for a in acl {
             a.encode(b);

@@ -11,12 +11,14 @@
 //! than the number of znodes.
 
 pub mod acl_cache;
+mod ephemeral_set;
 pub mod quota;
 mod restore;
 
 // ahash: paths are hashed on every request; SipHash showed as ~9% of read CPU. ahash
 // keeps per-process random keys, so clients still cannot aim collisions.
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use ephemeral_set::EphemeralSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -195,7 +197,7 @@ pub struct DataTree {
     sessions: HashMap<i64, i32>,
     /// Session -> its ephemeral paths. As in ZooKeeper, a session's (possibly empty)
     /// set stays until the session is closed.
-    ephemerals: HashMap<i64, HashSet<Box<str>>>,
+    ephemerals: HashMap<i64, EphemeralSet>,
     containers: HashSet<Box<str>>,
     ttls: HashSet<Box<str>>,
     quotas: QuotaPaths,
@@ -310,8 +312,13 @@ impl DataTree {
     /// `getAllChildrenNumber`: every descendant of `path`.
     pub fn all_children_number(&self, path: &str) -> Option<i32> {
         let node = self.get(path)?;
-        if path == "/" || path.is_empty() {
+        // ZooKeeper keeps the root under "" and "/": for "/" it answers size - 2 (every
+        // node but the root), for "" it counts the keys starting with "/" (every node).
+        if path == "/" {
             return Some((self.nodes.len() - 1).min(i32::MAX as usize) as i32);
+        }
+        if path.is_empty() {
+            return Some(self.nodes.len().min(i32::MAX as usize) as i32);
         }
         let mut count: usize = 0;
         let mut stack: Vec<String> = node.children().map(|c| format!("{path}/{c}")).collect();
@@ -340,17 +347,14 @@ impl DataTree {
         self.sessions.insert(session_id, timeout);
     }
 
-    /// Forgets the session and hands back its ephemerals, sorted (the caller deletes
-    /// them, as `killSession` does).
+    /// Forgets the session and hands back its ephemerals in the order ZooKeeper deletes
+    /// them (the caller deletes them, as `killSession` does).
     pub fn remove_session(&mut self, session_id: i64) -> Vec<String> {
         self.sessions.remove(&session_id);
-        let mut v: Vec<String> = self
-            .ephemerals
+        self.ephemerals
             .remove(&session_id)
-            .map(|s| s.into_iter().map(String::from).collect())
-            .unwrap_or_default();
-        v.sort_unstable();
-        v
+            .map(|s| s.java_clone_order())
+            .unwrap_or_default()
     }
 
     /// The ephemeral paths owned by `session_id`, sorted.

@@ -96,14 +96,18 @@ impl Table {
         self.by_path.entry(path.to_string()).or_default().insert(w);
         let paths = self.by_watcher.entry(w).or_default();
         let flags = paths.entry(path.to_string()).or_insert(0);
-        if *flags & mode.flag() != 0 {
-            return false;
+        // ZooKeeper 3.8 keeps one mode per (watcher, path) in each table: a new watch
+        // replaces the old one's mode (`WatcherModeManager.setWatcherMode`), so a
+        // one-shot watch set over a persistent one turns it one-shot. (3.9 keeps both.)
+        let old = *flags;
+        *flags = mode.flag();
+        if old & RECURSIVE != 0 {
+            self.recursive -= 1;
         }
-        *flags |= mode.flag();
         if mode == WatcherMode::PersistentRecursive {
             self.recursive += 1;
         }
-        true
+        old != mode.flag()
     }
 
     /// `removeWatcher(watcher)`: the connection closed.
@@ -127,7 +131,7 @@ impl Table {
     /// `triggerWatch` without delivery: pushes every watcher that fires for a change at
     /// `path` (possibly more than once if it fires at several levels) and consumes the
     /// one-shot watches at `path`.
-    fn trigger(&mut self, path: &str, found: &mut Vec<WatcherId>) {
+    fn trigger(&mut self, path: &str, children_changed: bool, found: &mut Vec<WatcherId>) {
         let all_levels = self.recursive > 0;
         for (level, local) in PathParents::new(path).enumerate() {
             if level > 0 && !all_levels {
@@ -144,6 +148,10 @@ impl Table {
                     let Some(flags) = paths.get_mut(local) else {
                         return true;
                     };
+                    // A recursive watch never hears NodeChildrenChanged.
+                    if children_changed && *flags & RECURSIVE != 0 {
+                        return true;
+                    }
                     found.push(*w);
                     *flags &= !WatcherMode::Standard.flag();
                     if *flags == 0 {
@@ -165,7 +173,7 @@ impl Table {
                         .get(w)
                         .and_then(|paths| paths.get(local))
                         .is_some_and(|flags| flags & RECURSIVE != 0);
-                    if recursive {
+                    if recursive && !children_changed {
                         found.push(*w);
                     }
                 }
@@ -281,7 +289,11 @@ impl WatchManager {
     /// event on the path and below, except NodeChildrenChanged).
     pub fn add_persistent_watch(&mut self, path: &str, w: WatcherId, recursive: bool) {
         if recursive {
+            // ZooKeeper 3.8 puts a recursive watch in both tables (3.9's ZOOKEEPER-4466
+            // stopped adding it to the child table), so it replaces a one-shot child
+            // watch of the same connection on the same path.
             self.data.add(path, w, WatcherMode::PersistentRecursive);
+            self.child.add(path, w, WatcherMode::PersistentRecursive);
         } else {
             self.data.add(path, w, WatcherMode::Persistent);
             self.child.add(path, w, WatcherMode::Persistent);
@@ -309,12 +321,14 @@ impl WatchManager {
     pub fn trigger(&mut self, path: &str, event: EventType, out: &mut Vec<WatcherId>) {
         let start = out.len();
         match event {
-            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(path, out),
-            EventType::NodeDeleted => {
-                self.data.trigger(path, out);
-                self.child.trigger(path, out);
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                self.data.trigger(path, false, out)
             }
-            EventType::NodeChildrenChanged => self.child.trigger(path, out),
+            EventType::NodeDeleted => {
+                self.data.trigger(path, false, out);
+                self.child.trigger(path, false, out);
+            }
+            EventType::NodeChildrenChanged => self.child.trigger(path, true, out),
             _ => {}
         }
         let fired = &mut out[start..];
@@ -362,8 +376,10 @@ impl WatchManager {
                 c || d
             }
             watcher_type::PERSISTENT_RECURSIVE => {
-                self.data
-                    .remove(path, w, Some(WatcherMode::PersistentRecursive))
+                let m = Some(WatcherMode::PersistentRecursive);
+                let c = self.child.remove(path, w, m);
+                let d = self.data.remove(path, w, m);
+                c || d
             }
             watcher_type::ANY => {
                 let c = self.child.remove(path, w, None);
@@ -587,7 +603,7 @@ mod tests {
     fn recursive_watch_hears_subtree_but_never_children_changed() {
         let mut m = WatchManager::new();
         m.add_persistent_watch("/a", 1, true);
-        assert_eq!(m.watch_count(), 1); // data table only
+        assert_eq!(m.watch_count(), 2); // both tables, as ZooKeeper 3.8
         for p in ["/a", "/a/b", "/a/b/c/d"] {
             for e in [NodeCreated, NodeDataChanged, NodeDeleted] {
                 assert_eq!(fire(&mut m, p, e), vec![1], "{p} {e:?}");
@@ -599,7 +615,7 @@ mod tests {
         assert!(fire(&mut m, "/b/a", NodeCreated).is_empty());
         // A create under /a: NodeCreated only.
         assert_eq!(create(&mut m, "/a/x", "/a"), (vec![1], vec![]));
-        assert_eq!(m.watch_count(), 1);
+        assert_eq!(m.watch_count(), 2);
     }
 
     #[test]
@@ -624,33 +640,44 @@ mod tests {
     }
 
     #[test]
-    fn one_shot_beside_persistent_on_same_path() {
+    fn a_one_shot_watch_replaces_a_persistent_one_on_the_same_path() {
+        // ZooKeeper 3.8: one mode per (watcher, path) in each table.
         let mut m = WatchManager::new();
         m.add_persistent_watch("/a", 1, false);
         m.add_data_watch("/a", 1);
         m.add_child_watch("/a", 1);
         assert!(m.contains_watcher("/a", wt::DATA, 1));
         assert!(m.contains_watcher("/a", wt::CHILDREN, 1));
+        assert!(!m.contains_watcher("/a", wt::PERSISTENT, 1));
         assert_eq!(fire(&mut m, "/a", NodeDataChanged), vec![1]);
-        // The data one-shot is gone, the persistent watch and child one-shot remain.
         assert!(!m.contains_watcher("/a", wt::DATA, 1));
-        assert!(m.contains_watcher("/a", wt::PERSISTENT, 1));
-        assert!(m.contains_watcher("/a", wt::CHILDREN, 1));
         assert_eq!(fire(&mut m, "/a", NodeChildrenChanged), vec![1]);
         assert!(!m.contains_watcher("/a", wt::CHILDREN, 1));
-        assert_eq!(fire(&mut m, "/a", NodeDataChanged), vec![1]);
+        // Nothing persistent is left.
+        assert!(fire(&mut m, "/a", NodeDataChanged).is_empty());
+        assert!(fire(&mut m, "/a", NodeChildrenChanged).is_empty());
     }
 
     #[test]
-    fn one_shot_beside_recursive_on_ancestor_is_not_consumed_by_descendant() {
+    fn a_persistent_watch_replaces_a_one_shot_one() {
+        let mut m = WatchManager::new();
+        m.add_data_watch("/a", 1);
+        m.add_persistent_watch("/a", 1, false);
+        assert_eq!(fire(&mut m, "/a", NodeDataChanged), vec![1]);
+        assert_eq!(fire(&mut m, "/a", NodeDataChanged), vec![1]);
+        assert!(m.contains_watcher("/a", wt::PERSISTENT, 1));
+    }
+
+    #[test]
+    fn a_one_shot_watch_replaces_a_recursive_one_in_its_table() {
         let mut m = WatchManager::new();
         m.add_persistent_watch("/a", 1, true);
         m.add_data_watch("/a", 1);
-        assert_eq!(fire(&mut m, "/a/b", NodeDataChanged), vec![1]);
-        assert!(m.contains_watcher("/a", wt::DATA, 1));
+        // The data table now holds a one-shot watch on /a: changes below /a no longer
+        // reach watcher 1 through it.
+        assert!(fire(&mut m, "/a/b", NodeDataChanged).is_empty());
         assert_eq!(fire(&mut m, "/a", NodeDataChanged), vec![1]);
         assert!(!m.contains_watcher("/a", wt::DATA, 1));
-        assert!(m.contains_watcher("/a", wt::PERSISTENT_RECURSIVE, 1));
     }
 
     #[test]
@@ -667,7 +694,7 @@ mod tests {
         ] {
             assert!(fire(&mut m, "/a", e).is_empty());
         }
-        assert_eq!(m.watch_count(), 3);
+        assert_eq!(m.watch_count(), 4);
     }
 
     #[test]
@@ -715,7 +742,7 @@ mod tests {
         assert!(!has(&mut m, "/d", 0));
         assert!(!has(&mut m, "/d", 6));
         // Checking removes nothing.
-        assert_eq!(m.watch_count(), 5);
+        assert_eq!(m.watch_count(), 6);
     }
 
     #[test]
@@ -835,7 +862,7 @@ mod tests {
         assert_eq!(m.data.recursive, 1);
         m.add_child_watch("/c", 1);
         m.add_child_watch("/c", 1);
-        assert_eq!(m.watch_count(), 2);
+        assert_eq!(m.watch_count(), 3);
         assert!(m.check_or_remove("/r", wt::PERSISTENT_RECURSIVE, 1, true));
         assert_eq!(m.data.recursive, 0);
     }
