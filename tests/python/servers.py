@@ -96,7 +96,9 @@ class Server:
     def hostport(self):
         return f"{self.host}:{self.port}"
 
-    def start(self, timeout=60.0):
+    def start(self, timeout=None):
+        if timeout is None:
+            timeout = float(os.environ.get("CORRAL_START_TIMEOUT", "20" if self.target == "corral" else "60"))
         if self.target == "zookeeper":
             self._start_zookeeper(timeout)
         elif self.target == "corral":
