@@ -6,7 +6,9 @@ Fixtures:
   target          the --target string
 """
 
+import faulthandler
 import os
+import signal
 import sys
 
 import pytest
@@ -20,6 +22,31 @@ def pytest_addoption(parser):
     parser.addoption("--target", default=os.environ.get("CORRAL_TEST_TARGET", "corral"),
                      choices=["corral", "zookeeper"],
                      help="server under test (default corral: target/debug/corral or $CORRAL_BIN)")
+
+
+TEST_TIMEOUT = int(os.environ.get("CORRAL_TEST_TIMEOUT", "120"))
+
+
+class TestTimeout(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A hung server must fail one test, not stall the suite: SIGALRM after
+    CORRAL_TEST_TIMEOUT seconds (default 120) raises in the test."""
+
+    def on_alarm(signum, frame):
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=False)
+        raise TestTimeout(f"test exceeded {TEST_TIMEOUT}s (CORRAL_TEST_TIMEOUT)")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TEST_TIMEOUT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="session")
