@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use zookeeper_client as zk;
 
 const KEYS: usize = 8;
 
