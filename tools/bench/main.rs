@@ -14,6 +14,7 @@
 //! the bottleneck is visible. See tools/bench/run.rs for how latencies are measured.
 
 mod client;
+mod fsync;
 mod plot;
 mod report;
 mod run;
@@ -64,6 +65,8 @@ enum Command {
         #[arg(long, default_value = "300s")]
         timeout: String,
     },
+    /// Measure write + fdatasync latency and the txn log's group commit on a directory.
+    Fsync(Box<fsync::FsyncArgs>),
 }
 
 #[derive(Args, Debug, Default)]
@@ -410,6 +413,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Run(a) => run_cmd(*a),
+        Command::Fsync(a) => fsync::run(*a),
         Command::Plot { out, title, files } => (|| {
             let mut runs = Vec::new();
             for f in &files {
