@@ -37,8 +37,8 @@ fn batch(first_zxid: i64) -> Vec<(TxnHeader, Txn)> {
 }
 
 /// Runs `iters` appends of one batch each in a new executor; returns their total time.
-fn timed<B: Backend + Send + 'static>(
-    backend: B,
+fn timed<B: Backend + 'static, F: FnOnce() -> B + Send + 'static>(
+    make_backend: F,
     dir: std::path::PathBuf,
     force_sync: bool,
     iters: u64,
@@ -49,7 +49,9 @@ fn timed<B: Backend + Send + 'static>(
             let mut cfg = LogConfig::new(dir.join("log"));
             cfg.force_sync = force_sync;
             cfg.prealloc_size = 64 << 20;
-            let (rec, mut log) = recover(backend, cfg, &dir.join("snap")).await.unwrap();
+            let (rec, mut log) = recover(make_backend(), cfg, &dir.join("snap"))
+                .await
+                .unwrap();
             let mut next = rec.last_zxid + 1;
             let batches: Vec<_> = (0..iters)
                 .map(|i| batch(next + i as i64 * BATCH as i64))
@@ -72,15 +74,16 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(20);
     g.bench_function("simulated disk", |b| {
-        b.iter_custom(|iters| {
-            timed(SimBackend::new(7), "/sim".into(), true, iters)
-        })
+        b.iter_custom(|iters| timed(|| SimBackend::new(7), "/sim".into(), true, iters))
     });
-    for (name, sync) in [("O_DIRECT, no fdatasync", false), ("O_DIRECT + fdatasync", true)] {
+    for (name, sync) in [
+        ("O_DIRECT, no fdatasync", false),
+        ("O_DIRECT + fdatasync", true),
+    ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let dir = tempfile::tempdir().unwrap();
-                let d = timed(GlommioBackend, dir.path().to_path_buf(), sync, iters);
+                let d = timed(|| GlommioBackend, dir.path().to_path_buf(), sync, iters);
                 drop(dir);
                 d
             })

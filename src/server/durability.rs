@@ -18,8 +18,9 @@ pub fn dirs(config: &Config) -> (PathBuf, PathBuf) {
     (config.data_dir.clone(), config.data_log_dir.clone())
 }
 
-/// Recovers the newest state from disk and opens the log for appending.
-pub async fn recover_state(config: &Config) -> Result<(DataTree, TxnLog<GlommioBackend>), String> {
+/// Reads the newest state from disk (snapshot and the logs after it) and opens the log
+/// for appending.
+pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBackend>), String> {
     let (snap_dir, log_dir) = dirs(config);
     let log_cfg = LogConfig {
         dir: log_dir,
@@ -29,27 +30,42 @@ pub async fn recover_state(config: &Config) -> Result<(DataTree, TxnLog<GlommioB
     if !config.force_sync {
         tracing::warn!("forceSync=no: acknowledged writes can be lost at a power failure");
     }
+    let started = std::time::Instant::now();
     let (recovered, log) = recover(GlommioBackend, log_cfg, &snap_dir)
         .await
         .map_err(|e| e.to_string())?;
     for w in &recovered.warnings {
         tracing::warn!("recovery: {w}");
     }
-    let tree = tree_from(&recovered)?;
     tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        snapshot_nodes = recovered.snapshot.as_ref().map_or(0, |s| s.nodes.len()),
+        txns = recovered.txns.len(),
+        "read snapshot and log"
+    );
+    Ok((recovered, log))
+}
+
+/// Builds one shard's tree from what `read_state` found.
+pub fn build_tree(rec: &Recovered) -> Result<DataTree, String> {
+    let started = std::time::Instant::now();
+    let tree = tree_from(rec)?;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
         last_zxid = format!("{:#x}", tree.last_processed_zxid()),
         znodes = tree.znode_count(),
         sessions = tree.sessions().len(),
-        replayed = recovered.txns.len(),
-        "recovered"
+        "tree built"
     );
-    Ok((tree, log))
+    Ok(tree)
 }
 
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
 pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
+        tree.reserve(s.nodes.len());
+        let mut prev: Option<(&[crate::proto::Acl], crate::tree::acl_cache::AclId)> = None;
         for n in &s.nodes {
             let st = &n.stat;
             let stat = StatPersisted {
@@ -63,14 +79,20 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
                 ephemeral_owner: st.ephemeral_owner,
                 pzxid: st.pzxid,
             };
-            tree.restore_node(&n.path, n.data.clone(), &n.acl, stat)
-                .map_err(|e| {
-                    format!(
-                        "snapshot {}: node {} cannot be restored ({e:?}): the snapshot is damaged",
-                        s.path.display(),
-                        n.path
-                    )
-                })?;
+            let restored = match prev {
+                Some((acl, id)) if acl == &n.acl[..] => {
+                    tree.restore_node_same_acl(&n.path, n.data.clone(), id, stat)
+                }
+                _ => tree.restore_node(&n.path, n.data.clone(), &n.acl, stat),
+            };
+            let id = restored.map_err(|e| {
+                format!(
+                    "snapshot {}: node {} cannot be restored ({e:?}): the snapshot is damaged",
+                    s.path.display(),
+                    n.path
+                )
+            })?;
+            prev = Some((&n.acl[..], id));
         }
         for &(id, timeout) in &s.sessions {
             tree.add_session(id, timeout);

@@ -176,7 +176,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
 
     let bind_addr = config.client_port_address;
     // Shard 0 recovers the tree from disk and hands a copy to every other shard.
-    let (trees_tx, trees_rx) = std::sync::mpsc::channel::<Result<Vec<DataTree>, String>>();
+    // Shard 0 reads the disk; every shard then builds its own tree from what was read,
+    // in parallel, and shard 0 serves as soon as its own is built.
+    let (recovered_tx, recovered_rx) =
+        std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let board = board.clone();
@@ -190,16 +193,23 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     epoch,
                     board,
                 };
-                let recovered = durability::recover_state(&shared.config).await;
-                let (tree, log) = match recovered {
+                let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
                     Err(msg) => {
-                        let _ = trees_tx.send(Err(msg));
+                        let _ = recovered_tx.send(Err(msg));
                         return;
                     }
                 };
-                let copies = (1..shards).map(|_| tree.clone()).collect();
-                let _ = trees_tx.send(Ok(copies));
+                let recovered = Arc::new(recovered);
+                let _ = recovered_tx.send(Ok(recovered.clone()));
+                let tree = match durability::build_tree(&recovered) {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        let _ = ready.send(Err(msg));
+                        return;
+                    }
+                };
+                drop(recovered);
                 let commit = CommitSetup {
                     links: commit_links,
                     log,
@@ -212,7 +222,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             })?;
         handles.push(h);
     }
-    let mut trees = match trees_rx.recv() {
+    let recovered = match recovered_rx.recv() {
         Ok(Ok(t)) => t,
         Ok(Err(msg)) => {
             return Err(ServerError::Recovery {
@@ -227,6 +237,45 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             })
         }
     };
+    let mut addr_senders = Vec::new();
+    for (i, l) in links.into_iter().enumerate() {
+        let shard = i + 1;
+        let recovered = recovered.clone();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        addr_senders.push(addr_tx);
+        let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
+        let board = board.clone();
+        let h = LocalExecutorBuilder::new(placement(shard))
+            .name(&format!("corral-{shard}"))
+            .io_memory(4 << 20)
+            .spawn(move || async move {
+                let tree = match durability::build_tree(&recovered) {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        let _ = ready.send(Err(msg));
+                        return;
+                    }
+                };
+                drop(recovered);
+                // The port is known once shard 0 has bound it.
+                let Ok(addr) = addr_rx.recv() else {
+                    return;
+                };
+                let shared = Shared {
+                    config,
+                    per_ip,
+                    epoch,
+                    board,
+                };
+                shard_main(shard, addr, shared, ready, tree, Some(l), None).await
+            })
+            .map_err(|e| ServerError::Executor {
+                shard,
+                msg: e.to_string(),
+            })?;
+        handles.push(h);
+    }
+    drop(recovered);
     let addr = match ready_rx.recv() {
         Ok(Ok(a)) => a,
         Ok(Err(msg)) => {
@@ -242,28 +291,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             })
         }
     };
-    for (i, l) in links.into_iter().enumerate() {
-        let shard = i + 1;
-        let tree = trees.pop().expect("one tree per shard");
-        let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let board = board.clone();
-        let h = LocalExecutorBuilder::new(placement(shard))
-            .name(&format!("corral-{shard}"))
-            .io_memory(4 << 20)
-            .spawn(move || async move {
-                let shared = Shared {
-                    config,
-                    per_ip,
-                    epoch,
-                    board,
-                };
-                shard_main(shard, addr, shared, ready, tree, Some(l), None).await
-            })
-            .map_err(|e| ServerError::Executor {
-                shard,
-                msg: e.to_string(),
-            })?;
-        handles.push(h);
+    for tx in addr_senders {
+        let _ = tx.send(addr);
     }
     for _ in 1..shards {
         match ready_rx.recv() {

@@ -82,6 +82,13 @@ impl AclCache {
         AclId(id)
     }
 
+    /// One more reference to a list already interned as `id`.
+    pub fn add_usage(&mut self, id: AclId) {
+        if let Some(e) = self.by_id.get_mut(&id.0) {
+            e.1 += 1;
+        }
+    }
+
     /// `removeUsage`: drops one reference, forgetting the list at zero.
     pub fn release(&mut self, id: AclId) {
         if id == AclId::OPEN {

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::acl_cache::AclId;
 use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
 use super::{java_len, split_path, DataTree, EphemeralType, Node, StatPersisted};
 use crate::proto::{Acl, ErrorCode};
@@ -36,14 +37,43 @@ impl DataTree {
         data: Bytes,
         acl: &[Acl],
         stat: StatPersisted,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<AclId, ErrorCode> {
         let acl_id = self.acls.intern(acl);
+        self.restore_with_acl(path, data, acl_id, stat)
+    }
+
+    /// Room for `n` more znodes, so a large restore does not rehash as it grows.
+    pub fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+    }
+
+    /// `restore_node` for a node whose ACL is the same list as the previous restored
+    /// node's (snapshots list siblings together, and they mostly share one ACL):
+    /// counts one more use of `acl_id` instead of hashing the list again.
+    pub fn restore_node_same_acl(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl_id: AclId,
+        stat: StatPersisted,
+    ) -> Result<AclId, ErrorCode> {
+        self.acls.add_usage(acl_id);
+        self.restore_with_acl(path, data, acl_id, stat)
+    }
+
+    fn restore_with_acl(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl_id: AclId,
+        stat: StatPersisted,
+    ) -> Result<AclId, ErrorCode> {
         if let Some(existing) = self.nodes.get_mut(path) {
             self.data_size = self.data_size - existing.data.len() as u64 + data.len() as u64;
             existing.data = data;
             existing.stat = stat;
             existing.acl = acl_id;
-            return Ok(());
+            return Ok(acl_id);
         }
         let (parent_name, child_name) = split_path(path).ok_or(ErrorCode::NoNode)?;
         let parent = self.nodes.get_mut(parent_name).ok_or(ErrorCode::NoNode)?;
@@ -71,7 +101,7 @@ impl DataTree {
                 self.quotas.add(quota_path);
             }
         }
-        Ok(())
+        Ok(acl_id)
     }
 }
 
