@@ -144,6 +144,7 @@ impl Snapshotter {
         // The copy is the only part done on the commit path; the encoding and the I/O
         // happen in a task, interleaved with commits.
         let last_zxid = tree.last_processed_zxid();
+        let copy_started = std::time::Instant::now();
         let mut nodes = Vec::with_capacity(tree.znode_count());
         tree.for_each_node(|path, node, acl| {
             let st = node.persisted();
@@ -165,6 +166,11 @@ impl Snapshotter {
             });
         });
         let sessions = tree.sessions();
+        tracing::info!(
+            nodes = nodes.len(),
+            copy_ms = copy_started.elapsed().as_millis() as u64,
+            "snapshot started (the copy is the part that holds up commits)"
+        );
         let dir = self.dir.clone();
         let running = self.running.clone();
         glommio::spawn_local(async move {
