@@ -186,7 +186,7 @@ impl Backend for GlommioBackend {
         let f = glommio::io::OpenOptions::new()
             .read(true)
             .write(true)
-            .dma_open(path)
+            .dma_open(std::path::absolute(path)?)
             .await?;
         Ok(GlommioFile(f))
     }
@@ -197,7 +197,7 @@ impl Backend for GlommioBackend {
             .write(true)
             .create(true)
             .truncate(true)
-            .dma_open(path)
+            .dma_open(std::path::absolute(path)?)
             .await?;
         Ok(GlommioFile(f))
     }
@@ -223,7 +223,10 @@ impl Backend for GlommioBackend {
     }
 
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let d = glommio::io::Directory::open(dir).await?;
+        // glommio's Directory::open fails (EBADF) on a relative path, and zoo.cfg's
+        // dataDir is often relative (the embedded default is ./data).
+        let dir = std::path::absolute(dir)?;
+        let d = glommio::io::Directory::open(&dir).await?;
         d.sync().await?;
         Ok(d.close().await?)
     }
