@@ -8,10 +8,14 @@ use std::rc::Rc;
 
 use crate::config::Config;
 use crate::request::apply;
+use bytes::Bytes;
+
+use crate::proto::Acl;
 use crate::storage::{
-    recover, GlommioBackend, LogConfig, Recovered, SnapshotNode, StatFields, TxnLog,
+    recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, StatFields, TxnLog,
 };
 use crate::tree::{DataTree, StatPersisted};
+use std::sync::Arc;
 
 /// Where snapshots live (ZooKeeper's dataDir) and where the log lives (dataLogDir).
 pub fn dirs(config: &Config) -> (PathBuf, PathBuf) {
@@ -65,8 +69,11 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
         tree.reserve(s.nodes.len());
+        // Parents before children: a snapshot lists nodes in any order.
+        let mut order: Vec<usize> = (0..s.nodes.len()).collect();
+        order.sort_by_key(|&i| s.nodes[i].path.bytes().filter(|&b| b == b'/').count());
         let mut prev: Option<(&[crate::proto::Acl], crate::tree::acl_cache::AclId)> = None;
-        for n in &s.nodes {
+        for n in order.iter().map(|&i| &s.nodes[i]) {
             let st = &n.stat;
             let stat = StatPersisted {
                 czxid: st.czxid,
@@ -145,14 +152,17 @@ impl Snapshotter {
         // happen in a task, interleaved with commits.
         let last_zxid = tree.last_processed_zxid();
         let copy_started = std::time::Instant::now();
-        let mut nodes = Vec::with_capacity(tree.znode_count());
-        tree.for_each_node(|path, node, acl| {
+        // Paths, data (shared bytes) and ACLs (shared lists): nothing deep-copied but
+        // the path strings.
+        let mut nodes: Vec<(String, Bytes, Arc<[Acl]>, StatFields)> =
+            Vec::with_capacity(tree.znode_count());
+        tree.for_each_node_unordered(|path, node, acl| {
             let st = node.persisted();
-            nodes.push(SnapshotNode {
-                path: path.to_string(),
-                data: node.data().clone(),
-                acl: acl.to_vec(),
-                stat: StatFields {
+            nodes.push((
+                path.to_string(),
+                node.data().clone(),
+                acl.clone(),
+                StatFields {
                     czxid: st.czxid,
                     mzxid: st.mzxid,
                     ctime: st.ctime,
@@ -163,7 +173,7 @@ impl Snapshotter {
                     ephemeral_owner: st.ephemeral_owner,
                     pzxid: st.pzxid,
                 },
-            });
+            ));
         });
         let sessions = tree.sessions();
         tracing::info!(
@@ -174,14 +184,7 @@ impl Snapshotter {
         let dir = self.dir.clone();
         let running = self.running.clone();
         glommio::spawn_local(async move {
-            let r = crate::storage::snapshot::write_snapshot(
-                GlommioBackend,
-                &dir,
-                last_zxid,
-                &nodes,
-                &sessions,
-            )
-            .await;
+            let r = write_snapshot(&dir, last_zxid, &nodes, &sessions).await;
             match r {
                 Ok(p) => tracing::info!(path = %p.display(), "snapshot taken"),
                 // A failed snapshot loses nothing: the log still holds every txn.
@@ -191,4 +194,20 @@ impl Snapshotter {
         })
         .detach();
     }
+}
+
+async fn write_snapshot(
+    dir: &std::path::Path,
+    last_zxid: i64,
+    nodes: &[(String, Bytes, Arc<[Acl]>, StatFields)],
+    sessions: &[(i64, i32)],
+) -> crate::storage::Result<PathBuf> {
+    let mut w = SnapshotWriter::create(GlommioBackend, dir, last_zxid).await?;
+    for (path, data, acl, stat) in nodes {
+        w.push_node(path, data, acl, stat).await?;
+    }
+    for &(id, timeout) in sessions {
+        w.push_session(id, timeout).await?;
+    }
+    w.finish().await
 }

@@ -2,6 +2,8 @@
 //! znode's `StatPersisted` verbatim (the raw child create count as `cversion`), so a
 //! restored tree answers exactly as the one that was saved.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::acl_cache::AclId;
@@ -11,7 +13,7 @@ use crate::proto::{Acl, ErrorCode};
 
 impl DataTree {
     /// Visits every znode, each parent before its children.
-    pub fn for_each_node(&self, mut f: impl FnMut(&str, &Node, &[Acl])) {
+    pub fn for_each_node(&self, mut f: impl FnMut(&str, &Node, &Arc<[Acl]>)) {
         let mut stack: Vec<String> = vec!["/".to_string()];
         while let Some(path) = stack.pop() {
             let Some(node) = self.nodes.get(path.as_str()) else {
@@ -26,6 +28,14 @@ impl DataTree {
                 };
                 stack.push(p);
             }
+        }
+    }
+
+    /// Visits every znode in no particular order (a plain scan of the node table: the
+    /// cheap way to copy the tree for a snapshot; the loader orders by depth).
+    pub fn for_each_node_unordered(&self, mut f: impl FnMut(&str, &Node, &Arc<[Acl]>)) {
+        for (path, node) in &self.nodes {
+            f(path, node, self.acl(node));
         }
     }
 
