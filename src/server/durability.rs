@@ -74,18 +74,7 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
         order.sort_by_key(|&i| s.nodes[i].path.bytes().filter(|&b| b == b'/').count());
         let mut prev: Option<(&[crate::proto::Acl], crate::tree::acl_cache::AclId)> = None;
         for n in order.iter().map(|&i| &s.nodes[i]) {
-            let st = &n.stat;
-            let stat = StatPersisted {
-                czxid: st.czxid,
-                mzxid: st.mzxid,
-                ctime: st.ctime,
-                mtime: st.mtime,
-                version: st.version,
-                cversion: st.cversion,
-                aversion: st.aversion,
-                ephemeral_owner: st.ephemeral_owner,
-                pzxid: st.pzxid,
-            };
+            let stat = to_persisted(&n.stat);
             let restored = match prev {
                 Some((acl, id)) if acl == &n.acl[..] => {
                     tree.restore_node_same_acl(&n.path, n.data.clone(), id, stat)
@@ -157,22 +146,11 @@ impl Snapshotter {
         let mut nodes: Vec<(String, Bytes, Arc<[Acl]>, StatFields)> =
             Vec::with_capacity(tree.znode_count());
         tree.for_each_node_unordered(|path, node, acl| {
-            let st = node.persisted();
             nodes.push((
                 path.to_string(),
                 node.data().clone(),
                 acl.clone(),
-                StatFields {
-                    czxid: st.czxid,
-                    mzxid: st.mzxid,
-                    ctime: st.ctime,
-                    mtime: st.mtime,
-                    version: st.version,
-                    cversion: st.cversion,
-                    aversion: st.aversion,
-                    ephemeral_owner: st.ephemeral_owner,
-                    pzxid: st.pzxid,
-                },
+                to_fields(node.persisted()),
             ));
         });
         let sessions = tree.sessions();
@@ -210,4 +188,34 @@ async fn write_snapshot(
         w.push_session(id, timeout).await?;
     }
     w.finish().await
+}
+
+/// The tree's stored Stat as the snapshot format's.
+fn to_fields(st: &StatPersisted) -> StatFields {
+    StatFields {
+        czxid: st.czxid,
+        mzxid: st.mzxid,
+        ctime: st.ctime,
+        mtime: st.mtime,
+        version: st.version,
+        cversion: st.cversion,
+        aversion: st.aversion,
+        ephemeral_owner: st.ephemeral_owner,
+        pzxid: st.pzxid,
+    }
+}
+
+/// The snapshot format's Stat as the tree stores it.
+fn to_persisted(st: &StatFields) -> StatPersisted {
+    StatPersisted {
+        czxid: st.czxid,
+        mzxid: st.mzxid,
+        ctime: st.ctime,
+        mtime: st.mtime,
+        version: st.version,
+        cversion: st.cversion,
+        aversion: st.aversion,
+        ephemeral_owner: st.ephemeral_owner,
+        pzxid: st.pzxid,
+    }
 }
