@@ -105,3 +105,34 @@ async fn reads_racing_writes_see_whole_znodes() {
         "too little concurrency: {r} reads, {w} writes"
     );
 }
+
+/// Once a write is acknowledged to one session, a read another session sends afterwards
+/// sees it, whichever shards the two connections landed on (as on a standalone
+/// ZooKeeper, where there is one tree). The window this guards is narrow (a read racing
+/// the other shard's apply of a batch already acknowledged), so this is a stress check
+/// of the guarantee, not a reliable reproduction of its absence; the guarantee itself
+/// is `Runtime::catch_up` and the publish order in `commit_task`/`apply_batches`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_write_is_visible_to_every_later_read() {
+    let srv = TestServer::start(&["shards=2"]);
+    // Several pairs, so that some writer and reader sit on different shards.
+    let mut pairs = Vec::new();
+    for p in 0..4 {
+        let w = srv.client().await;
+        let r = srv.client().await;
+        w.create(&format!("/ack{p}"), b"0", &anyone())
+            .await
+            .unwrap();
+        pairs.push((w, r, format!("/ack{p}")));
+    }
+    for i in 1..=150 {
+        for (w, r, path) in &pairs {
+            w.set_data(path, i.to_string().as_bytes(), None)
+                .await
+                .unwrap();
+            let (data, stat) = r.get_data(path).await.unwrap();
+            assert_eq!(data, i.to_string().as_bytes(), "stale read of {path}");
+            assert_eq!(stat.version, i);
+        }
+    }
+}

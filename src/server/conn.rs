@@ -99,6 +99,8 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
     let max_frame = rt.config.limits.max_buffer;
     let limit = rt.config.limits.global_outstanding_limit.max(1);
     'conn: loop {
+        // Reads must see every write already acknowledged on any shard.
+        rt.catch_up().await;
         loop {
             match next_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {

@@ -14,7 +14,7 @@ use crate::proto::Acl;
 use crate::storage::{
     recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, StatFields, TxnLog,
 };
-use crate::tree::{DataTree, StatPersisted};
+use crate::tree::DataTree;
 use std::sync::Arc;
 
 /// Where snapshots live (ZooKeeper's dataDir) and where the log lives (dataLogDir).
@@ -74,7 +74,7 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
         order.sort_by_key(|&i| s.nodes[i].path.bytes().filter(|&b| b == b'/').count());
         let mut prev: Option<(&[crate::proto::Acl], crate::tree::acl_cache::AclId)> = None;
         for n in order.iter().map(|&i| &s.nodes[i]) {
-            let stat = to_persisted(&n.stat);
+            let stat = n.stat;
             let restored = match prev {
                 Some((acl, id)) if acl == &n.acl[..] => {
                     tree.restore_node_same_acl(&n.path, n.data.clone(), id, stat)
@@ -150,7 +150,7 @@ impl Snapshotter {
                 path.to_string(),
                 node.data().clone(),
                 acl.clone(),
-                to_fields(node.persisted()),
+                *node.persisted(),
             ));
         });
         let sessions = tree.sessions();
@@ -188,34 +188,4 @@ async fn write_snapshot(
         w.push_session(id, timeout).await?;
     }
     w.finish().await
-}
-
-/// The tree's stored Stat as the snapshot format's.
-fn to_fields(st: &StatPersisted) -> StatFields {
-    StatFields {
-        czxid: st.czxid,
-        mzxid: st.mzxid,
-        ctime: st.ctime,
-        mtime: st.mtime,
-        version: st.version,
-        cversion: st.cversion,
-        aversion: st.aversion,
-        ephemeral_owner: st.ephemeral_owner,
-        pzxid: st.pzxid,
-    }
-}
-
-/// The snapshot format's Stat as the tree stores it.
-fn to_persisted(st: &StatFields) -> StatPersisted {
-    StatPersisted {
-        czxid: st.czxid,
-        mzxid: st.mzxid,
-        ctime: st.ctime,
-        mtime: st.mtime,
-        version: st.version,
-        cversion: st.cversion,
-        aversion: st.aversion,
-        ephemeral_owner: st.ephemeral_owner,
-        pzxid: st.pzxid,
-    }
 }

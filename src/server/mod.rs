@@ -74,6 +74,22 @@ pub(crate) struct Runtime {
     pub seen_resets: RefCell<admin_view::SeenResets>,
     /// The client port actually bound (differs from the config's when it says 0).
     pub bound_port: std::cell::Cell<u16>,
+    /// The last zxid that shard 0 has handed to every shard. A client may have seen any
+    /// txn up to it acknowledged, so a shard serves reads only once it has applied that
+    /// far, and answers writes only once every shard has the batch.
+    pub published: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Runtime {
+    /// Waits (yielding to this shard's apply task) until the tree holds every txn that
+    /// any client may have seen acknowledged: a read on one shard never misses a write
+    /// another shard has already acknowledged.
+    pub async fn catch_up(&self) {
+        let target = self.published.load(std::sync::atomic::Ordering::Acquire);
+        while self.shard.borrow().tree.last_processed_zxid() < target {
+            futures_lite::future::yield_now().await;
+        }
+    }
 }
 
 impl Runtime {
@@ -147,6 +163,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let per_ip: PerIpCounts = Arc::default();
     let epoch = Instant::now();
     let board = admin_view::Board::new(shards);
+    let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -182,7 +199,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let board = board.clone();
+        let (board, published) = (board.clone(), published.clone());
         let h = LocalExecutorBuilder::new(placement(0))
             .name("corral-0")
             .io_memory(4 << 20)
@@ -192,6 +209,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     per_ip,
                     epoch,
                     board,
+                    published,
                 };
                 let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
@@ -244,7 +262,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         addr_senders.push(addr_tx);
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let board = board.clone();
+        let (board, published) = (board.clone(), published.clone());
         let h = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("corral-{shard}"))
             .io_memory(4 << 20)
@@ -266,6 +284,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     per_ip,
                     epoch,
                     board,
+                    published,
                 };
                 shard_main(shard, addr, shared, ready, tree, Some(l), None).await
             })
@@ -327,6 +346,7 @@ struct Shared {
     per_ip: PerIpCounts,
     epoch: Instant,
     board: Arc<admin_view::Board>,
+    published: Arc<std::sync::atomic::AtomicI64>,
 }
 
 async fn shard_main(
@@ -343,6 +363,7 @@ async fn shard_main(
         per_ip,
         epoch,
         board,
+        published,
     } = shared;
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
@@ -372,6 +393,7 @@ async fn shard_main(
         board,
         seen_resets: RefCell::default(),
         bound_port: std::cell::Cell::new(local.port()),
+        published,
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
 
@@ -500,6 +522,8 @@ async fn commit_task(
         }
         if let Some(z) = last {
             core.applied(z);
+            // Every shard has the batch now: let replies showing it go out anywhere.
+            rt.published.store(z, std::sync::atomic::Ordering::Release);
         }
         snapshotter.after_batch(&rt.shard.borrow().tree, records.len() as u64);
         rt.flush_dirty();
@@ -586,6 +610,13 @@ async fn forward_outbox(rt: Rc<Runtime>, tx: shared_channel::SharedSender<ToComm
 async fn apply_batches(rt: Rc<Runtime>, rx: shared_channel::SharedReceiver<Batch>) {
     let rx = rx.connect().await;
     while let Some(batch) = rx.recv().await {
+        // Replies to this batch's writes wait until shard 0 has handed it to every
+        // shard, so no client can be told of a write another shard cannot yet show.
+        if let Some(z) = commit::batch_last_zxid(&batch) {
+            while rt.published.load(std::sync::atomic::Ordering::Acquire) < z {
+                futures_lite::future::yield_now().await;
+            }
+        }
         {
             let mut shard = rt.shard.borrow_mut();
             shard.now_ms = rt.now_mono_ms();

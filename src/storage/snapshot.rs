@@ -45,20 +45,9 @@ const TAG_END: u8 = 0xFF;
 /// The writer flushes whole blocks once this much is buffered.
 const FLUSH_AT: usize = 1 << 20;
 
-/// The persisted part of a znode's Stat (ZooKeeper's `StatPersisted`; `dataLength` and
-/// `numChildren` are derived).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatFields {
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub pzxid: i64,
-}
+/// The persisted part of a znode's Stat: the tree's own `StatPersisted` (`dataLength`
+/// and `numChildren` are derived), stored verbatim.
+pub use crate::tree::StatPersisted as StatFields;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotNode {
