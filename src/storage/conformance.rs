@@ -512,6 +512,43 @@ where
     });
 }
 
+/// Roll-overs into spares prepared ahead (as the server does beside the appends) keep
+/// every txn recoverable, and a spare left behind (as after a crash) is never taken for
+/// a segment.
+async fn roll_over_into_prepared_spares<B: Backend>(b: B, d: Dirs) {
+    let (_, mut log) = open(&b, &d).await.unwrap();
+    let mut z = 1;
+    for n in [3usize, 30, 30, 30, 7, 30, 30] {
+        if log.wants_spare() {
+            let spare = super::log::prepare_spare(&b, &d.log, z as u64, log.spare_size())
+                .await
+                .unwrap();
+            log.offer_spare(spare);
+        }
+        log.append_batch(&batch(z, n)).await.unwrap();
+        z += n as i64;
+    }
+    let spare = super::log::prepare_spare(&b, &d.log, 999, log.spare_size())
+        .await
+        .unwrap();
+    log.offer_spare(spare);
+    drop(log);
+    let segs = segments(&b, &d).await;
+    assert!(segs.len() > 2, "the batches rolled over: {segs:?}");
+    let (r, mut log) = open(&b, &d).await.unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.txns, batch(1, (z - 1) as usize));
+    // The unused spare is left over, and removed before the log is used again.
+    assert_eq!(
+        super::log::remove_stale_spares(&b, &d.log).await.unwrap(),
+        1
+    );
+    log.append_batch(&batch(z, 30)).await.unwrap();
+    drop(log);
+    let (r, _) = open(&b, &d).await.unwrap();
+    assert_eq!(r.txns, batch(1, (z + 29) as usize));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sim { $( #[test] fn $name() { super::on_sim(super::$name); } )* }
@@ -535,6 +572,7 @@ conformance!(
     garbage_after_older_segment_is_refused,
     log_behind_snapshot_starts_new_segment,
     purge_keeps_what_recovery_needs,
+    roll_over_into_prepared_spares,
 );
 
 // ---- simulator-only fault tests --------------------------------------------------------

@@ -274,6 +274,47 @@ pub struct TxnLog<B: Backend> {
     last_zxid: i64,
     fsync_us: Histogram<u64>,
     fatal: Option<String>,
+    /// The next segment, zero-filled ahead of need by `prepare_spare`, so a roll-over
+    /// renames a ready file instead of zero-filling 64 MiB on the commit path.
+    spare: Option<Spare<B::File>>,
+}
+
+/// The next segment file, zero-filled and synced ahead of need by [`prepare_spare`].
+pub struct Spare<F> {
+    file: F,
+    path: PathBuf,
+    size: u64,
+}
+
+/// Spare segments are `log.spare.<n>`: no zxid in the name, so recovery and purge never
+/// take one for a segment, and each is a file of its own.
+pub const SPARE_PREFIX: &str = "log.spare.";
+
+/// Makes spare segment number `n` of `size` bytes in `dir`: created, zero-filled,
+/// synced. Meant to run in its own task beside the appends (the writes proceed
+/// concurrently), so a roll-over renames a ready file instead of zero-filling 64 MiB
+/// while writes wait.
+pub async fn prepare_spare<B: Backend>(
+    backend: &B,
+    dir: &Path,
+    n: u64,
+    size: u64,
+) -> io::Result<Spare<B::File>> {
+    let path = dir.join(format!("{SPARE_PREFIX}{n}"));
+    let file = backend.create(&path).await?;
+    let done = async {
+        file.zero_fill(0, size).await?;
+        file.fdatasync().await
+    }
+    .await;
+    match done {
+        Ok(()) => Ok(Spare { file, path, size }),
+        Err(e) => {
+            let _ = file.close().await;
+            let _ = backend.remove(&path).await;
+            Err(e)
+        }
+    }
 }
 
 fn is_enospc(e: &io::Error) -> bool {
@@ -306,6 +347,7 @@ impl<B: Backend> TxnLog<B> {
             }
         };
         Ok(TxnLog {
+            spare: None,
             backend,
             cfg,
             seg,
@@ -423,6 +465,16 @@ impl<B: Backend> TxnLog<B> {
                 .max(ALIGN as u64),
         );
         let path = self.cfg.dir.join(segment_name(first_zxid));
+        if let Some(file) = self.take_spare(&path, first_zxid, size).await? {
+            self.seg = Some(OpenSegment {
+                file,
+                path,
+                size,
+                pos: SEG_HEADER_LEN as u64,
+                tail: encode_segment_header(first_zxid).to_vec(),
+            });
+            return Ok(());
+        }
         match self.create_segment(&path, first_zxid, size).await {
             Ok(file) => {
                 self.seg = Some(OpenSegment {
@@ -453,6 +505,54 @@ impl<B: Backend> TxnLog<B> {
         }
     }
 
+    /// Whether the log has no prepared spare segment (see [`prepare_spare`]).
+    pub fn wants_spare(&self) -> bool {
+        self.spare.is_none() && self.fatal.is_none()
+    }
+
+    /// The size a spare must have to serve the next roll-over.
+    pub fn spare_size(&self) -> u64 {
+        align_up(self.cfg.prealloc_size.max(ALIGN as u64))
+    }
+
+    /// Hands the log a spare made by [`prepare_spare`], for its next roll-over.
+    pub fn offer_spare(&mut self, spare: Spare<B::File>) {
+        if self.spare.is_none() {
+            self.spare = Some(spare);
+        }
+    }
+
+    /// Turns a ready spare into segment `path`: header written and synced, then renamed
+    /// and the directory synced. `None` if no ready spare of that size exists.
+    async fn take_spare(
+        &mut self,
+        path: &Path,
+        first_zxid: i64,
+        size: u64,
+    ) -> Result<Option<B::File>> {
+        if self.spare.as_ref().is_none_or(|sp| sp.size != size) {
+            return Ok(None);
+        }
+        let sp = self.spare.take().expect("checked above");
+        let mut first = vec![0u8; ALIGN];
+        first[..SEG_HEADER_LEN].copy_from_slice(&encode_segment_header(first_zxid));
+        let done = async {
+            sp.file.write_at(0, &first).await?;
+            sp.file.fdatasync().await?;
+            self.backend.rename(&sp.path, path).await?;
+            self.backend.sync_dir(&self.cfg.dir).await
+        }
+        .await;
+        match done {
+            Ok(()) => Ok(Some(sp.file)),
+            Err(e) => {
+                // Whether the header or the rename reached the disk is unknown now.
+                let msg = format!("turning {} into {}: {e}", sp.path.display(), path.display());
+                Err(self.poison(msg))
+            }
+        }
+    }
+
     /// Err carries whether the failure was an fdatasync (fatal).
     async fn create_segment(
         &self,
@@ -474,4 +574,16 @@ impl<B: Backend> TxnLog<B> {
             .map_err(|e| (e, true))?;
         Ok(file)
     }
+}
+
+/// Removes spare segments left by an earlier run (none is in use before the log opens).
+pub async fn remove_stale_spares<B: Backend>(backend: &B, dir: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    for name in backend.list_dir(dir).await? {
+        if name.starts_with(SPARE_PREFIX) {
+            backend.remove(&dir.join(&name)).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

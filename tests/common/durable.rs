@@ -214,9 +214,23 @@ impl DurableServer {
             .expect("connect")
     }
 
-    /// The running (or last) process's output so far.
+    /// The running (or last) process's output so far. Stdout ("serving clients") and
+    /// stderr (the recovery log) are drained by separate threads, so this waits, up to a
+    /// few seconds, for the stderr line that follows recovery before answering.
     pub fn output(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.log.lock().unwrap().join("\n");
+            // Only a process that served (stdout said so) has that stderr line to wait for.
+            let serving = out.contains("corral: serving clients on");
+            let logged = out
+                .lines()
+                .any(|l| l.contains("corral::server") && l.contains("serving clients"));
+            if !serving || logged || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The txn log segments (`log.<zxid>`), sorted by name (= by first zxid).

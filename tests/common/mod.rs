@@ -262,16 +262,20 @@ fn drain_lines(
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
-            if let Some(tx) = &announce {
-                if let Some(rest) = line.trim().strip_prefix("corral: serving clients on ") {
-                    if let Ok(addr) = rest.trim().parse() {
-                        let _ = tx.send(addr);
-                    }
+            let addr = announce.as_ref().and_then(|_| {
+                line.trim()
+                    .strip_prefix("corral: serving clients on ")
+                    .and_then(|rest| rest.trim().parse::<SocketAddr>().ok())
+            });
+            // Logged before announced: whoever waits for the address sees the line.
+            {
+                let mut log = log.lock().unwrap();
+                if log.len() < 5000 {
+                    log.push(line);
                 }
             }
-            let mut log = log.lock().unwrap();
-            if log.len() < 5000 {
-                log.push(line);
+            if let (Some(tx), Some(addr)) = (&announce, addr) {
+                let _ = tx.send(addr);
             }
         }
     });
