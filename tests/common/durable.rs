@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
 
-use super::{drain_lines, BASE_CFG};
+use super::drain_lines;
 
 /// How a start ended.
 pub enum Started {
@@ -39,12 +39,7 @@ impl DurableServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
-        let mut cfg: BTreeMap<String, String> = BASE_CFG
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        cfg.insert("dataDir".into(), data_dir.display().to_string());
-        cfg.insert("clientPortAddress".into(), "127.0.0.1".into());
+        let mut cfg = super::base_cfg(&data_dir);
         cfg.insert("clientPort".into(), "0".into());
         let mut s = DurableServer {
             dir,

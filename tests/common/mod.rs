@@ -68,12 +68,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
-        let mut cfg: BTreeMap<String, String> = BASE_CFG
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        cfg.insert("dataDir".into(), data_dir.display().to_string());
-        cfg.insert("clientPortAddress".into(), "127.0.0.1".into());
+        let mut cfg = base_cfg(&data_dir);
         for line in extra_cfg_lines {
             let (k, v) = line.split_once('=').expect("cfg line is key=value");
             cfg.insert(k.trim().to_string(), v.trim().to_string());
@@ -250,6 +245,17 @@ impl Drop for TestServer {
             eprintln!("---- server output ----\n{}", self.output());
         }
     }
+}
+
+/// The config every test server starts from: the base keys, `data_dir`, loopback only.
+pub(crate) fn base_cfg(data_dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut cfg: BTreeMap<String, String> = BASE_CFG
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    cfg.insert("dataDir".into(), data_dir.display().to_string());
+    cfg.insert("clientPortAddress".into(), "127.0.0.1".into());
+    cfg
 }
 
 /// Reads a child's output line by line into `log`; with `announce`, sends the address
