@@ -1,21 +1,19 @@
 //! The commit shard's use of the storage engine: recovering the tree at start, and
-//! taking snapshots every `snapCount` txns. (Logging each batch before it is applied or
+//! taking fuzzy snapshots every `snapCount` txns without holding up commits. (Logging each batch before it is applied or
 //! answered is in `commit_task`.)
 
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use bytes::{Bytes, BytesMut};
+
+use super::Runtime;
 use crate::config::Config;
 use crate::request::apply;
-use bytes::Bytes;
-
-use crate::proto::Acl;
-use crate::storage::{
-    recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, StatFields, TxnLog,
-};
-use crate::tree::DataTree;
-use std::sync::Arc;
+use crate::storage::snapshot::SnapRecord;
+use crate::storage::{recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, TxnLog};
+use crate::tree::{AclId, DataTree, Restorer};
 
 /// Where snapshots live (ZooKeeper's dataDir) and where the log lives (dataLogDir).
 pub fn dirs(config: &Config) -> (PathBuf, PathBuf) {
@@ -43,7 +41,7 @@ pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBac
     }
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
-        snapshot_nodes = recovered.snapshot.as_ref().map_or(0, |s| s.nodes.len()),
+        snapshot_nodes = recovered.snapshot.as_ref().map_or(0, |s| s.node_records),
         txns = recovered.txns.len(),
         "read snapshot and log"
     );
@@ -65,31 +63,76 @@ pub fn build_tree(rec: &Recovered) -> Result<DataTree, String> {
 }
 
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
+///
+/// Straight from the mapped snapshot, with no intermediate copy of its records: each
+/// shard runs this on its own core at start, so it is the part of a restart that grows
+/// with the tree.
 pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
-        tree.reserve(s.nodes.len());
-        // Parents before children: a snapshot lists nodes in any order.
-        let mut order: Vec<usize> = (0..s.nodes.len()).collect();
-        order.sort_by_key(|&i| s.nodes[i].path.bytes().filter(|&b| b == b'/').count());
-        let mut prev: Option<(&[crate::proto::Acl], crate::tree::acl_cache::AclId)> = None;
-        for n in order.iter().map(|&i| &s.nodes[i]) {
-            let stat = n.stat;
-            let restored = match prev {
-                Some((acl, id)) if acl == &n.acl[..] => {
-                    tree.restore_node_same_acl(&n.path, n.data.clone(), id, stat)
+        tree.reserve(s.node_records as usize);
+        let damaged = |what: String| {
+            format!(
+                "snapshot {}: {what}: the snapshot is damaged",
+                s.path.display()
+            )
+        };
+        let mut arena = DataArena::default();
+        let mut r = Restorer::new(&mut tree);
+        // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it
+        // is decoded and interned once per run.
+        let mut prev_acl: Option<(&[u8], AclId)> = None;
+        // Version 1 listed nodes in no particular order: put parents first.
+        let v1_order: Option<Vec<SnapRecord>> = (s.version == 1).then(|| {
+            let mut v: Vec<SnapRecord> = s.records().collect();
+            v.sort_by_cached_key(|r| match r {
+                SnapRecord::Node(n) => n.path.bytes().filter(|&b| b == b'/').count(),
+                _ => usize::MAX,
+            });
+            v
+        });
+        let records: Box<dyn Iterator<Item = SnapRecord>> = match v1_order {
+            Some(v) => Box::new(v.into_iter()),
+            None => Box::new(s.records()),
+        };
+        for record in records {
+            match record {
+                SnapRecord::Node(n) => {
+                    let acl = match prev_acl {
+                        Some((raw, id)) if raw == n.acl_raw => {
+                            r.reuse_acl(id);
+                            id
+                        }
+                        _ => r.intern_acl(&n.acl()),
+                    };
+                    prev_acl = Some((n.acl_raw, acl));
+                    let data = match n.data {
+                        None => crate::proto::jute::null_buffer(),
+                        Some(d) => arena.copy(d),
+                    };
+                    r.node(n.path, data, acl, n.stat).map_err(|e| {
+                        damaged(format!("node {} cannot be restored ({e:?})", n.path))
+                    })?;
                 }
-                _ => tree.restore_node(&n.path, n.data.clone(), &n.acl, stat),
-            };
-            let id = restored.map_err(|e| {
-                format!(
-                    "snapshot {}: node {} cannot be restored ({e:?}): the snapshot is damaged",
-                    s.path.display(),
-                    n.path
-                )
-            })?;
-            prev = Some((&n.acl[..], id));
+                SnapRecord::Tombstone(p) => {
+                    // A removal may free the ACL the previous node interned.
+                    prev_acl = None;
+                    r.remove(p)
+                        .map_err(|e| damaged(format!("node {p} cannot be removed ({e:?})")))?;
+                }
+                SnapRecord::ChangesFollow => {
+                    // A change may be overruled later, releasing its ACL.
+                    prev_acl = None;
+                    r.begin_changes();
+                }
+            }
         }
+        r.finish().map_err(|e| {
+            damaged(format!(
+                "node {} cannot be restored ({:?})",
+                e.path, e.error
+            ))
+        })?;
         for &(id, timeout) in &s.sessions {
             tree.add_session(id, timeout);
         }
@@ -103,6 +146,35 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
     Ok(tree)
 }
+
+/// Copies restored data into shared chunks: one allocation per 256 KiB instead of one
+/// per znode. A chunk lives while any znode still holds data in it.
+#[derive(Default)]
+struct DataArena {
+    buf: BytesMut,
+}
+
+impl DataArena {
+    const CHUNK: usize = 256 << 10;
+
+    fn copy(&mut self, d: &[u8]) -> Bytes {
+        if d.is_empty() {
+            return Bytes::new();
+        }
+        if d.len() > Self::CHUNK / 16 {
+            return Bytes::copy_from_slice(d);
+        }
+        if self.buf.capacity() - self.buf.len() < d.len() {
+            self.buf = BytesMut::with_capacity(Self::CHUNK);
+        }
+        self.buf.extend_from_slice(d);
+        self.buf.split().freeze()
+    }
+}
+
+/// Nodes visited per step of a snapshot walk, between which commits go on (a few
+/// hundred microseconds of work).
+const WALK_STEP: usize = 1024;
 
 /// Decides when to snapshot and runs one snapshot at a time in the background.
 pub struct Snapshotter {
@@ -128,45 +200,34 @@ impl Snapshotter {
         }
     }
 
-    /// Called after each logged batch of `txns` txns, with the commit shard's tree
-    /// (already holding that batch).
-    pub fn after_batch(&mut self, tree: &DataTree, txns: u64) {
+    /// Called after each logged batch of `txns` txns, once shard 0's tree holds it.
+    pub fn after_batch(&mut self, rt: &Rc<Runtime>, txns: u64) {
         self.since += txns;
         if self.since < self.threshold || self.running.get() {
             return;
         }
         self.since = 0;
         self.running.set(true);
-        // The copy is the only part done on the commit path; the encoding and the I/O
-        // happen in a task, interleaved with commits.
-        let last_zxid = tree.last_processed_zxid();
-        let copy_started = std::time::Instant::now();
-        // Paths, data (shared bytes) and ACLs (shared lists): nothing deep-copied but
-        // the path strings.
-        let mut nodes: Vec<(String, Bytes, Arc<[Acl]>, StatFields)> =
-            Vec::with_capacity(tree.znode_count());
-        tree.for_each_node_unordered(|path, node, acl| {
-            nodes.push((
-                path.to_string(),
-                node.data().clone(),
-                acl.clone(),
-                *node.persisted(),
-            ));
-        });
-        let sessions = tree.sessions();
-        tracing::info!(
-            nodes = nodes.len(),
-            copy_ms = copy_started.elapsed().as_millis() as u64,
-            "snapshot started (the copy is the part that holds up commits)"
-        );
         let dir = self.dir.clone();
         let running = self.running.clone();
+        let rt = rt.clone();
         glommio::spawn_local(async move {
-            let r = write_snapshot(&dir, last_zxid, &nodes, &sessions).await;
-            match r {
-                Ok(p) => tracing::info!(path = %p.display(), "snapshot taken"),
+            let started = std::time::Instant::now();
+            match take_snapshot(&rt, &dir).await {
+                Ok(t) => tracing::info!(
+                    path = %t.path.display(),
+                    nodes = t.walked,
+                    changed_during_walk = t.changed,
+                    end_ms = t.end_us / 1000,
+                    longest_step_us = t.longest_step_us,
+                    total_ms = started.elapsed().as_millis() as u64,
+                    "snapshot taken (commits held up only for end_ms)"
+                ),
                 // A failed snapshot loses nothing: the log still holds every txn.
-                Err(e) => tracing::error!("snapshot at {last_zxid:#x} failed: {e}"),
+                Err(e) => {
+                    rt.shard.borrow_mut().tree.finish_snapshot_walk();
+                    tracing::error!("snapshot failed: {e}");
+                }
             }
             running.set(false);
         })
@@ -174,18 +235,139 @@ impl Snapshotter {
     }
 }
 
-async fn write_snapshot(
-    dir: &std::path::Path,
-    last_zxid: i64,
-    nodes: &[(String, Bytes, Arc<[Acl]>, StatFields)],
-    sessions: &[(i64, i32)],
-) -> crate::storage::Result<PathBuf> {
-    let mut w = SnapshotWriter::create(GlommioBackend, dir, last_zxid).await?;
-    for (path, data, acl, stat) in nodes {
-        w.push_node(path, data, acl, stat).await?;
+struct Taken {
+    path: PathBuf,
+    walked: u64,
+    changed: usize,
+    /// How long the end (changes, sessions, seal) held the commit shard, in us.
+    end_us: u64,
+    longest_step_us: u64,
+}
+
+/// Rounds of changes written between batches before the last one.
+const MAX_CHANGE_ROUNDS: usize = 8;
+/// A round this small is followed by the last one.
+const FEW_CHANGES: usize = 2048;
+
+/// The current state of each path: its node, or a tombstone.
+fn write_changes(tree: &DataTree, paths: &[Box<str>], w: &mut SnapshotWriter<GlommioBackend>) {
+    for p in paths {
+        match tree.get(p) {
+            Some(node) => w.add_node(p, node.data(), tree.acl(node), node.persisted()),
+            None => w.add_tombstone(p),
+        }
     }
-    for &(id, timeout) in sessions {
-        w.push_session(id, timeout).await?;
+}
+
+/// A fuzzy snapshot of shard 0's tree, exact at the zxid its walk ends at (see
+/// `storage::snapshot` and `tree::snapshot_walk`). The walk goes a step at a time with
+/// a timer sleep between steps, so batches commit meanwhile and the reactor is polled.
+async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storage::Result<Taken> {
+    let (start_zxid, mut walk) = {
+        let mut shard = rt.shard.borrow_mut();
+        let z = shard.tree.last_processed_zxid();
+        (z, shard.tree.start_snapshot_walk())
+    };
+    let mut w = SnapshotWriter::create(GlommioBackend, dir, start_zxid).await?;
+    let mut walked = 0u64;
+    let mut longest_step_us = 0u64;
+    loop {
+        let step = std::time::Instant::now();
+        let done = {
+            let shard = rt.shard.borrow();
+            shard
+                .tree
+                .snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
+                    walked += 1;
+                    w.add_node(path, node.data(), acl, node.persisted());
+                })
+        };
+        longest_step_us = longest_step_us.max(step.elapsed().as_micros() as u64);
+        w.flush().await?;
+        if done {
+            break;
+        }
+        glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
     }
-    w.finish().await
+    // The changes made meanwhile: rounds between batches while many keep coming, then
+    // the last round, the only part that holds up commits.
+    w.add_changes_marker();
+    let mut changed = 0usize;
+    for _ in 0..MAX_CHANGE_ROUNDS {
+        let paths = rt.shard.borrow_mut().tree.take_snapshot_changes();
+        changed += paths.len();
+        let few = paths.len() < FEW_CHANGES;
+        for chunk in paths.chunks(WALK_STEP) {
+            {
+                let shard = rt.shard.borrow();
+                write_changes(&shard.tree, chunk, &mut w);
+            }
+            w.flush().await?;
+            glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+        }
+        if few {
+            break;
+        }
+    }
+    let end = std::time::Instant::now();
+    let last_zxid = {
+        let mut shard = rt.shard.borrow_mut();
+        let tree = &mut shard.tree;
+        let paths = tree.finish_snapshot_walk();
+        changed += paths.len();
+        write_changes(tree, &paths, &mut w);
+        for (id, timeout) in tree.sessions() {
+            w.add_session(id, timeout);
+        }
+        tree.last_processed_zxid()
+    };
+    let end_us = end.elapsed().as_micros() as u64;
+    let path = w.finish_at(last_zxid).await?;
+    Ok(Taken {
+        path,
+        walked,
+        changed,
+        end_us,
+        longest_step_us,
+    })
+}
+
+#[cfg(test)]
+mod speed {
+    /// Times loading a real snapshot: `CORRAL_SNAPSHOT=FILE cargo test --release --lib
+    /// load_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn load_speed() {
+        let Ok(file) = std::env::var("CORRAL_SNAPSHOT") else {
+            return;
+        };
+        let path = std::path::PathBuf::from(file);
+        let bytes = std::fs::read(&path).unwrap();
+        let t = std::time::Instant::now();
+        let s = crate::storage::snapshot::decode_snapshot(
+            crate::storage::backend::Mapped::Owned(bytes),
+            &path,
+        )
+        .unwrap();
+        eprintln!("verify: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let n = s.records().count();
+        eprintln!("iterate {n} records: {:?}", t.elapsed());
+        let rec = crate::storage::Recovered {
+            snapshot: Some(s),
+            txns: vec![],
+            last_zxid: 0,
+            warnings: vec![],
+        };
+        for _ in 0..2 {
+            let t = std::time::Instant::now();
+            let tree = super::tree_from(&rec).unwrap();
+            eprintln!(
+                "tree_from: {:?} ({} znodes)",
+                t.elapsed(),
+                tree.znode_count()
+            );
+        }
+    }
 }

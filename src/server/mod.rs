@@ -548,7 +548,7 @@ async fn commit_task(
             // Every shard has the batch now: let replies showing it go out anywhere.
             rt.published.store(z, std::sync::atomic::Ordering::Release);
         }
-        snapshotter.after_batch(&rt.shard.borrow().tree, records.len() as u64);
+        snapshotter.after_batch(&rt, records.len() as u64);
         rt.flush_dirty();
         // More may have arrived while we were sending.
         if core.has_work() || !inbox.borrow().is_empty() || rt.shard.borrow().has_outbox() {

@@ -162,13 +162,13 @@ async fn snapshot_round_trip_and_replay<B: Backend>(b: B, d: Dirs) {
     assert_eq!(p, d.snap.join(snapshot_name(10)));
     let s = load_snapshot(&b, &p).await.unwrap();
     assert_eq!(
-        (s.last_zxid, &s.nodes, &s.sessions),
+        (s.last_zxid, &s.nodes(), &s.sessions),
         (10, &nodes, &sessions)
     );
     log.append_batch(&batch(11, 5)).await.unwrap();
     drop(log);
     let (r, _) = open(&b, &d).await.unwrap();
-    assert_eq!(r.snapshot.as_ref().unwrap().nodes, nodes);
+    assert_eq!(r.snapshot.as_ref().unwrap().nodes(), nodes);
     assert_eq!(r.txns, batch(11, 5));
     assert_eq!(r.last_zxid, 15);
     // Dumps.
@@ -202,10 +202,11 @@ async fn big_snapshot_streams<B: Backend>(b: B, d: Dirs) {
     }
     let p = w.finish().await.unwrap();
     let s = load_snapshot(&b, &p).await.unwrap();
-    assert_eq!(s.nodes.len(), 3000);
+    let nodes = s.nodes();
+    assert_eq!(nodes.len(), 3000);
     assert_eq!(s.sessions.len(), 30);
-    assert_eq!(s.nodes[2999].path, "/n2999");
-    assert_eq!(&s.nodes[5].data[..], &data[..]);
+    assert_eq!(nodes[2999].path, "/n2999");
+    assert_eq!(&nodes[5].data[..], &data[..]);
 }
 
 async fn corrupt_newest_snapshot_falls_back<B: Backend>(b: B, d: Dirs) {

@@ -13,7 +13,7 @@ use super::log::{
     SEG_HEADER_LEN, SEG_PREFIX,
 };
 use super::recovery::list_numbered;
-use super::snapshot::{load_snapshot, SNAP_PREFIX};
+use super::snapshot::{load_snapshot, SnapRecord, SNAP_PREFIX};
 use super::{io_err, Result, StorageError};
 use crate::request::txn::Txn;
 
@@ -189,27 +189,45 @@ fn json_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// `corral snapshot dump FILE [--json]`. JSON: `{"last_zxid", "nodes": [{"path", "data"
-/// (base64), "acl": [{"perms", "scheme", "id"}], "stat": {...}}], "sessions": [{"id",
-/// "timeout"}]}`.
+/// `corral snapshot dump FILE [--json]`. Text: every record in file order (a fuzzy
+/// snapshot may name a path again, or remove it, after the walk; see
+/// `storage::snapshot`). JSON: the nodes the snapshot describes once those are applied:
+/// `{"last_zxid", "start_zxid", "nodes": [{"path", "data" (base64), "acl": [{"perms",
+/// "scheme", "id"}], "stat": {...}}], "sessions": [{"id", "timeout"}]}`.
 pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> Result<String> {
     let s = load_snapshot(backend, file).await?;
     let mut out = String::new();
     if !json {
         let _ = writeln!(
             out,
-            "{}: snapshot at zxid {:#x}, {} nodes, {} sessions",
+            "{}: snapshot at zxid {:#x} (walk started at {:#x}), {} node records, {} tombstones, {} sessions",
             file.display(),
             s.last_zxid,
-            s.nodes.len(),
+            s.start_zxid,
+            s.node_records,
+            s.tombstones,
             s.sessions.len()
         );
-        for n in &s.nodes {
+        for rec in s.records() {
+            let n = match rec {
+                SnapRecord::Node(n) => n,
+                SnapRecord::Tombstone(p) => {
+                    let _ = writeln!(out, "{p} removed");
+                    continue;
+                }
+                SnapRecord::ChangesFollow => {
+                    let _ = writeln!(
+                        out,
+                        "-- changes made while the walk ran (the last word on a path wins) --"
+                    );
+                    continue;
+                }
+            };
             let st = &n.stat;
             let _ = writeln!(
                 out,
                 "{} data={}B acl={} czxid={:#x} mzxid={:#x} ctime={} mtime={} version={} cversion={} aversion={} ephemeralOwner={:#x} pzxid={:#x}",
-                n.path, n.data.len(), n.acl.len(), st.czxid, st.mzxid, st.ctime, st.mtime,
+                n.path, n.data.map_or(0, |d| d.len()), n.acl().len(), st.czxid, st.mzxid, st.ctime, st.mtime,
                 st.version, st.cversion, st.aversion, st.ephemeral_owner, st.pzxid
             );
         }
@@ -219,8 +237,12 @@ pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> 
         return Ok(out);
     }
     let b64 = base64::engine::general_purpose::STANDARD;
-    let _ = write!(out, "{{\"last_zxid\":{},\"nodes\":[", s.last_zxid);
-    for (i, n) in s.nodes.iter().enumerate() {
+    let _ = write!(
+        out,
+        "{{\"last_zxid\":{},\"start_zxid\":{},\"nodes\":[",
+        s.last_zxid, s.start_zxid
+    );
+    for (i, n) in s.nodes().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }

@@ -82,6 +82,12 @@ impl AclCache {
         AclId(id)
     }
 
+    /// Every interned list with its reference count.
+    #[cfg(test)]
+    pub(crate) fn by_id_for_tests(&self) -> impl Iterator<Item = (&Arc<[Acl]>, u64)> {
+        self.by_id.values().map(|(l, c)| (l, *c))
+    }
+
     /// One more reference to a list already interned as `id`.
     pub fn add_usage(&mut self, id: AclId) {
         if let Some(e) = self.by_id.get_mut(&id.0) {

@@ -14,11 +14,16 @@ pub mod acl_cache;
 mod ephemeral_set;
 pub mod quota;
 mod restore;
+mod snapshot_walk;
+
+pub use restore::{RestoreError, Restorer};
+pub use snapshot_walk::SnapshotWalk;
 
 // ahash: paths are hashed on every request; SipHash showed as ~9% of read CPU. ahash
 // keeps per-process random keys, so clients still cannot aim collisions.
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use ephemeral_set::EphemeralSet;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -111,6 +116,11 @@ impl EphemeralType {
 
 /// One znode. Kept small: most znodes are leaves, so the child set is boxed and absent
 /// until the first child, and the ACL is a cache id.
+///
+/// The child set is ordered (a B-tree, not a hash set) so that a snapshot walk can stop
+/// anywhere in a wide node and resume after the last name it visited, whatever was
+/// added or removed meanwhile. getChildren therefore lists names sorted; ZooKeeper
+/// promises no order.
 #[derive(Debug, Clone)]
 pub struct Node {
     data: Bytes,
@@ -118,7 +128,7 @@ pub struct Node {
     acl: AclId,
     // Boxed on purpose: an absent set costs 8 bytes instead of 48 on every leaf.
     #[allow(clippy::box_collection)]
-    children: Option<Box<HashSet<Box<str>>>>,
+    children: Option<Box<BTreeSet<Box<str>>>>,
 }
 
 impl Node {
@@ -147,7 +157,7 @@ impl Node {
         self.children.as_ref().map_or(0, |c| c.len())
     }
 
-    /// Child names, in no particular order (ZooKeeper answers in HashSet order).
+    /// Child names, sorted (ZooKeeper answers in HashSet order; no order is promised).
     pub fn children(&self) -> impl Iterator<Item = &str> {
         self.children.iter().flat_map(|c| c.iter().map(|s| &**s))
     }
@@ -204,6 +214,8 @@ pub struct DataTree {
     /// `nodeDataSize`: path lengths plus data lengths, kept as ZooKeeper keeps it.
     data_size: u64,
     last_processed_zxid: i64,
+    /// Paths changed since a snapshot walk started (`None` when no walk runs).
+    changed: Option<HashSet<Box<str>>>,
 }
 
 impl Default for DataTree {
@@ -225,6 +237,7 @@ impl DataTree {
             quotas: QuotaPaths::default(),
             data_size: 0,
             last_processed_zxid: 0,
+            changed: None,
         };
         // Built-in nodes have all-zero stats and the uncounted open ACL; children are
         // added without touching cversion, so "/" shows cversion -1 and "/zookeeper" -2.
@@ -451,6 +464,8 @@ impl DataTree {
             return Err(ErrorCode::NodeExists);
         }
         let data_len = data.len() as i64;
+        self.note_change(path);
+        self.note_change(parent_name);
         let acl_id = self.acls.intern(acl);
         let parent = self.nodes.get_mut(parent_name).expect("checked above");
         let new_cversion = if parent_cversion == -1 {
@@ -508,6 +523,8 @@ impl DataTree {
             return Err(ErrorCode::NoNode);
         }
         let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        self.note_change(path);
+        self.note_change(parent_name);
         let parent = self.nodes.get_mut(parent_name).expect("checked above");
         parent.remove_child(child_name);
         if zxid > parent.stat.pzxid {
@@ -553,7 +570,11 @@ impl DataTree {
         time: i64,
     ) -> Result<Stat, ErrorCode> {
         let key = if path.is_empty() { "/" } else { path };
-        let n = self.nodes.get_mut(key).ok_or(ErrorCode::NoNode)?;
+        if !self.nodes.contains_key(key) {
+            return Err(ErrorCode::NoNode);
+        }
+        self.note_change(key);
+        let n = self.nodes.get_mut(key).expect("checked above");
         let old_len = n.data.len() as i64;
         let new_len = data.len() as i64;
         n.data = data;
@@ -574,6 +595,7 @@ impl DataTree {
         if !self.nodes.contains_key(key) {
             return Err(ErrorCode::NoNode);
         }
+        self.note_change(key);
         let new_id = self.acls.intern(acl);
         let n = self.nodes.get_mut(key).expect("checked above");
         let old = std::mem::replace(&mut n.acl, new_id);
@@ -586,6 +608,9 @@ impl DataTree {
     /// `updateQuotaStat`: rewrites the stats node's data in place (no Stat change).
     fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
         let sp = quota::stat_path(prefix);
+        if self.nodes.contains_key(sp.as_str()) {
+            self.note_change(&sp);
+        }
         if let Some(n) = self.nodes.get_mut(sp.as_str()) {
             let mut st = StatsTrack::parse(&n.data);
             st.set_count(st.count() + count_diff);
@@ -606,6 +631,9 @@ impl DataTree {
             }
         }
         let sp = quota::stat_path(path);
+        if self.nodes.contains_key(sp.as_str()) {
+            self.note_change(&sp);
+        }
         if let Some(n) = self.nodes.get_mut(sp.as_str()) {
             let mut st = StatsTrack::default();
             st.set_count(count);

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use ahash::AHashMap as HashMap;
+
 use super::acl_cache::AclId;
 use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
 use super::{java_len, split_path, DataTree, EphemeralType, Node, StatPersisted};
@@ -39,8 +41,7 @@ impl DataTree {
         }
     }
 
-    /// Puts back one znode read from a snapshot, after its parent. A built-in node
-    /// ("/", "/zookeeper", ...) takes the saved data, ACL and stat and keeps its children.
+    /// Puts back one znode read from a snapshot, after its parent (see [`Restorer`]).
     pub fn restore_node(
         &mut self,
         path: &str,
@@ -48,8 +49,11 @@ impl DataTree {
         acl: &[Acl],
         stat: StatPersisted,
     ) -> Result<AclId, ErrorCode> {
-        let acl_id = self.acls.intern(acl);
-        self.restore_with_acl(path, data, acl_id, stat)
+        let mut r = Restorer::new(self);
+        let id = r.intern_acl(acl);
+        r.node(path, data, id, stat)?;
+        r.finish().map_err(|e| e.error)?;
+        Ok(id)
     }
 
     /// Room for `n` more znodes, so a large restore does not rehash as it grows.
@@ -57,41 +61,9 @@ impl DataTree {
         self.nodes.reserve(n);
     }
 
-    /// `restore_node` for a node whose ACL is the same list as the previous restored
-    /// node's (snapshots list siblings together, and they mostly share one ACL):
-    /// counts one more use of `acl_id` instead of hashing the list again.
-    pub fn restore_node_same_acl(
-        &mut self,
-        path: &str,
-        data: Bytes,
-        acl_id: AclId,
-        stat: StatPersisted,
-    ) -> Result<AclId, ErrorCode> {
-        self.acls.add_usage(acl_id);
-        self.restore_with_acl(path, data, acl_id, stat)
-    }
-
-    fn restore_with_acl(
-        &mut self,
-        path: &str,
-        data: Bytes,
-        acl_id: AclId,
-        stat: StatPersisted,
-    ) -> Result<AclId, ErrorCode> {
-        if let Some(existing) = self.nodes.get_mut(path) {
-            self.data_size = self.data_size - existing.data.len() as u64 + data.len() as u64;
-            existing.data = data;
-            existing.stat = stat;
-            existing.acl = acl_id;
-            return Ok(acl_id);
-        }
-        let (parent_name, child_name) = split_path(path).ok_or(ErrorCode::NoNode)?;
-        let parent = self.nodes.get_mut(parent_name).ok_or(ErrorCode::NoNode)?;
-        parent.add_child(child_name);
-        self.data_size += java_len(path) + data.len() as u64;
-        self.nodes
-            .insert(path.into(), Node::new(data, acl_id, stat));
-        match EphemeralType::of(stat.ephemeral_owner) {
+    /// Registers `path` under its kind's index (ephemerals, containers, TTLs, quotas).
+    fn index_node(&mut self, path: &str, owner: i64) {
+        match EphemeralType::of(owner) {
             EphemeralType::Container => {
                 self.containers.insert(path.into());
             }
@@ -100,18 +72,250 @@ impl DataTree {
             }
             EphemeralType::Normal => {
                 self.ephemerals
-                    .entry(stat.ephemeral_owner)
+                    .entry(owner)
                     .or_default()
                     .insert(path.into());
             }
             EphemeralType::Void => {}
         }
-        if child_name == LIMIT_NODE {
-            if let Some(quota_path) = parent_name.strip_prefix(QUOTA_ZOOKEEPER) {
+        if let Some((parent, LIMIT_NODE)) = split_path(path) {
+            if let Some(quota_path) = parent.strip_prefix(QUOTA_ZOOKEEPER) {
                 self.quotas.add(quota_path);
             }
         }
-        Ok(acl_id)
+    }
+
+    fn unindex_node(&mut self, path: &str, owner: i64) {
+        match EphemeralType::of(owner) {
+            EphemeralType::Container => {
+                self.containers.remove(path);
+            }
+            EphemeralType::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            EphemeralType::Normal => {
+                if let Some(s) = self.ephemerals.get_mut(&owner) {
+                    s.remove(path);
+                }
+            }
+            EphemeralType::Void => {}
+        }
+        if let Some((parent, LIMIT_NODE)) = split_path(path) {
+            if let Some(quota_path) = parent.strip_prefix(QUOTA_ZOOKEEPER) {
+                self.quotas.remove(quota_path);
+            }
+        }
+    }
+}
+
+/// Rebuilds a tree from a snapshot's records, in their order: [`node`](Self::node)
+/// puts a node in (or replaces an existing one's data, ACL and stat, keeping its
+/// children), [`remove`](Self::remove) takes a childless one out. Stats are restored
+/// verbatim: nothing here moves a parent's cversion or pzxid or a quota's stats, which
+/// the records already hold.
+///
+/// Built for speed at start: a snapshot lists siblings together, so names are linked
+/// into their parent's child set in runs (one parent lookup and one reserve per run),
+/// and the caller can hand an ACL it has already interned for a run of equal ACLs.
+pub struct Restorer<'t> {
+    tree: &'t mut DataTree,
+    /// The parent of the current run of new nodes, and their names not yet linked.
+    parent: String,
+    names: Vec<Box<str>>,
+    /// After [`begin_changes`](Self::begin_changes): the last word on each path so far
+    /// (`None`: removed), applied by `finish`.
+    changes: Option<HashMap<Box<str>, Option<Restored>>>,
+}
+
+/// A node's data, ACL and stat, as a snapshot record gives them.
+type Restored = (Bytes, AclId, StatPersisted);
+
+/// A path that could not be restored, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreError {
+    pub path: String,
+    pub error: ErrorCode,
+}
+
+impl<'t> Restorer<'t> {
+    pub fn new(tree: &'t mut DataTree) -> Restorer<'t> {
+        Restorer {
+            tree,
+            parent: String::new(),
+            names: Vec::new(),
+            changes: None,
+        }
+    }
+
+    /// What follows are the changes a fuzzy snapshot appends after its walk: in no
+    /// useful order, a path possibly named several times. They are collected, the last
+    /// word on each path winning, and applied by `finish`: removals children first,
+    /// then nodes parents first.
+    pub fn begin_changes(&mut self) {
+        self.link();
+        self.changes.get_or_insert_with(HashMap::new);
+    }
+
+    fn note(&mut self, path: &str, word: Option<Restored>) {
+        let key = if path.is_empty() { "/" } else { path };
+        let changes = self.changes.as_mut().expect("in changes mode");
+        if let Some(Some((_, old_acl, _))) = changes.insert(key.into(), word) {
+            // Its use was counted when it was read; it is overruled.
+            self.tree.acls.release(old_acl);
+        }
+    }
+
+    /// Interns `acl`, counting one use: pass the id to [`node`](Self::node).
+    pub fn intern_acl(&mut self, acl: &[Acl]) -> AclId {
+        self.tree.acls.intern(acl)
+    }
+
+    /// Counts one more use of an interned ACL, for another node carrying it.
+    pub fn reuse_acl(&mut self, id: AclId) {
+        self.tree.acls.add_usage(id);
+    }
+
+    /// Links the pending names into their parent's child set.
+    fn link(&mut self) {
+        if self.names.is_empty() {
+            return;
+        }
+        // Checked to exist when the run began, and nothing removes a node while a
+        // run is pending (`remove` links first).
+        if let Some(p) = self.tree.nodes.get_mut(self.parent.as_str()) {
+            let set = p.children.get_or_insert_with(Default::default);
+            if set.is_empty() {
+                // A snapshot lists siblings sorted: a bulk build, no searching.
+                **set = self.names.drain(..).collect();
+            } else {
+                set.extend(self.names.drain(..));
+            }
+        }
+        self.names.clear();
+    }
+
+    /// Puts `path` in with one use of `acl` (already counted by `intern_acl` or
+    /// `reuse_acl`). Its parent must be there. A path already present (a built-in node,
+    /// or a later record for the same path) takes the new data, ACL and stat.
+    pub fn node(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<(), ErrorCode> {
+        if self.changes.is_some() {
+            self.note(path, Some((data, acl, stat)));
+            return Ok(());
+        }
+        self.put(path, data, acl, stat)
+    }
+
+    fn put(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<(), ErrorCode> {
+        let key = if path.is_empty() { "/" } else { path };
+        if let Some(existing) = self.tree.nodes.get_mut(key) {
+            let old_owner = existing.stat.ephemeral_owner;
+            let old_acl = std::mem::replace(&mut existing.acl, acl);
+            self.tree.data_size =
+                self.tree.data_size - existing.data.len() as u64 + data.len() as u64;
+            existing.data = data;
+            existing.stat = stat;
+            self.tree.acls.release(old_acl);
+            if old_owner != stat.ephemeral_owner {
+                self.tree.unindex_node(key, old_owner);
+                self.tree.index_node(key, stat.ephemeral_owner);
+            }
+            return Ok(());
+        }
+        let (parent, name) = split_path(key).ok_or(ErrorCode::NoNode)?;
+        if parent != self.parent {
+            self.link();
+            if !self.tree.nodes.contains_key(parent) {
+                return Err(ErrorCode::NoNode);
+            }
+            self.parent.clear();
+            self.parent.push_str(parent);
+        }
+        self.names.push(name.into());
+        self.tree.data_size += java_len(key) + data.len() as u64;
+        self.tree
+            .nodes
+            .insert(key.into(), Node::new(data, acl, stat));
+        if stat.ephemeral_owner != 0 || name == LIMIT_NODE {
+            self.tree.index_node(key, stat.ephemeral_owner);
+        }
+        Ok(())
+    }
+
+    /// Takes `path` out: it must have no children (a snapshot removes children first).
+    /// An absent path is fine: it never made it into this snapshot.
+    pub fn remove(&mut self, path: &str) -> Result<(), ErrorCode> {
+        if self.changes.is_some() {
+            self.note(path, None);
+            return Ok(());
+        }
+        self.take_out(path)
+    }
+
+    fn take_out(&mut self, path: &str) -> Result<(), ErrorCode> {
+        self.link();
+        let key = if path.is_empty() { "/" } else { path };
+        let Some(node) = self.tree.nodes.get(key) else {
+            return Ok(());
+        };
+        if node.num_children() > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if DataTree::is_special_path(key) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let node = self.tree.nodes.remove(key).expect("looked up above");
+        if let Some((parent, name)) = split_path(key) {
+            if let Some(p) = self.tree.nodes.get_mut(parent) {
+                p.remove_child(name);
+            }
+        }
+        self.tree.acls.release(node.acl);
+        self.tree.data_size = self
+            .tree
+            .data_size
+            .saturating_sub(java_len(key) + node.data.len() as u64);
+        self.tree.unindex_node(key, node.stat.ephemeral_owner);
+        Ok(())
+    }
+
+    /// Applies the changes (if any), links what is pending and drops the ephemeral
+    /// sets a removal left empty (a snapshot loaded without removals would have none).
+    pub fn finish(mut self) -> Result<(), RestoreError> {
+        if let Some(changes) = self.changes.take() {
+            let depth = |p: &str| p.bytes().filter(|&b| b == b'/').count();
+            let (mut nodes, mut removals): (Vec<_>, Vec<_>) =
+                changes.into_iter().partition(|(_, w)| w.is_some());
+            removals.sort_by_cached_key(|(p, _)| std::cmp::Reverse(depth(p)));
+            nodes.sort_by_cached_key(|(p, _)| depth(p));
+            let failed = |path: &str, error| RestoreError {
+                path: path.to_string(),
+                error,
+            };
+            for (p, _) in removals {
+                self.take_out(&p).map_err(|e| failed(&p, e))?;
+            }
+            self.link();
+            for (p, word) in nodes {
+                if let Some((data, acl, stat)) = word {
+                    self.put(&p, data, acl, stat).map_err(|e| failed(&p, e))?;
+                }
+            }
+        }
+        self.link();
+        self.tree.ephemerals.retain(|_, s| s.len() > 0);
+        Ok(())
     }
 }
 
