@@ -604,6 +604,26 @@ impl Prepper {
         })
     }
 
+    /// Forgets the outstanding changes of every txn after `zxid`: they were prepped but
+    /// will never be applied (their batch could not be logged), so the next txns must
+    /// prep against the tree as if they never existed.
+    ///
+    /// Only the newest change of a path is kept, so an older outstanding change that a
+    /// discarded one replaced cannot be brought back: this must be called only when
+    /// every txn up to `zxid` is already applied, as in the commit task, which logs,
+    /// applies and acknowledges one batch before it preps the next. Asserted, since a
+    /// wrong record would prep txns against a state the tree never had.
+    pub fn discard_after(&mut self, zxid: i64) {
+        while matches!(self.order.back(), Some((z, _)) if *z > zxid) {
+            self.order.pop_back();
+        }
+        self.latest.retain(|_, c| c.zxid <= zxid);
+        assert!(
+            self.order.is_empty() && self.latest.is_empty(),
+            "discarding prepped txns after {zxid:#x} while older ones are not yet applied"
+        );
+    }
+
     /// Called after the txn `zxid` has been applied to the commit shard's tree: drops
     /// the outstanding changes it covered.
     pub fn applied(&mut self, zxid: i64) {
