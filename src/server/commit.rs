@@ -261,3 +261,204 @@ pub fn batch_last_zxid(batch: &[Committed]) -> Option<i64> {
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::proto::{Acl, CreateRequest, DeleteRequest, Id};
+    use crate::request::apply;
+
+    const WALL: i64 = 1_700_000_000_000;
+
+    fn origin(xid: i32) -> Origin {
+        Origin {
+            shard: 0,
+            conn: 1,
+            xid,
+        }
+    }
+
+    fn item(session_id: i64, xid: i32, kind: WriteKind) -> WriteItem {
+        WriteItem {
+            origin: origin(xid),
+            session_id,
+            auth: Arc::from(Vec::<Id>::new()),
+            kind,
+        }
+    }
+
+    fn create(path: &str) -> WriteKind {
+        WriteKind::Request(Request::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: path.into(),
+                data: bytes::Bytes::new(),
+                acl: vec![Acl {
+                    perms: crate::proto::perms::ALL,
+                    id: Id {
+                        scheme: "world".into(),
+                        id: "anyone".into(),
+                    },
+                }],
+                flags: 0,
+            },
+        })
+    }
+
+    fn send(core: &mut CommitCore, items: Vec<WriteItem>, now: i64) {
+        core.on_input(
+            ToCommit {
+                items,
+                touches: Vec::new(),
+            },
+            now,
+        );
+    }
+
+    fn txns(batch: &[Committed]) -> Vec<(TxnHeader, Txn)> {
+        batch
+            .iter()
+            .filter_map(|c| match c {
+                Committed::Txn { hdr, txn, .. } => Some((*hdr, txn.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Applies a logged batch to the tree, as the runtime does.
+    fn commit(core: &mut CommitCore, tree: &mut DataTree, batch: &[Committed]) {
+        let mut trig = Vec::new();
+        for (h, t) in txns(batch) {
+            apply(tree, &h, &t, &mut trig);
+        }
+        if let Some(z) = batch_last_zxid(batch) {
+            core.applied(z);
+        }
+    }
+
+    fn new_session(core: &mut CommitCore, tree: &mut DataTree, now: i64) -> i64 {
+        send(core, vec![item(0, 0, WriteKind::CreateSession { timeout: 1000 })], now);
+        let b = core.build_batch(tree, WALL, now);
+        commit(core, tree, &b);
+        let Committed::Txn { hdr, .. } = &b[0] else {
+            panic!("{b:?}")
+        };
+        hdr.client_id
+    }
+
+    #[test]
+    fn a_rejected_batch_is_answered_throttled_and_its_zxids_are_reused() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let s = new_session(&mut core, &mut tree, 0);
+        let logged = tree.last_processed_zxid();
+        send(
+            &mut core,
+            vec![
+                item(s, 1, create("/a")),
+                item(s, 2, WriteKind::Sync("/".into())),
+                item(s, 3, create("/a/b")),
+            ],
+            10,
+        );
+        let refused = core.build_batch(&tree, WALL, 10);
+        let refused_txns = txns(&refused);
+        assert_eq!(refused_txns.len(), 2);
+        let out = core.reject(refused, logged, 10);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out[0],
+            Committed::Rejected { origin: o, op: OpCode::Create, err: ErrorCode::Throttled } if o.xid == 1
+        ));
+        assert!(matches!(&out[1], Committed::Sync { origin: o, .. } if o.xid == 2));
+        assert!(matches!(
+            out[2],
+            Committed::Rejected { origin: o, err: ErrorCode::Throttled, .. } if o.xid == 3
+        ));
+        assert_eq!(batch_last_zxid(&out), None, "nothing to apply");
+        // The same writes again: the same zxids and txns, prepped against the tree alone
+        // (had the refused /a counted, /a would exist).
+        send(
+            &mut core,
+            vec![item(s, 1, create("/a")), item(s, 3, create("/a/b"))],
+            20,
+        );
+        let again = core.build_batch(&tree, WALL, 20);
+        assert_eq!(txns(&again), refused_txns);
+        // And a create of /a/b alone after a refusal fails as the tree says: no /a.
+        core.reject(again, logged, 20);
+        send(&mut core, vec![item(s, 3, create("/a/b"))], 30);
+        let b = core.build_batch(&tree, WALL, 30);
+        let t = txns(&b);
+        assert_eq!(t[0].0.zxid, logged + 1);
+        assert_eq!(t[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+
+    #[test]
+    fn a_rejected_batch_restores_the_session_tracker() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let closer = new_session(&mut core, &mut tree, 0);
+        let expiring = new_session(&mut core, &mut tree, 0);
+        let logged = tree.last_processed_zxid();
+        // Keep `closer` alive, let `expiring` expire, open a new session and close
+        // `closer`, all in one batch that the log refuses.
+        core.on_input(
+            ToCommit {
+                items: vec![
+                    item(0, 0, WriteKind::CreateSession { timeout: 1000 }),
+                    item(closer, 5, WriteKind::Request(Request::CloseSession)),
+                ],
+                touches: vec![closer],
+            },
+            1000,
+        );
+        let b = core.build_batch(&tree, WALL, 1200);
+        let t = txns(&b);
+        assert_eq!(t.len(), 3, "{t:?}");
+        let created = t[0].0.client_id;
+        assert_eq!(t[2].0.client_id, expiring);
+        assert!(!core.tracker.contains(closer) && !core.tracker.contains(expiring));
+        let out = core.reject(b, logged, 1200);
+        assert!(matches!(
+            out[..],
+            [
+                Committed::Rejected { op: OpCode::CreateSession, .. },
+                Committed::Rejected { op: OpCode::CloseSession, .. }
+            ]
+        ));
+        // The new session is forgotten; the closed one is tracked and alive again; the
+        // expired one is tracked, closing, and due at the next tick.
+        assert!(!core.tracker.contains(created));
+        assert!(core.tracker.contains(closer) && !core.tracker.is_closing(closer));
+        assert_eq!(core.tracker.timeout(closer), Some(1000));
+        assert!(core.tracker.is_closing(expiring));
+        assert_eq!(core.tracker.deadline(expiring), Some(1300));
+        // The retried expiry reuses the refused zxids, and goes through once logged.
+        let b = core.build_batch(&tree, WALL, 1300);
+        let t = txns(&b);
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].0.client_id, t[0].0.zxid), (expiring, logged + 1));
+        assert_eq!(t[0].1, Txn::CloseSession);
+        commit(&mut core, &mut tree, &b);
+        assert_eq!(tree.session_timeout(expiring), None);
+        assert_eq!(tree.session_timeout(closer), Some(1000));
+        // The closed session's requests are served again.
+        send(
+            &mut core,
+            vec![item(
+                closer,
+                6,
+                WriteKind::Request(Request::Delete(DeleteRequest {
+                    path: "/none".into(),
+                    version: -1,
+                })),
+            )],
+            1300,
+        );
+        let b = core.build_batch(&tree, WALL, 1300);
+        assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+}
