@@ -64,7 +64,10 @@ impl CommitCore {
 
     /// Notes a session's tracker state before the batch changes it.
     fn save_tracker(&mut self, session_id: i64) {
-        let prior = self.tracker.timeout(session_id).map(|t| (t, self.tracker.is_closing(session_id)));
+        let prior = self
+            .tracker
+            .timeout(session_id)
+            .map(|t| (t, self.tracker.is_closing(session_id)));
         self.tracker_undo.push((session_id, prior));
     }
 
@@ -339,7 +342,11 @@ mod tests {
     }
 
     fn new_session(core: &mut CommitCore, tree: &mut DataTree, now: i64) -> i64 {
-        send(core, vec![item(0, 0, WriteKind::CreateSession { timeout: 1000 })], now);
+        send(
+            core,
+            vec![item(0, 0, WriteKind::CreateSession { timeout: 1000 })],
+            now,
+        );
         let b = core.build_batch(tree, WALL, now);
         commit(core, tree, &b);
         let Committed::Txn { hdr, .. } = &b[0] else {
@@ -425,8 +432,14 @@ mod tests {
         assert!(matches!(
             out[..],
             [
-                Committed::Rejected { op: OpCode::CreateSession, .. },
-                Committed::Rejected { op: OpCode::CloseSession, .. }
+                Committed::Rejected {
+                    op: OpCode::CreateSession,
+                    ..
+                },
+                Committed::Rejected {
+                    op: OpCode::CloseSession,
+                    ..
+                }
             ]
         ));
         // The new session is forgotten; the closed one is tracked and alive again; the

@@ -134,9 +134,7 @@ impl Sim {
                 return;
             }
             let batch = match batch_last_zxid(&batch) {
-                Some(_) if self.disk_full => {
-                    self.core.reject(batch, self.logged_zxid, self.now_ms)
-                }
+                Some(_) if self.disk_full => self.core.reject(batch, self.logged_zxid, self.now_ms),
                 Some(z) => {
                     self.logged_zxid = z;
                     batch

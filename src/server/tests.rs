@@ -344,12 +344,18 @@ fn a_full_disk_answers_writes_throttled_keeps_reads_and_resumes() {
         (2, ErrorCode::Throttled.as_i32(), kept_zxid)
     );
     assert_eq!((f[1].hdr.xid, f[1].hdr.err), (3, 0));
-    assert_eq!(&GetDataResponse::from_bytes(&f[1].body).unwrap().data[..], b"v");
+    assert_eq!(
+        &GetDataResponse::from_bytes(&f[1].body).unwrap().data[..],
+        b"v"
+    );
     for s in &sim.shards {
         assert!(s.tree.stat("/lost").is_none());
         assert_eq!(s.tree.last_processed_zxid(), kept_zxid);
     }
-    assert!(sim.frames(0, w).is_empty(), "no watch fired for a refused write");
+    assert!(
+        sim.frames(0, w).is_empty(),
+        "no watch fired for a refused write"
+    );
     // Space returns: the retried write succeeds with the zxid the refused one had.
     sim.disk_full = false;
     sim.send(1, c, 4, OpCode::Create, &create_req("/lost", b"", 0))
@@ -401,18 +407,30 @@ fn a_refused_close_or_expiry_leaves_the_session_and_is_retried() {
     sim.send(0, c, 2, OpCode::CloseSession, &()).unwrap();
     sim.pump();
     let f = sim.frames(0, c);
-    assert_eq!((f[0].hdr.xid, f[0].hdr.err), (2, ErrorCode::Throttled.as_i32()));
+    assert_eq!(
+        (f[0].hdr.xid, f[0].hdr.err),
+        (2, ErrorCode::Throttled.as_i32())
+    );
     assert!(!sim.is_closing(0, c), "the session goes on");
     // Its writes are still taken (and refused only for lack of space).
-    sim.send(0, c, 3, OpCode::SetData, &SetDataRequest {
-        path: "/e".into(),
-        data: bytes::Bytes::from_static(b"x"),
-        version: -1,
-    })
+    sim.send(
+        0,
+        c,
+        3,
+        OpCode::SetData,
+        &SetDataRequest {
+            path: "/e".into(),
+            data: bytes::Bytes::from_static(b"x"),
+            version: -1,
+        },
+    )
     .unwrap();
     sim.pump();
     let f = sim.frames(0, c);
-    assert_eq!((f[0].hdr.xid, f[0].hdr.err), (3, ErrorCode::Throttled.as_i32()));
+    assert_eq!(
+        (f[0].hdr.xid, f[0].hdr.err),
+        (3, ErrorCode::Throttled.as_i32())
+    );
     // Now it times out while the disk is full: the expiry is refused too.
     sim.advance(30_000);
     for s in &sim.shards {

@@ -640,7 +640,11 @@ fn a_full_disk_fails_roll_overs_fast_and_resumes() {
                 Err(StorageError::NoSpace(_))
             ));
         }
-        assert_eq!(b.stats().creates, creates + 1, "no new try within {retry:?}");
+        assert_eq!(
+            b.stats().creates,
+            creates + 1,
+            "no new try within {retry:?}"
+        );
         assert_eq!(segments(&b, &d).await.len(), 1, "no half-made segment left");
         // A batch that fits in the current (preallocated) segment still goes in.
         log.append_batch(&batch(6, 2)).await.unwrap();
