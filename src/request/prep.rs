@@ -604,6 +604,26 @@ impl Prepper {
         })
     }
 
+    /// Forgets the outstanding changes of every txn after `zxid`: they were prepped but
+    /// will never be applied (their batch could not be logged), so the next txns must
+    /// prep against the tree as if they never existed.
+    ///
+    /// Only the newest change of a path is kept, so an older outstanding change that a
+    /// discarded one replaced cannot be brought back: this must be called only when
+    /// every txn up to `zxid` is already applied, as in the commit task, which logs,
+    /// applies and acknowledges one batch before it preps the next. Asserted, since a
+    /// wrong record would prep txns against a state the tree never had.
+    pub fn discard_after(&mut self, zxid: i64) {
+        while matches!(self.order.back(), Some((z, _)) if *z > zxid) {
+            self.order.pop_back();
+        }
+        self.latest.retain(|_, c| c.zxid <= zxid);
+        assert!(
+            self.order.is_empty() && self.latest.is_empty(),
+            "discarding prepped txns after {zxid:#x} while older ones are not yet applied"
+        );
+    }
+
     /// Called after the txn `zxid` has been applied to the commit shard's tree: drops
     /// the outstanding changes it covered.
     pub fn applied(&mut self, zxid: i64) {
@@ -621,3 +641,60 @@ impl Prepper {
 
 #[cfg(test)]
 mod tests;
+
+/// `discard_after`: a batch that could not be logged leaves no trace in prep.
+#[cfg(test)]
+mod discard_tests {
+    use super::*;
+    use crate::proto::DeleteRequest;
+    use crate::request::harness::*;
+
+    #[test]
+    fn discarded_txns_leave_prep_as_if_never_prepped() {
+        let mut h = Harness::new();
+        h.create("/p", 0);
+        let logged = h.zxid;
+        let parent_before = *h.tree.get("/p").unwrap().persisted();
+        // A batch that is prepped, then refused by the log.
+        let first = h.prep(&create_req("/p/a", b"x", 0));
+        assert!(matches!(first, Txn::Create { .. }));
+        let del = Request::Delete(DeleteRequest {
+            path: "/p".into(),
+            version: -1,
+        });
+        // /p has a child in the outstanding changes: NotEmpty.
+        assert_eq!(h.prep(&del), Txn::Error(ErrorCode::NotEmpty));
+        assert!(h.prepper.outstanding() > 0);
+        h.pending.clear();
+        h.prepper.discard_after(logged);
+        assert_eq!(h.prepper.outstanding(), 0);
+        // The next batch reuses the zxids and sees only the tree.
+        h.zxid = logged;
+        let again = h.prep(&create_req("/p/a", b"x", 0));
+        assert_eq!(again, first, "same txn as before the refusal");
+        h.pending.clear();
+        h.prepper.discard_after(logged);
+        h.zxid = logged;
+        // Without the refused create, /p is empty and may be deleted.
+        assert_eq!(
+            h.prep(&del),
+            Txn::Delete { path: "/p".into() },
+            "prepped against the tree, not the refused batch"
+        );
+        let r = h.flush();
+        assert_eq!(r.len(), 1);
+        assert!(h.tree.get("/p").is_none());
+        assert_eq!(parent_before.czxid, logged);
+    }
+
+    #[test]
+    #[should_panic(expected = "not yet applied")]
+    fn discarding_past_unapplied_txns_is_refused() {
+        let mut h = Harness::new();
+        h.prep(&create_req("/a", b"", 0));
+        let kept = h.zxid;
+        h.prep(&create_req("/a/b", b"", 0));
+        // /a's create (kept) is not applied: its record could not be rebuilt.
+        h.prepper.discard_after(kept);
+    }
+}

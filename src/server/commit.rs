@@ -3,10 +3,17 @@
 //! the runtime feeds it the shards' batches and the clocks, and carries its committed
 //! batches to every shard (shard 0's own tree included).
 //!
-//! Where storage slots in: `build_batch` returns txns that are prepped but not yet
-//! applied anywhere; the runtime will append them to the txn log and wait for the
+//! Where storage slots in: `build_batch` (and `reap`) return txns that are prepped but
+//! not yet applied anywhere; the runtime appends them to the txn log and waits for the
 //! batch to be durable before it applies and broadcasts them. `Prepper` keeps the
-//! outstanding changes, so the next batch can be prepped while one is being logged.
+//! outstanding changes of the batch being logged.
+//!
+//! A batch the log cannot take because the disk is full is handed back to [`CommitCore::reject`]:
+//! every write in it is answered THROTTLEDOP instead of being applied, and the core is
+//! rolled back to the log's last zxid, as if the batch had never been prepped: the next
+//! batch reuses its zxids, preps against the tree without its changes, and the session
+//! tracker is restored (sessions it created forgotten, sessions it closed tracked
+//! again, an expired one due again at the next tick so its expiry is retried).
 
 use super::messages::*;
 use crate::proto::{ErrorCode, OpCode, Request};
@@ -21,6 +28,9 @@ pub struct CommitCore {
     last_zxid: i64,
     next_session_id: i64,
     inbox: Vec<WriteItem>,
+    /// What the batch being built changed in the tracker, oldest first: each session's
+    /// state before (timeout, closing), None if it was not tracked. Undone by `reject`.
+    tracker_undo: Vec<(i64, Option<(i32, bool)>)>,
 }
 
 impl CommitCore {
@@ -36,6 +46,7 @@ impl CommitCore {
             last_zxid: tree.last_processed_zxid(),
             next_session_id: session::initial_session_id(0, now_wall_ms),
             inbox: Vec::new(),
+            tracker_undo: Vec::new(),
         }
     }
 
@@ -49,6 +60,15 @@ impl CommitCore {
 
     pub fn has_work(&self) -> bool {
         !self.inbox.is_empty()
+    }
+
+    /// Notes a session's tracker state before the batch changes it.
+    fn save_tracker(&mut self, session_id: i64) {
+        let prior = self
+            .tracker
+            .timeout(session_id)
+            .map(|t| (t, self.tracker.is_closing(session_id)));
+        self.tracker_undo.push((session_id, prior));
     }
 
     fn next_zxid(&mut self) -> i64 {
@@ -65,11 +85,14 @@ impl CommitCore {
         now_mono_ms: i64,
     ) -> Vec<Committed> {
         let mut out = Vec::with_capacity(self.inbox.len());
+        // The previous batch was logged or rejected before this one is built.
+        self.tracker_undo.clear();
         for item in std::mem::take(&mut self.inbox) {
             match item.kind {
                 WriteKind::CreateSession { timeout } => {
                     let session_id = self.next_session_id;
                     self.next_session_id += 1;
+                    self.save_tracker(session_id);
                     self.tracker.add(session_id, timeout, now_mono_ms);
                     let hdr = TxnHeader {
                         client_id: session_id,
@@ -98,6 +121,7 @@ impl CommitCore {
                         self.prepper.prep(tree, zxid, &ctx, &req)
                     };
                     if matches!(req, Request::CloseSession) {
+                        self.save_tracker(item.session_id);
                         self.tracker.remove(item.session_id);
                     }
                     let hdr = TxnHeader {
@@ -127,6 +151,7 @@ impl CommitCore {
             }
         }
         for session_id in self.tracker.expired(now_mono_ms) {
+            self.save_tracker(session_id);
             self.tracker.remove(session_id);
             let zxid = self.next_zxid();
             let ctx = PrepCtx {
@@ -173,6 +198,59 @@ impl CommitCore {
         out
     }
 
+    /// The log could not take `batch` (the disk is full; it holds everything up to
+    /// `logged_zxid` and nothing of the batch). Returns what to hand the shards instead:
+    /// every write with a client becomes a [`Committed::Rejected`] answered with
+    /// THROTTLEDOP, txns without one (expiries, reaps) are dropped, Sync and Reattach
+    /// items go through. The core is rolled back as if the batch had never been
+    /// prepped: zxids after `logged_zxid` are handed out again, the prepper forgets
+    /// their changes, and the tracker is as before the batch, except that a session
+    /// whose expiry was rejected is due again at the next tick (so the expiry is
+    /// retried) and a session created by the batch is gone (its connection is closed:
+    /// a ConnectResponse cannot carry an error, so the client reconnects).
+    pub fn reject(
+        &mut self,
+        batch: Vec<Committed>,
+        logged_zxid: i64,
+        now_mono_ms: i64,
+    ) -> Vec<Committed> {
+        assert!(
+            logged_zxid <= self.last_zxid,
+            "the log is ahead of the zxids handed out"
+        );
+        self.last_zxid = logged_zxid;
+        self.prepper.discard_after(logged_zxid);
+        for (session_id, prior) in std::mem::take(&mut self.tracker_undo).into_iter().rev() {
+            self.tracker.remove(session_id);
+            if let Some((timeout, closing)) = prior {
+                if closing {
+                    // Due at the next tick: its expiry (or close) is tried again then.
+                    self.tracker
+                        .add(session_id, timeout, now_mono_ms - i64::from(timeout));
+                    self.tracker.set_closing(session_id);
+                } else {
+                    self.tracker.add(session_id, timeout, now_mono_ms);
+                }
+            }
+        }
+        batch
+            .into_iter()
+            .filter_map(|c| match c {
+                Committed::Txn {
+                    hdr,
+                    origin: Some(origin),
+                    ..
+                } => Some(Committed::Rejected {
+                    origin,
+                    op: hdr.op,
+                    err: ErrorCode::Throttled,
+                }),
+                Committed::Txn { origin: None, .. } => None,
+                other => Some(other),
+            })
+            .collect()
+    }
+
     /// The batch up to `zxid` is applied to shard 0's tree.
     pub fn applied(&mut self, zxid: i64) {
         self.prepper.applied(zxid);
@@ -185,4 +263,215 @@ pub fn batch_last_zxid(batch: &[Committed]) -> Option<i64> {
         Committed::Txn { hdr, .. } => Some(hdr.zxid),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::proto::{Acl, CreateRequest, DeleteRequest, Id};
+    use crate::request::apply;
+
+    const WALL: i64 = 1_700_000_000_000;
+
+    fn origin(xid: i32) -> Origin {
+        Origin {
+            shard: 0,
+            conn: 1,
+            xid,
+        }
+    }
+
+    fn item(session_id: i64, xid: i32, kind: WriteKind) -> WriteItem {
+        WriteItem {
+            origin: origin(xid),
+            session_id,
+            auth: Arc::from(Vec::<Id>::new()),
+            kind,
+        }
+    }
+
+    fn create(path: &str) -> WriteKind {
+        WriteKind::Request(Request::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: path.into(),
+                data: bytes::Bytes::new(),
+                acl: vec![Acl {
+                    perms: crate::proto::perms::ALL,
+                    id: Id {
+                        scheme: "world".into(),
+                        id: "anyone".into(),
+                    },
+                }],
+                flags: 0,
+            },
+        })
+    }
+
+    fn send(core: &mut CommitCore, items: Vec<WriteItem>, now: i64) {
+        core.on_input(
+            ToCommit {
+                items,
+                touches: Vec::new(),
+            },
+            now,
+        );
+    }
+
+    fn txns(batch: &[Committed]) -> Vec<(TxnHeader, Txn)> {
+        batch
+            .iter()
+            .filter_map(|c| match c {
+                Committed::Txn { hdr, txn, .. } => Some((*hdr, txn.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Applies a logged batch to the tree, as the runtime does.
+    fn commit(core: &mut CommitCore, tree: &mut DataTree, batch: &[Committed]) {
+        let mut trig = Vec::new();
+        for (h, t) in txns(batch) {
+            apply(tree, &h, &t, &mut trig);
+        }
+        if let Some(z) = batch_last_zxid(batch) {
+            core.applied(z);
+        }
+    }
+
+    fn new_session(core: &mut CommitCore, tree: &mut DataTree, now: i64) -> i64 {
+        send(
+            core,
+            vec![item(0, 0, WriteKind::CreateSession { timeout: 1000 })],
+            now,
+        );
+        let b = core.build_batch(tree, WALL, now);
+        commit(core, tree, &b);
+        let Committed::Txn { hdr, .. } = &b[0] else {
+            panic!("{b:?}")
+        };
+        hdr.client_id
+    }
+
+    #[test]
+    fn a_rejected_batch_is_answered_throttled_and_its_zxids_are_reused() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let s = new_session(&mut core, &mut tree, 0);
+        let logged = tree.last_processed_zxid();
+        send(
+            &mut core,
+            vec![
+                item(s, 1, create("/a")),
+                item(s, 2, WriteKind::Sync("/".into())),
+                item(s, 3, create("/a/b")),
+            ],
+            10,
+        );
+        let refused = core.build_batch(&tree, WALL, 10);
+        let refused_txns = txns(&refused);
+        assert_eq!(refused_txns.len(), 2);
+        let out = core.reject(refused, logged, 10);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out[0],
+            Committed::Rejected { origin: o, op: OpCode::Create, err: ErrorCode::Throttled } if o.xid == 1
+        ));
+        assert!(matches!(&out[1], Committed::Sync { origin: o, .. } if o.xid == 2));
+        assert!(matches!(
+            out[2],
+            Committed::Rejected { origin: o, err: ErrorCode::Throttled, .. } if o.xid == 3
+        ));
+        assert_eq!(batch_last_zxid(&out), None, "nothing to apply");
+        // The same writes again: the same zxids and txns, prepped against the tree alone
+        // (had the refused /a counted, /a would exist).
+        send(
+            &mut core,
+            vec![item(s, 1, create("/a")), item(s, 3, create("/a/b"))],
+            20,
+        );
+        let again = core.build_batch(&tree, WALL, 20);
+        assert_eq!(txns(&again), refused_txns);
+        // And a create of /a/b alone after a refusal fails as the tree says: no /a.
+        core.reject(again, logged, 20);
+        send(&mut core, vec![item(s, 3, create("/a/b"))], 30);
+        let b = core.build_batch(&tree, WALL, 30);
+        let t = txns(&b);
+        assert_eq!(t[0].0.zxid, logged + 1);
+        assert_eq!(t[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+
+    #[test]
+    fn a_rejected_batch_restores_the_session_tracker() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let closer = new_session(&mut core, &mut tree, 0);
+        let expiring = new_session(&mut core, &mut tree, 0);
+        let logged = tree.last_processed_zxid();
+        // Keep `closer` alive, let `expiring` expire, open a new session and close
+        // `closer`, all in one batch that the log refuses.
+        core.on_input(
+            ToCommit {
+                items: vec![
+                    item(0, 0, WriteKind::CreateSession { timeout: 1000 }),
+                    item(closer, 5, WriteKind::Request(Request::CloseSession)),
+                ],
+                touches: vec![closer],
+            },
+            1000,
+        );
+        let b = core.build_batch(&tree, WALL, 1200);
+        let t = txns(&b);
+        assert_eq!(t.len(), 3, "{t:?}");
+        let created = t[0].0.client_id;
+        assert_eq!(t[2].0.client_id, expiring);
+        assert!(!core.tracker.contains(closer) && !core.tracker.contains(expiring));
+        let out = core.reject(b, logged, 1200);
+        assert!(matches!(
+            out[..],
+            [
+                Committed::Rejected {
+                    op: OpCode::CreateSession,
+                    ..
+                },
+                Committed::Rejected {
+                    op: OpCode::CloseSession,
+                    ..
+                }
+            ]
+        ));
+        // The new session is forgotten; the closed one is tracked and alive again; the
+        // expired one is tracked, closing, and due at the next tick.
+        assert!(!core.tracker.contains(created));
+        assert!(core.tracker.contains(closer) && !core.tracker.is_closing(closer));
+        assert_eq!(core.tracker.timeout(closer), Some(1000));
+        assert!(core.tracker.is_closing(expiring));
+        assert_eq!(core.tracker.deadline(expiring), Some(1300));
+        // The retried expiry reuses the refused zxids, and goes through once logged.
+        let b = core.build_batch(&tree, WALL, 1300);
+        let t = txns(&b);
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].0.client_id, t[0].0.zxid), (expiring, logged + 1));
+        assert_eq!(t[0].1, Txn::CloseSession);
+        commit(&mut core, &mut tree, &b);
+        assert_eq!(tree.session_timeout(expiring), None);
+        assert_eq!(tree.session_timeout(closer), Some(1000));
+        // The closed session's requests are served again.
+        send(
+            &mut core,
+            vec![item(
+                closer,
+                6,
+                WriteKind::Request(Request::Delete(DeleteRequest {
+                    path: "/none".into(),
+                    version: -1,
+                })),
+            )],
+            1300,
+        );
+        let b = core.build_batch(&tree, WALL, 1300);
+        assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::NoNode));
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::proto::{Id, Request};
+use crate::proto::{ErrorCode, Id, OpCode, Request};
 use crate::request::{Txn, TxnHeader};
 
 /// A connection, unique within its shard.
@@ -69,6 +69,15 @@ pub enum Committed {
     Reattach {
         session_id: i64,
         origin: Origin,
+    },
+    /// A write that was prepped but could not be logged (the disk is full): never
+    /// applied anywhere, answered with `err` (THROTTLEDOP) and the shard's last zxid.
+    /// For a CreateSession (`op`), whose ConnectResponse cannot carry an error, the
+    /// connection is closed instead and the client reconnects.
+    Rejected {
+        origin: Origin,
+        op: OpCode,
+        err: ErrorCode,
     },
 }
 

@@ -444,7 +444,14 @@ async fn receive_from_shard(
 }
 
 /// Shard 0: the commit pipeline's task. Wakes on new work or on the tick, builds one
-/// batch from everything waiting, sends it to the other shards and applies it here.
+/// batch from everything waiting, logs it, then sends it to the other shards and
+/// applies it here. A batch the log cannot take because the disk is full is not
+/// retried: its writes go out as rejections answered THROTTLEDOP (ZooKeeper's "not
+/// executed at all, retry with back off"; a new session's connection is closed), the
+/// commit core is rolled back to the log's last zxid, its syncs and reattaches go
+/// through, and reads go on. The log fails such batches fast while the disk stays
+/// full, and the next batch that can be logged resumes writes. Any other log error
+/// stops the server (exit 70).
 async fn commit_task(
     rt: Rc<Runtime>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
@@ -469,6 +476,8 @@ async fn commit_task(
         )
     };
     let mut last_reap = rt.now_mono_ms();
+    // Whether writes are being refused for lack of disk space (logged once each way).
+    let mut disk_full = false;
     // The next log segment is made by its own task, beside the appends, and handed
     // over here: a roll-over then renames a ready file instead of zero-filling 64 MiB
     // while writes wait.
@@ -513,7 +522,6 @@ async fn commit_task(
         if batch.is_empty() {
             continue;
         }
-        let last = commit::batch_last_zxid(&batch);
         // Durable before visible: a batch is applied, broadcast and answered only once
         // the log holds it.
         let records: Vec<(TxnHeader, Txn)> = batch
@@ -523,10 +531,22 @@ async fn commit_task(
                 _ => None,
             })
             .collect();
-        append_durably(&mut log, &records).await;
+        let logged = append_durably(&mut log, &records, &mut disk_full).await;
         if log.wants_spare() {
             spare_wanted.notify();
         }
+        // A full disk: the batch's writes are answered THROTTLEDOP and the core forgets
+        // them (the next batch reuses their zxids); syncs and reattaches go through.
+        let (batch, records) = if logged {
+            (batch, records)
+        } else {
+            let batch = core.reject(batch, log.last_zxid(), rt.now_mono_ms());
+            (batch, Vec::new())
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let last = commit::batch_last_zxid(&batch);
         if rt.now_mono_ms() - last_fsync_publish >= 200 {
             last_fsync_publish = rt.now_mono_ms();
             *rt.board.fsync.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -557,7 +577,8 @@ async fn commit_task(
     }
 }
 
-/// Makes one spare log segment each time the commit task asks for one.
+/// Makes one spare log segment each time the commit task asks for one, waiting
+/// `NO_SPACE_RETRY` after a failure (a full disk) before it tries again.
 async fn make_spares(
     dir: std::path::PathBuf,
     size: u64,
@@ -568,6 +589,7 @@ async fn make_spares(
         tracing::warn!("removing spare log segments of an earlier run: {e}");
     }
     let mut n: u64 = 0;
+    let mut failing = false;
     loop {
         wanted.wait().await;
         if slot.borrow().is_some() {
@@ -575,9 +597,20 @@ async fn make_spares(
         }
         n += 1;
         match crate::storage::log::prepare_spare(&GlommioBackend, &dir, n, size).await {
-            Ok(spare) => *slot.borrow_mut() = Some(spare),
-            // No spare: the roll-over makes the segment itself, as without one.
-            Err(e) => tracing::warn!("preparing the next log segment: {e}"),
+            Ok(spare) => {
+                *slot.borrow_mut() = Some(spare);
+                failing = false;
+            }
+            // No spare: the roll-over makes the segment itself, as without one. Back
+            // off before the next try: every batch asks for one, and a full disk must
+            // not get a 64 MiB zero-fill per batch. Warn once per spell of failures.
+            Err(e) => {
+                if !failing {
+                    tracing::warn!("preparing the next log segment: {e}");
+                    failing = true;
+                }
+                glommio::timer::sleep(crate::storage::log::NO_SPACE_RETRY).await;
+            }
         }
     }
 }
@@ -603,36 +636,43 @@ async fn autopurge(config: Arc<Config>) {
     }
 }
 
-/// Appends a batch to the log, waiting out a full disk (reads go on meanwhile, writes
-/// wait, nothing acknowledged is touched) and stopping the server on any error that
-/// leaves durability unknown: an fsync is never retried.
-async fn append_durably(log: &mut TxnLog<GlommioBackend>, records: &[(TxnHeader, Txn)]) {
+/// Appends a batch to the log. True when it is durable; false when the disk is full
+/// (ENOSPC, nothing of the batch written: the caller rejects its writes with
+/// THROTTLEDOP, reads go on, nothing acknowledged is touched, and later batches are
+/// tried as they come, so writes resume by themselves once space returns). Any other
+/// error leaves durability unknown and stops the server: an fsync is never retried.
+/// `disk_full` remembers the state, so each change is logged once.
+async fn append_durably(
+    log: &mut TxnLog<GlommioBackend>,
+    records: &[(TxnHeader, Txn)],
+    disk_full: &mut bool,
+) -> bool {
     if records.is_empty() {
-        return;
+        return true;
     }
-    let mut warned = false;
-    loop {
-        match log.append_batch(records).await {
-            Ok(()) => {
-                if warned {
-                    tracing::warn!("disk space is back: writes resume");
-                }
-                return;
+    match log.append_batch(records).await {
+        Ok(()) => {
+            // A batch that fit in the current segment says nothing about the disk;
+            // resumed means a new segment could be made again.
+            if *disk_full && !log.out_of_space() {
+                *disk_full = false;
+                tracing::warn!("disk space is back: writes resume");
             }
-            Err(StorageError::NoSpace(m)) => {
-                if !warned {
-                    tracing::error!("txn log: {m}; writes wait until space returns");
-                    warned = true;
-                }
-                glommio::timer::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => {
+            true
+        }
+        Err(StorageError::NoSpace(m)) => {
+            if !*disk_full {
+                *disk_full = true;
                 tracing::error!(
-                    "txn log failed, stopping so no write is acknowledged unlogged: {e}"
+                    "txn log: {m}; the disk is full: writes fail with THROTTLEDOP until space returns"
                 );
-                eprintln!("corral: txn log failed: {e}");
-                std::process::exit(70);
             }
+            false
+        }
+        Err(e) => {
+            tracing::error!("txn log failed, stopping so no write is acknowledged unlogged: {e}");
+            eprintln!("corral: txn log failed: {e}");
+            std::process::exit(70);
         }
     }
 }

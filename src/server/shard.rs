@@ -707,6 +707,11 @@ impl Shard {
                         }
                     }
                 }
+                Committed::Rejected { origin, op, err } => {
+                    if origin.shard == self.id {
+                        self.on_rejected(origin, *op, *err);
+                    }
+                }
                 Committed::Reattach { session_id, origin } => {
                     if let Some(&local) = self.session_conn.get(session_id) {
                         if !(origin.shard == self.id && origin.conn == local) {
@@ -717,6 +722,25 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// A write of ours that was not logged (the disk is full), so never applied:
+    /// answered with `err` like any failed write, in its turn. A new session cannot be
+    /// refused in a ConnectResponse, so its connection is closed and the client
+    /// reconnects (as after ZooKeeper drops a connection it cannot serve).
+    fn on_rejected(&mut self, o: &Origin, op: OpCode, err: ErrorCode) {
+        if op == OpCode::CreateSession {
+            if self.pop_write(o.conn, 0) {
+                self.close_now(o.conn);
+            }
+            return;
+        }
+        if !self.pop_write(o.conn, o.xid) {
+            return;
+        }
+        let zxid = self.tree.last_processed_zxid();
+        self.reply_header(o.conn, o.xid, zxid, err);
+        self.drain_reads(o.conn);
     }
 
     fn after_txn(

@@ -18,6 +18,11 @@ pub struct Sim {
     pub core: CommitCore,
     pub shards: Vec<Shard>,
     pub now_ms: i64,
+    /// While set, the modelled log refuses every batch with txns (ENOSPC), as the
+    /// runtime's does when the disk is full.
+    pub disk_full: bool,
+    /// The last zxid the modelled log holds.
+    pub logged_zxid: i64,
 }
 
 /// A reply frame as a client sees it.
@@ -50,6 +55,8 @@ impl Sim {
             core,
             shards,
             now_ms: 1_000,
+            disk_full: false,
+            logged_zxid: 0,
         }
     }
 
@@ -126,6 +133,14 @@ impl Sim {
             if batch.is_empty() && !moved {
                 return;
             }
+            let batch = match batch_last_zxid(&batch) {
+                Some(_) if self.disk_full => self.core.reject(batch, self.logged_zxid, self.now_ms),
+                Some(z) => {
+                    self.logged_zxid = z;
+                    batch
+                }
+                None => batch,
+            };
             for s in &mut self.shards {
                 s.apply_batch(&batch);
             }

@@ -306,3 +306,143 @@ fn a_watcher_without_read_on_the_node_is_not_told() {
         "NodeCreated must not reach a watcher without READ"
     );
 }
+
+// ---- a full disk: writes refused with THROTTLEDOP ----------------------------------
+
+#[test]
+fn a_full_disk_answers_writes_throttled_keeps_reads_and_resumes() {
+    let mut sim = Sim::new(2);
+    let (c, _, _) = sim.session(1);
+    let (w, _, _) = sim.session(0);
+    sim.send(1, c, 1, OpCode::Create, &create_req("/kept", b"v", 0))
+        .unwrap();
+    sim.pump();
+    let kept_zxid = sim.frames(1, c)[0].hdr.zxid;
+    sim.send(
+        0,
+        w,
+        1,
+        OpCode::Exists,
+        &ExistsRequest {
+            path: "/lost".into(),
+            watch: true,
+        },
+    )
+    .unwrap();
+    let _ = sim.frames(0, w);
+    sim.disk_full = true;
+    sim.send(1, c, 2, OpCode::Create, &create_req("/lost", b"", 0))
+        .unwrap();
+    // Pipelined behind the refused write: still answered, in order.
+    sim.send(1, c, 3, OpCode::GetData, &get_data("/kept", false))
+        .unwrap();
+    sim.pump();
+    let f = sim.frames(1, c);
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0].hdr.xid, f[0].hdr.err, f[0].hdr.zxid),
+        (2, ErrorCode::Throttled.as_i32(), kept_zxid)
+    );
+    assert_eq!((f[1].hdr.xid, f[1].hdr.err), (3, 0));
+    assert_eq!(
+        &GetDataResponse::from_bytes(&f[1].body).unwrap().data[..],
+        b"v"
+    );
+    for s in &sim.shards {
+        assert!(s.tree.stat("/lost").is_none());
+        assert_eq!(s.tree.last_processed_zxid(), kept_zxid);
+    }
+    assert!(
+        sim.frames(0, w).is_empty(),
+        "no watch fired for a refused write"
+    );
+    // Space returns: the retried write succeeds with the zxid the refused one had.
+    sim.disk_full = false;
+    sim.send(1, c, 4, OpCode::Create, &create_req("/lost", b"", 0))
+        .unwrap();
+    sim.pump();
+    let f = sim.frames(1, c);
+    assert_eq!((f[0].hdr.xid, f[0].hdr.err), (4, 0));
+    assert_eq!(f[0].hdr.zxid, kept_zxid + 1);
+    assert_eq!(sim.frames(0, w).len(), 1, "the watch fires now");
+}
+
+#[test]
+fn a_full_disk_closes_a_new_sessions_connection() {
+    let mut sim = Sim::new(2);
+    sim.disk_full = true;
+    let c = sim.open(1);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 10_000,
+        session_id: 0,
+        passwd: bytes::Bytes::from_static(&[0; 16]),
+        read_only: Some(false),
+    };
+    sim.shards[1].on_frame(c, &req.to_bytes()).unwrap();
+    sim.pump();
+    assert!(sim.frames(1, c).is_empty(), "no ConnectResponse");
+    assert!(sim.is_closing(1, c));
+    for s in &sim.shards {
+        assert!(s.tree.sessions().is_empty());
+    }
+    // Nothing is left to expire, and a reconnect once space returns works.
+    sim.disk_full = false;
+    sim.advance(30_000);
+    let (_, id, _) = sim.session(1);
+    assert_ne!(id, 0);
+    assert_eq!(sim.shards[0].tree.sessions().len(), 1);
+}
+
+#[test]
+fn a_refused_close_or_expiry_leaves_the_session_and_is_retried() {
+    let mut sim = Sim::new(2);
+    let (c, id, _) = sim.session(0);
+    sim.send(0, c, 1, OpCode::Create, &create_req("/e", b"", 1))
+        .unwrap();
+    sim.pump();
+    let _ = sim.frames(0, c);
+    sim.disk_full = true;
+    sim.send(0, c, 2, OpCode::CloseSession, &()).unwrap();
+    sim.pump();
+    let f = sim.frames(0, c);
+    assert_eq!(
+        (f[0].hdr.xid, f[0].hdr.err),
+        (2, ErrorCode::Throttled.as_i32())
+    );
+    assert!(!sim.is_closing(0, c), "the session goes on");
+    // Its writes are still taken (and refused only for lack of space).
+    sim.send(
+        0,
+        c,
+        3,
+        OpCode::SetData,
+        &SetDataRequest {
+            path: "/e".into(),
+            data: bytes::Bytes::from_static(b"x"),
+            version: -1,
+        },
+    )
+    .unwrap();
+    sim.pump();
+    let f = sim.frames(0, c);
+    assert_eq!(
+        (f[0].hdr.xid, f[0].hdr.err),
+        (3, ErrorCode::Throttled.as_i32())
+    );
+    // Now it times out while the disk is full: the expiry is refused too.
+    sim.advance(30_000);
+    for s in &sim.shards {
+        assert!(s.tree.session_timeout(id).is_some());
+        assert!(s.tree.stat("/e").is_some());
+    }
+    // Once space returns the expiry is retried at the next tick.
+    sim.disk_full = false;
+    sim.advance(100);
+    for s in &sim.shards {
+        assert!(s.tree.session_timeout(id).is_none());
+        assert!(s.tree.stat("/e").is_none());
+    }
+    assert!(sim.is_closing(0, c));
+}

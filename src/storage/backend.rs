@@ -315,6 +315,8 @@ pub struct SimStats {
     pub writes: u64,
     pub fdatasyncs: u64,
     pub power_cuts: u64,
+    /// Files created (`create` calls that got that far).
+    pub creates: u64,
 }
 
 /// An in-memory file system that models what a crash can leave behind: unsynced writes
@@ -593,6 +595,7 @@ impl Backend for SimBackend {
         }
         // O_TRUNC modelled as a fresh inode replacing the name: the old contents stay
         // reachable through the durable namespace until the directory is synced.
+        st.stats.creates += 1;
         st.inodes.push(Inode::default());
         let inode = st.inodes.len() - 1;
         st.link(path, inode);

@@ -584,6 +584,8 @@ fn enospc_stops_writes_without_damage_and_resumes() {
         let b = SimBackend::new(1);
         let d = sim_dirs();
         let (_, mut log) = open(&b, &d).await.unwrap();
+        // Retry segment creation on every append (the fast-fail has its own test).
+        log.set_no_space_retry(std::time::Duration::ZERO);
         log.append_batch(&batch(1, 5)).await.unwrap();
         // Room for the current segment only: the next roll-over cannot zero-fill.
         b.set_capacity(Some(b.used() + 4096));
@@ -603,6 +605,98 @@ fn enospc_stops_writes_without_damage_and_resumes() {
         assert_eq!(segments(&b, &d).await.len(), 1);
         b.set_capacity(None);
         log.append_batch(&batch(z, 20)).await.unwrap();
+        drop(log);
+        let (r, _) = open(&b, &d).await.unwrap();
+        assert_eq!(r.txns, batch(1, (z + 19) as usize));
+    });
+}
+
+/// While the disk is full, appends that need a new segment fail at once without
+/// trying to make one, appends that fit in the current segment go on, and creation is
+/// retried once the retry interval has passed.
+#[test]
+fn a_full_disk_fails_roll_overs_fast_and_resumes() {
+    futures_lite::future::block_on(async {
+        let b = SimBackend::new(3);
+        let d = sim_dirs();
+        let (_, mut log) = open(&b, &d).await.unwrap();
+        let retry = std::time::Duration::from_millis(300);
+        log.set_no_space_retry(retry);
+        log.append_batch(&batch(1, 5)).await.unwrap();
+        // Not one more byte may be allocated.
+        b.set_capacity(Some(b.used()));
+        // 200 txns do not fit in the 8 KiB segment: a roll-over, which fails.
+        let big = batch(6, 200);
+        let creates = b.stats().creates;
+        assert!(matches!(
+            log.append_batch(&big).await,
+            Err(StorageError::NoSpace(_))
+        ));
+        assert!(log.out_of_space());
+        assert_eq!(b.stats().creates, creates + 1, "one try to make a segment");
+        // Again at once: refused without touching the disk.
+        for _ in 0..5 {
+            assert!(matches!(
+                log.append_batch(&big).await,
+                Err(StorageError::NoSpace(_))
+            ));
+        }
+        assert_eq!(
+            b.stats().creates,
+            creates + 1,
+            "no new try within {retry:?}"
+        );
+        assert_eq!(segments(&b, &d).await.len(), 1, "no half-made segment left");
+        // A batch that fits in the current (preallocated) segment still goes in.
+        log.append_batch(&batch(6, 2)).await.unwrap();
+        assert!(log.out_of_space(), "that says nothing about the disk");
+        // Space returns; within the interval the log still fails fast ...
+        b.set_capacity(None);
+        let big = batch(8, 200);
+        assert!(matches!(
+            log.append_batch(&big).await,
+            Err(StorageError::NoSpace(_))
+        ));
+        assert_eq!(b.stats().creates, creates + 1);
+        // ... and after it makes the segment and takes the batch.
+        std::thread::sleep(retry);
+        log.append_batch(&big).await.unwrap();
+        assert!(!log.out_of_space());
+        assert_eq!(b.stats().creates, creates + 2);
+        drop(log);
+        let (r, _) = open(&b, &d).await.unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.txns, batch(1, 207));
+    });
+}
+
+/// A ready spare is used even while the log is failing roll-overs fast: renaming it
+/// needs no space.
+#[test]
+fn a_spare_ends_the_fast_fail_at_once() {
+    futures_lite::future::block_on(async {
+        let b = SimBackend::new(4);
+        let d = sim_dirs();
+        let (_, mut log) = open(&b, &d).await.unwrap();
+        log.set_no_space_retry(std::time::Duration::from_secs(3600));
+        log.append_batch(&batch(1, 5)).await.unwrap();
+        // A spare made while there was room, handed over only after the disk filled.
+        let spare = super::log::prepare_spare(&b, &d.log, 1, log.spare_size())
+            .await
+            .unwrap();
+        b.set_capacity(Some(b.used()));
+        let mut z = 6;
+        let err = loop {
+            match log.append_batch(&batch(z, 20)).await {
+                Ok(()) => z += 20,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, StorageError::NoSpace(_)), "{err}");
+        assert!(log.out_of_space());
+        log.offer_spare(spare);
+        log.append_batch(&batch(z, 20)).await.unwrap();
+        assert!(!log.out_of_space());
         drop(log);
         let (r, _) = open(&b, &d).await.unwrap();
         assert_eq!(r.txns, batch(1, (z + 19) as usize));

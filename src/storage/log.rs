@@ -56,15 +56,24 @@
 //! # Failures
 //!
 //! ENOSPC (creating or filling a segment) -> [`StorageError::NoSpace`]: nothing of the
-//! batch is acknowledged, the in-memory position is unchanged, a later `append_batch`
-//! retries from the same place. EIO on fdatasync (or on a log write) ->
-//! [`StorageError::Fatal`] and the log refuses all further appends: after a failed
-//! fsync Linux may have dropped the dirty pages and a retry could succeed without the
-//! data ever reaching the disk.
+//! batch is written or acknowledged, the in-memory position is unchanged, the current
+//! segment stays open, and a later `append_batch` goes on from the same place. Segments
+//! are preallocated, so a full disk only stops batches that need a roll-over (and the
+//! rare frame write that still needs blocks): batches that fit in the current segment
+//! keep going. After a failed segment creation, appends that need a new segment fail at
+//! once without touching the disk, and creation is tried again at most every
+//! [`NO_SPACE_RETRY`] (a ready spare is always used), so a full disk is not hammered
+//! with 64 MiB of zeros per batch; [`TxnLog::out_of_space`] tells whether the log is in
+//! that state. The server answers the writes of a refused batch with THROTTLEDOP and
+//! stays up (see `server::commit`); writes resume by themselves once space returns.
+//! EIO on fdatasync (or on a log write, or any error after which what reached the disk
+//! is unknown) -> [`StorageError::Fatal`] and the log refuses all further appends: after
+//! a failed fsync Linux may have dropped the dirty pages and a retry could succeed
+//! without the data ever reaching the disk. The server stops on it.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
@@ -277,7 +286,14 @@ pub struct TxnLog<B: Backend> {
     /// The next segment, zero-filled ahead of need by `prepare_spare`, so a roll-over
     /// renames a ready file instead of zero-filling 64 MiB on the commit path.
     spare: Option<Spare<B::File>>,
+    /// When making a segment last failed with ENOSPC; None once one was made.
+    no_space_at: Option<Instant>,
+    no_space_retry: Duration,
 }
+
+/// How long the log waits after a segment creation failed for lack of space before it
+/// tries again (appends needing a roll-over fail at once meanwhile).
+pub const NO_SPACE_RETRY: Duration = Duration::from_millis(500);
 
 /// The next segment file, zero-filled and synced ahead of need by [`prepare_spare`].
 pub struct Spare<F> {
@@ -355,6 +371,8 @@ impl<B: Backend> TxnLog<B> {
             fsync_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
             fatal: None,
+            no_space_at: None,
+            no_space_retry: NO_SPACE_RETRY,
         })
     }
 
@@ -447,17 +465,10 @@ impl<B: Backend> TxnLog<B> {
         Ok(())
     }
 
-    /// Starts a new segment named by `first_zxid`, zero-filled, synced, its name synced.
+    /// Starts a new segment named by `first_zxid`, zero-filled, synced, its name synced
+    /// (or a prepared spare renamed to it). The current segment stays open until the new
+    /// one is ready, so when the disk is full, batches that still fit in it go on.
     async fn roll(&mut self, first_zxid: i64, need: u64) -> Result<()> {
-        if let Some(old) = self.seg.take() {
-            if !self.cfg.force_sync {
-                if let Err(e) = old.file.fdatasync().await {
-                    let msg = format!("fdatasync of {}: {e}", old.path.display());
-                    return Err(self.poison(msg));
-                }
-            }
-            let _ = old.file.close().await;
-        }
         let size = align_up(
             self.cfg
                 .prealloc_size
@@ -465,44 +476,76 @@ impl<B: Backend> TxnLog<B> {
                 .max(ALIGN as u64),
         );
         let path = self.cfg.dir.join(segment_name(first_zxid));
-        if let Some(file) = self.take_spare(&path, first_zxid, size).await? {
-            self.seg = Some(OpenSegment {
-                file,
-                path,
-                size,
-                pos: SEG_HEADER_LEN as u64,
-                tail: encode_segment_header(first_zxid).to_vec(),
-            });
-            return Ok(());
-        }
-        match self.create_segment(&path, first_zxid, size).await {
-            Ok(file) => {
-                self.seg = Some(OpenSegment {
-                    file,
-                    path,
-                    size,
-                    pos: SEG_HEADER_LEN as u64,
-                    tail: encode_segment_header(first_zxid).to_vec(),
-                });
-                Ok(())
-            }
-            Err((e, synced)) => {
-                // Leave no half-made segment behind (recovery would also drop it).
-                let _ = self.backend.remove(&path).await;
-                let _ = self.backend.sync_dir(&self.cfg.dir).await;
-                let msg = format!("creating {}: {e}", path.display());
-                Err(if is_enospc(&e) {
-                    StorageError::NoSpace(msg)
-                } else if synced {
-                    self.poison(msg)
-                } else {
-                    StorageError::Io {
-                        context: msg,
-                        source: e,
+        let file = match self.take_spare(&path, first_zxid, size).await? {
+            Some(file) => file,
+            None => {
+                if let Some(at) = self.no_space_at {
+                    // The disk was full moments ago: fail fast instead of writing up
+                    // to 64 MiB of zeros into it again for every batch.
+                    if at.elapsed() < self.no_space_retry {
+                        return Err(StorageError::NoSpace(format!(
+                            "no room for a new log segment in {} (next try in under {:?})",
+                            self.cfg.dir.display(),
+                            self.no_space_retry
+                        )));
                     }
-                })
+                }
+                match self.create_segment(&path, first_zxid, size).await {
+                    Ok(file) => file,
+                    Err((e, synced)) => {
+                        // Leave no half-made segment behind (recovery would also drop it).
+                        let _ = self.backend.remove(&path).await;
+                        let _ = self.backend.sync_dir(&self.cfg.dir).await;
+                        let msg = format!("creating {}: {e}", path.display());
+                        return Err(if is_enospc(&e) {
+                            self.no_space_at = Some(Instant::now());
+                            StorageError::NoSpace(msg)
+                        } else if synced {
+                            self.poison(msg)
+                        } else {
+                            StorageError::Io {
+                                context: msg,
+                                source: e,
+                            }
+                        });
+                    }
+                }
             }
+        };
+        self.no_space_at = None;
+        if let Some(old) = self.seg.take() {
+            // Without per-batch syncs the old segment's frames must be on disk before
+            // any goes into the new one: recovery refuses a gap before a later segment.
+            if !self.cfg.force_sync {
+                if let Err(e) = old.file.fdatasync().await {
+                    let _ = file.close().await;
+                    let msg = format!("fdatasync of {}: {e}", old.path.display());
+                    return Err(self.poison(msg));
+                }
+            }
+            let _ = old.file.close().await;
         }
+        self.seg = Some(OpenSegment {
+            file,
+            path,
+            size,
+            pos: SEG_HEADER_LEN as u64,
+            tail: encode_segment_header(first_zxid).to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Whether the last try to make a new segment found the disk full (and none has
+    /// been made since): appends that need a roll-over fail with
+    /// [`StorageError::NoSpace`] at once, and segment creation is retried at most every
+    /// [`Self::set_no_space_retry`] (500 ms by default).
+    pub fn out_of_space(&self) -> bool {
+        self.no_space_at.is_some()
+    }
+
+    /// How long after a failed segment creation (ENOSPC) the next one is tried.
+    pub fn set_no_space_retry(&mut self, every: Duration) {
+        self.no_space_retry = every;
     }
 
     /// Whether the log has no prepared spare segment (see [`prepare_spare`]).
