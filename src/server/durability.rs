@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::Runtime;
 use crate::config::Config;
@@ -77,7 +77,10 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
                 s.path.display()
             )
         };
-        let mut arena = DataArena::default();
+        // Data points into the mapped file: no copy, no fresh memory to fault in (on
+        // this VM, zeroing fresh pages was the largest cost of a restore). The mapping
+        // lives while any znode read from it keeps its data.
+        let mapping = s.mapping();
         let mut r = Restorer::new(&mut tree);
         // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it
         // is decoded and interned once per run.
@@ -108,7 +111,8 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
                     prev_acl = Some((n.acl_raw, acl));
                     let data = match n.data {
                         None => crate::proto::jute::null_buffer(),
-                        Some(d) => arena.copy(d),
+                        Some([]) => Bytes::new(),
+                        Some(d) => mapping.slice_ref(d),
                     };
                     r.node(n.path, data, acl, n.stat).map_err(|e| {
                         damaged(format!("node {} cannot be restored ({e:?})", n.path))
@@ -145,31 +149,6 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     }
     tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
     Ok(tree)
-}
-
-/// Copies restored data into shared chunks: one allocation per 256 KiB instead of one
-/// per znode. A chunk lives while any znode still holds data in it.
-#[derive(Default)]
-struct DataArena {
-    buf: BytesMut,
-}
-
-impl DataArena {
-    const CHUNK: usize = 256 << 10;
-
-    fn copy(&mut self, d: &[u8]) -> Bytes {
-        if d.is_empty() {
-            return Bytes::new();
-        }
-        if d.len() > Self::CHUNK / 16 {
-            return Bytes::copy_from_slice(d);
-        }
-        if self.buf.capacity() - self.buf.len() < d.len() {
-            self.buf = BytesMut::with_capacity(Self::CHUNK);
-        }
-        self.buf.extend_from_slice(d);
-        self.buf.split().freeze()
-    }
 }
 
 /// Nodes visited per step of a snapshot walk, between which commits go on (a few

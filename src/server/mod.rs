@@ -194,9 +194,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
 
     let bind_addr = config.client_port_address;
-    // Shard 0 recovers the tree from disk and hands a copy to every other shard.
     // Shard 0 reads the disk; every shard then builds its own tree from what was read,
-    // in parallel, and shard 0 serves as soon as its own is built.
+    // in parallel, and shard 0 serves as soon as its own is built. (Building shard 0's
+    // first, alone, was tried: alone it is faster, but a client's first request is a
+    // new session, a write, which waits for every shard anyway.)
     let (recovered_tx, recovered_rx) =
         std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {

@@ -12,6 +12,7 @@
 
 pub mod acl_cache;
 mod ephemeral_set;
+mod node_table;
 pub mod quota;
 mod restore;
 mod snapshot_walk;
@@ -202,7 +203,7 @@ fn java_len(s: &str) -> u64 {
 
 #[derive(Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Node>,
+    nodes: node_table::NodeTable,
     acls: AclCache,
     sessions: HashMap<i64, i32>,
     /// Session -> its ephemeral paths. As in ZooKeeper, a session's (possibly empty)
@@ -228,7 +229,7 @@ impl DataTree {
     /// A tree holding `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> Self {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: Default::default(),
             acls: AclCache::new(),
             sessions: HashMap::new(),
             ephemerals: HashMap::new(),
@@ -255,7 +256,7 @@ impl DataTree {
         t.nodes.insert(PROC_ZOOKEEPER.into(), proc_node);
         t.nodes.insert(QUOTA_ZOOKEEPER.into(), blank());
         t.nodes.insert(CONFIG_ZOOKEEPER.into(), config);
-        t.data_size = t.nodes.keys().map(|k| java_len(k)).sum();
+        t.data_size = t.nodes.keys().map(java_len).sum();
         t
     }
 

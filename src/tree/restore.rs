@@ -36,7 +36,7 @@ impl DataTree {
     /// Visits every znode in no particular order (a plain scan of the node table: the
     /// cheap way to copy the tree for a snapshot; the loader orders by depth).
     pub fn for_each_node_unordered(&self, mut f: impl FnMut(&str, &Node, &Arc<[Acl]>)) {
-        for (path, node) in &self.nodes {
+        for (path, node) in self.nodes.iter() {
             f(path, node, self.acl(node));
         }
     }

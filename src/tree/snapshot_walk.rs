@@ -202,7 +202,7 @@ mod tests {
     /// two restored trees agree on (ACL reference counts, and the data size, which a
     /// live tree does not move on quota stats rewrites, as in ZooKeeper).
     fn canon(t: &DataTree, restored: bool) -> String {
-        let mut paths: Vec<&str> = t.nodes.keys().map(|k| &**k).collect();
+        let mut paths: Vec<&str> = t.nodes.keys().collect();
         paths.sort_unstable();
         let mut out = String::new();
         for p in paths {
