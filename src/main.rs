@@ -127,6 +127,14 @@ fn parse_zxid(s: &str) -> Option<i64> {
     }
 }
 
+/// The tools that change the data directories refuse to run beside a server.
+fn lock(dirs: &[&std::path::Path]) -> Result<corral::storage::dir_lock::DirLock, ExitCode> {
+    corral::storage::dir_lock::lock_dirs(dirs).map_err(|msg| {
+        eprintln!("corral: {msg}");
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -167,6 +175,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            let _lock = match lock(&[&cfg.data_log_dir]) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
             run_tool(move || async move {
                 corral::storage::tools::log_truncate(
                     &corral::storage::GlommioBackend,
@@ -185,6 +197,10 @@ fn main() -> ExitCode {
         Command::Purge { config, count } => {
             let cfg = match load_config(config) {
                 Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _lock = match lock(&[&cfg.data_dir, &cfg.data_log_dir]) {
+                Ok(l) => l,
                 Err(code) => return code,
             };
             run_tool(move || async move {

@@ -667,3 +667,34 @@ async fn damaged_header_of_older_segment_refuses() {
         "{out}"
     );
 }
+
+/// A second server (or a repair tool) on a data directory in use refuses to start,
+/// instead of appending to the same log (SO_REUSEPORT would let it share the port).
+#[test]
+fn a_data_dir_in_use_is_refused() {
+    let mut srv = DurableServer::new(&[]);
+    srv.start();
+    let cfg = srv.write_cfg();
+    for args in [
+        vec!["server"],
+        vec!["log", "truncate", "--zxid", "0"],
+        vec!["purge"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(&args)
+            .arg("--config")
+            .arg(&cfg)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run corral");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran beside a server");
+        assert!(
+            err.contains("in use by another corral process"),
+            "{args:?}: {err}"
+        );
+    }
+    // The first server is unharmed, and once it is gone the directory is free.
+    srv.kill9();
+    srv.start();
+}

@@ -157,6 +157,12 @@ struct CommitLinks {
 /// Runs the server until the process is stopped. Prints
 /// `corral: serving clients on ADDR` once every shard accepts clients.
 pub fn run(config: Config) -> Result<(), ServerError> {
+    // Held until the process exits.
+    let _lock = crate::storage::dir_lock::lock_dirs(&[&config.data_dir, &config.data_log_dir])
+        .map_err(|msg| ServerError::Recovery {
+            dir: config.data_dir.display().to_string(),
+            msg,
+        })?;
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -9,11 +9,13 @@
 //! - [`recovery`]: newest valid snapshot + every logged txn after it, with the refusal
 //!   rules in a decision table.
 //! - [`tools`]: purge, dump, truncate.
+//! - [`dir_lock`]: one process per data directory.
 //!
 //! Nothing here panics on what a disk can contain: every length, count and checksum read
 //! back is checked before use.
 
 pub mod backend;
+pub mod dir_lock;
 pub mod log;
 pub mod recovery;
 pub mod snapshot;
