@@ -140,6 +140,15 @@ fn now_wall_ms() -> i64 {
 struct Links {
     to_commit: shared_channel::SharedSender<ToCommit>,
     batches: shared_channel::SharedReceiver<Batch>,
+    /// This shard takes the snapshots (the last one: see `commit_task`).
+    snapshots: bool,
+}
+
+/// `Links` once both ends are connected.
+struct ConnectedLinks {
+    to_commit: ConnectedSender<ToCommit>,
+    batches: shared_channel::ConnectedReceiver<Batch>,
+    snapshots: bool,
 }
 
 /// What shard 0 needs to run the commit pipeline.
@@ -178,7 +187,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         to_shards: Vec::new(),
     };
     let mut links = Vec::new();
-    for _ in 1..shards {
+    for shard in 1..shards {
         let (tx, rx) = shared_channel::new_bounded::<ToCommit>(4096);
         let (btx, brx) = shared_channel::new_bounded::<Batch>(4096);
         commit_links.from_shards.push(rx);
@@ -186,6 +195,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         links.push(Links {
             to_commit: tx,
             batches: brx,
+            snapshots: shard == shards - 1,
         });
     }
 
@@ -200,10 +210,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
 
     let bind_addr = config.client_port_address;
-    // Shard 0 reads the disk; every shard then builds its own tree from what was read,
-    // in parallel, and shard 0 serves as soon as its own is built. (Building shard 0's
-    // first, alone, was tried: alone it is faster, but a client's first request is a
-    // new session, a write, which waits for every shard anyway.)
+    // Shard 0 reads the disk, builds its tree and serves; the other shards then build
+    // theirs from what it read (see the connect in their start below).
     let (recovered_tx, recovered_rx) =
         std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {
@@ -276,6 +284,15 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             .name(&format!("corral-{shard}"))
             .io_memory(4 << 20)
             .spawn(move || async move {
+                // Connect to shard 0's pipeline before building: shard 0 connects once
+                // its own tree is built, so this shard builds after it, not beside it
+                // (a build is mostly faulting in fresh memory, and two at once
+                // contend). Shard 0 serves meanwhile: what it commits queues here.
+                let links = ConnectedLinks {
+                    to_commit: l.to_commit.connect().await,
+                    batches: l.batches.connect().await,
+                    snapshots: l.snapshots,
+                };
                 let tree = match durability::build_tree(&recovered) {
                     Ok(t) => t,
                     Err(msg) => {
@@ -295,7 +312,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     board,
                     published,
                 };
-                shard_main(shard, addr, shared, ready, tree, Some(l), None).await
+                shard_main(shard, addr, shared, ready, tree, Some(links), None).await
             })
             .map_err(|e| ServerError::Executor {
                 shard,
@@ -364,7 +381,7 @@ async fn shard_main(
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
     tree: DataTree,
-    links: Option<Links>,
+    links: Option<ConnectedLinks>,
     commit: Option<CommitSetup>,
 ) {
     let Shared {
@@ -420,7 +437,7 @@ async fn shard_main(
     }
     if let Some(l) = links {
         glommio::spawn_local(forward_outbox(rt.clone(), l.to_commit)).detach();
-        glommio::spawn_local(apply_batches(rt.clone(), l.batches)).detach();
+        glommio::spawn_local(apply_batches(rt.clone(), l.batches, l.snapshots)).detach();
     }
 
     let _ = ready.send(Ok(local));
@@ -465,7 +482,12 @@ async fn commit_task(
     to_shards: Vec<shared_channel::SharedSender<Batch>>,
     mut log: TxnLog<GlommioBackend>,
 ) {
-    let mut snapshotter = durability::Snapshotter::new(&rt.config, now_wall_ms() as u64);
+    // Snapshots are taken from the last shard's replica, off the commit pipeline's
+    // core (every replica holds the same txns, each logged before any shard has it);
+    // here only when this is the only shard.
+    let mut snapshotter = to_shards
+        .is_empty()
+        .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
     let mut last_fsync_publish = rt.now_mono_ms();
     let mut senders: Vec<ConnectedSender<Batch>> = Vec::new();
     for tx in to_shards {
@@ -575,7 +597,9 @@ async fn commit_task(
             // Every shard has the batch now: let replies showing it go out anywhere.
             rt.published.store(z, std::sync::atomic::Ordering::Release);
         }
-        snapshotter.after_batch(&rt, records.len() as u64);
+        if let Some(s) = snapshotter.as_mut() {
+            s.after_batch(&rt, records.len() as u64);
+        }
         rt.flush_dirty();
         // More may have arrived while we were sending.
         if core.has_work() || !inbox.borrow().is_empty() || rt.shard.borrow().has_outbox() {
@@ -686,8 +710,7 @@ async fn append_durably(
 
 /// Shards other than 0: carries the outbox to shard 0, at once when writes are waiting,
 /// and every few milliseconds for session touches.
-async fn forward_outbox(rt: Rc<Runtime>, tx: shared_channel::SharedSender<ToCommit>) {
-    let tx = tx.connect().await;
+async fn forward_outbox(rt: Rc<Runtime>, tx: ConnectedSender<ToCommit>) {
     let touch_every = Duration::from_millis((rt.config.tick_time as u64 / 4).clamp(5, 500));
     loop {
         futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(touch_every)).await;
@@ -701,9 +724,15 @@ async fn forward_outbox(rt: Rc<Runtime>, tx: shared_channel::SharedSender<ToComm
     }
 }
 
-/// Shards other than 0: applies committed batches as they arrive.
-async fn apply_batches(rt: Rc<Runtime>, rx: shared_channel::SharedReceiver<Batch>) {
-    let rx = rx.connect().await;
+/// Shards other than 0: applies committed batches as they arrive (and on the last
+/// shard, takes the snapshots).
+async fn apply_batches(
+    rt: Rc<Runtime>,
+    rx: shared_channel::ConnectedReceiver<Batch>,
+    snapshots: bool,
+) {
+    let mut snapshotter =
+        snapshots.then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
     while let Some(batch) = rx.recv().await {
         // Replies to this batch's writes wait until shard 0 has handed it to every
         // shard, so no client can be told of a write another shard cannot yet show.
@@ -718,6 +747,13 @@ async fn apply_batches(rt: Rc<Runtime>, rx: shared_channel::SharedReceiver<Batch
             shard.apply_batch(&batch);
         }
         rt.flush_dirty();
+        if let Some(s) = snapshotter.as_mut() {
+            let txns = batch
+                .iter()
+                .filter(|c| matches!(c, Committed::Txn { .. }))
+                .count();
+            s.after_batch(&rt, txns as u64);
+        }
     }
 }
 

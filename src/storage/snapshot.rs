@@ -473,6 +473,11 @@ impl<B: Backend> SnapshotWriter<B> {
             .sync_dir(&self.dir)
             .await
             .map_err(io_err(format!("syncing {}", self.dir.display())))?;
+        // Written around the page cache: have it read back in the background, so a
+        // restart maps it from memory (a cold 1M-znode snapshot added ~0.5 s here).
+        if let Err(e) = self.backend.prefetch(&dst).await {
+            tracing::debug!("prefetching {}: {e}", dst.display());
+        }
         Ok(dst)
     }
 }
