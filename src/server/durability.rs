@@ -202,15 +202,33 @@ impl Snapshotter {
                     total_ms = started.elapsed().as_millis() as u64,
                     "snapshot taken (commits held up only for end_ms)"
                 ),
-                // A failed snapshot loses nothing: the log still holds every txn.
+                // A failed snapshot loses nothing: the log still holds every txn. Its
+                // partial file goes at once: on a full disk it holds space the log needs.
                 Err(e) => {
                     rt.shard.borrow_mut().tree.finish_snapshot_walk();
                     tracing::error!("snapshot failed: {e}");
+                    remove_partial_snapshots(&dir).await;
                 }
             }
             running.set(false);
         })
         .detach();
+    }
+}
+
+/// Removes `snapshot.*.tmp` files (only one snapshot is written at a time, and recovery
+/// would delete them anyway).
+async fn remove_partial_snapshots(dir: &std::path::Path) {
+    use crate::storage::Backend;
+    let Ok(names) = GlommioBackend.list_dir(dir).await else {
+        return;
+    };
+    for n in names {
+        if n.starts_with(crate::storage::snapshot::SNAP_PREFIX) && n.ends_with(".tmp") {
+            if let Err(e) = GlommioBackend.remove(&dir.join(&n)).await {
+                tracing::warn!("removing {n}: {e}");
+            }
+        }
     }
 }
 
@@ -309,6 +327,72 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         end_us,
         longest_step_us,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::proto::{Acl, Id};
+    use crate::storage::{load_snapshot, Backend, SimBackend, SnapshotWriter, StatFields};
+
+    #[test]
+    fn a_fuzzy_snapshot_builds_the_tree_its_last_words_describe() {
+        let acl = |id: &str| {
+            vec![Acl {
+                perms: 31,
+                id: Id {
+                    scheme: "world".into(),
+                    id: id.into(),
+                },
+            }]
+        };
+        let st = |z: i64| StatFields {
+            czxid: z,
+            mzxid: z,
+            pzxid: z,
+            ..Default::default()
+        };
+        let rec = futures_lite::future::block_on(async {
+            let b = SimBackend::new(7);
+            let dir = std::path::Path::new("/snap");
+            b.create_dir_all(dir).await.unwrap();
+            let mut w = SnapshotWriter::create(b.clone(), dir, 5).await.unwrap();
+            w.add_node("/", b"", &acl("anyone"), &st(0));
+            w.add_node("/a", b"old", &acl("anyone"), &st(1));
+            w.add_node("/a/b", b"x", &acl("anyone"), &st(2));
+            w.add_node("/a/c", b"y", &acl("other"), &st(3));
+            w.add_changes_marker();
+            // Changes arrive in any order; the last word on each path wins.
+            w.add_node("/n/m", b"deep", &acl("anyone"), &st(9));
+            w.add_tombstone("/a/b");
+            w.add_node("/a", b"new", &acl("other"), &st(8));
+            w.add_node("/n", b"", &acl("anyone"), &st(7));
+            w.add_tombstone("/a/c");
+            w.add_node("/a/c", b"again", &acl("anyone"), &st(10));
+            w.add_session(0x77, 4000);
+            let p = w.finish_at(10).await.unwrap();
+            let snapshot = load_snapshot(&b, &p).await.unwrap();
+            crate::storage::Recovered {
+                snapshot: Some(snapshot),
+                txns: vec![],
+                last_zxid: 10,
+                warnings: vec![],
+            }
+        });
+        let t = super::tree_from(&rec).unwrap();
+        assert!(!t.exists("/a/b"));
+        assert_eq!(&t.get("/a").unwrap().data()[..], b"new");
+        assert_eq!(&**t.acl_of("/a").unwrap(), &acl("other")[..]);
+        assert_eq!(&t.get("/a/c").unwrap().data()[..], b"again");
+        assert_eq!(&**t.acl_of("/a/c").unwrap(), &acl("anyone")[..]);
+        assert_eq!(&t.get("/n/m").unwrap().data()[..], b"deep");
+        assert_eq!(t.children("/a").unwrap(), vec!["c".to_string()]);
+        assert_eq!(
+            t.children("/").unwrap(),
+            vec!["a".to_string(), "n".to_string(), "zookeeper".to_string()]
+        );
+        assert_eq!(t.sessions(), vec![(0x77, 4000)]);
+        assert_eq!(t.last_processed_zxid(), 10);
+    }
 }
 
 #[cfg(test)]

@@ -209,6 +209,72 @@ async fn big_snapshot_streams<B: Backend>(b: B, d: Dirs) {
     assert_eq!(&nodes[5].data[..], &data[..]);
 }
 
+/// A fuzzy snapshot: the walk's records, the marker, then changes that repeat and
+/// remove paths. Loaded, the last word on each path wins.
+async fn fuzzy_snapshot_records_resolve<B: Backend>(b: B, d: Dirs) {
+    open(&b, &d).await.unwrap();
+    let mut w = super::SnapshotWriter::create(b.clone(), &d.snap, 10)
+        .await
+        .unwrap();
+    for n in [node("/", 0), node("/a", 3), node("/a/b", 7), node("/c", 8)] {
+        w.add_node(&n.path, &n.data, &n.acl, &n.stat);
+    }
+    w.add_changes_marker();
+    w.add_tombstone("/a/b");
+    let a2 = node("/a", 15);
+    w.add_node(&a2.path, &a2.data, &a2.acl, &a2.stat);
+    for n in [node("/d", 16), node("/d/e", 17)] {
+        w.add_node(&n.path, &n.data, &n.acl, &n.stat);
+    }
+    w.add_tombstone("/never");
+    w.add_session(0x55, 6000);
+    let p = w.finish_at(20).await.unwrap();
+    assert_eq!(p, d.snap.join(snapshot_name(20)));
+    let s = load_snapshot(&b, &p).await.unwrap();
+    assert_eq!((s.start_zxid, s.last_zxid), (10, 20));
+    assert_eq!((s.node_records, s.tombstones), (7, 2));
+    assert_eq!(s.sessions, vec![(0x55, 6000)]);
+    let kinds: Vec<&str> = s
+        .records()
+        .map(|r| match r {
+            super::snapshot::SnapRecord::Node(n) => n.path,
+            super::snapshot::SnapRecord::Tombstone(_) => "tombstone",
+            super::snapshot::SnapRecord::ChangesFollow => "marker",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "/",
+            "/a",
+            "/a/b",
+            "/c",
+            "marker",
+            "tombstone",
+            "/a",
+            "/d",
+            "/d/e",
+            "tombstone"
+        ]
+    );
+    let want = vec![
+        node("/", 0),
+        a2,
+        node("/c", 8),
+        node("/d", 16),
+        node("/d/e", 17),
+    ];
+    assert_eq!(s.nodes(), want);
+    let text = snapshot_dump(&b, &p, false).await.unwrap();
+    assert!(
+        text.contains("/a/b removed") && text.contains("-- changes"),
+        "{text}"
+    );
+    // Recovery picks it by its last zxid.
+    let (r, _) = open(&b, &d).await.unwrap();
+    assert_eq!(r.snapshot.as_ref().unwrap().last_zxid, 20);
+}
+
 async fn corrupt_newest_snapshot_falls_back<B: Backend>(b: B, d: Dirs) {
     let (_, mut log) = open(&b, &d).await.unwrap();
     log.append_batch(&batch(1, 5)).await.unwrap();
@@ -562,6 +628,7 @@ conformance!(
     big_batch_gets_its_own_segment,
     snapshot_round_trip_and_replay,
     big_snapshot_streams,
+    fuzzy_snapshot_records_resolve,
     corrupt_newest_snapshot_falls_back,
     stale_tmp_snapshot_is_removed,
     torn_tail_is_cut_and_log_continues,
