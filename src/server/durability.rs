@@ -1,5 +1,7 @@
-//! The commit shard's use of the storage engine: recovering the tree at start, and
-//! taking fuzzy snapshots every `snapCount` txns without holding up commits. (Logging each batch before it is applied or
+//! The server's use of the storage engine beyond the log: recovering the state at start
+//! (shard 0 reads it, every shard builds its own tree from it), and taking fuzzy
+//! snapshots every `snapCount` txns without holding up commits (on the last shard, off
+//! the commit pipeline's core; see `commit_task`). (Logging each batch before it is applied or
 //! answered is in `commit_task`.)
 
 use std::cell::Cell;
@@ -48,10 +50,12 @@ pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBac
     Ok((recovered, log))
 }
 
-/// Builds one shard's tree from what `read_state` found.
-pub fn build_tree(rec: &Recovered) -> Result<DataTree, String> {
+/// Builds one shard's tree from what `read_state` found. Also returns the address range
+/// of the mapped snapshot its data points into, for [`rehome_data`].
+pub fn build_tree(rec: &Recovered) -> Result<(DataTree, Option<(usize, usize)>), String> {
     let started = std::time::Instant::now();
     let tree = tree_from(rec)?;
+    let mapped = rec.snapshot.as_ref().map(|s| s.address_range());
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
         last_zxid = format!("{:#x}", tree.last_processed_zxid()),
@@ -59,7 +63,71 @@ pub fn build_tree(rec: &Recovered) -> Result<DataTree, String> {
         sessions = tree.sessions().len(),
         "tree built"
     );
-    Ok(tree)
+    Ok((tree, mapped))
+}
+
+/// After a restore, gives every znode whose data still points into the mapped snapshot
+/// its own copy, a step at a time between batches, so that the mapping (and, if purge
+/// deletes the file, its disk space) is released once the shard is serving. Restoring
+/// from the mapping is what makes a restart fast; keeping it would pin a snapshot
+/// that may be long gone.
+pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
+    let started = std::time::Instant::now();
+    let mut arena = DataArena::default();
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        let (mut at, mut moved) = (0usize, 0usize);
+        loop {
+            let (next, n) =
+                rt.shard
+                    .borrow_mut()
+                    .tree
+                    .rehome_data_step(at, WALK_STEP * 4, mapped, |d| arena.copy(d));
+            moved += n;
+            let Some(next) = next else {
+                break;
+            };
+            at = next;
+            glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+        }
+        // Removals move slots, so a pass in steps can miss a node; the last pass runs
+        // in one go (no batch in between, nothing moves), once few are left.
+        if moved < 1024 || passes >= 8 {
+            rt.shard
+                .borrow_mut()
+                .tree
+                .rehome_data_step(0, usize::MAX, mapped, |d| arena.copy(d));
+            break;
+        }
+    }
+    tracing::info!(
+        passes,
+        ms = started.elapsed().as_millis() as u64,
+        "znode data copied out of the snapshot mapping"
+    );
+}
+
+/// Copies znode data into shared chunks: one allocation per 256 KiB instead of one per
+/// znode. A chunk lives while any znode still holds data in it.
+#[derive(Default)]
+struct DataArena {
+    buf: bytes::BytesMut,
+}
+
+impl DataArena {
+    const CHUNK: usize = 256 << 10;
+
+    fn copy(&mut self, d: &[u8]) -> Bytes {
+        if d.len() > Self::CHUNK / 16 {
+            return Bytes::copy_from_slice(d);
+        }
+        if self.buf.capacity() - self.buf.len() < d.len() {
+            self.buf = bytes::BytesMut::with_capacity(Self::CHUNK);
+        }
+        self.buf.extend_from_slice(d);
+        self.buf.split().freeze()
+    }
 }
 
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
@@ -78,8 +146,8 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
             )
         };
         // Data points into the mapped file: no copy, no fresh memory to fault in (on
-        // this VM, zeroing fresh pages was the largest cost of a restore). The mapping
-        // lives while any znode read from it keeps its data.
+        // this VM, zeroing fresh pages was the largest cost of a restore). Once the
+        // shard serves, `rehome_data` copies it out so the mapping can go.
         let mapping = s.mapping();
         let mut r = Restorer::new(&mut tree);
         // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it
@@ -179,7 +247,7 @@ impl Snapshotter {
         }
     }
 
-    /// Called after each logged batch of `txns` txns, once shard 0's tree holds it.
+    /// Called after each batch of `txns` logged txns, once this shard's tree holds it.
     pub fn after_batch(&mut self, rt: &Rc<Runtime>, txns: u64) {
         self.since += txns;
         if self.since < self.threshold || self.running.get() {
@@ -200,7 +268,7 @@ impl Snapshotter {
                     end_ms = t.end_us / 1000,
                     longest_step_us = t.longest_step_us,
                     total_ms = started.elapsed().as_millis() as u64,
-                    "snapshot taken (commits held up only for end_ms)"
+                    "snapshot taken (the last round held this shard for end_ms)"
                 ),
                 // A failed snapshot loses nothing: the log still holds every txn. Its
                 // partial file goes at once: on a full disk it holds space the log needs.
@@ -236,7 +304,7 @@ struct Taken {
     path: PathBuf,
     walked: u64,
     changed: usize,
-    /// How long the end (changes, sessions, seal) held the commit shard, in us.
+    /// How long the last round (changes, sessions) held the shard, in us.
     end_us: u64,
     longest_step_us: u64,
 }
@@ -256,7 +324,7 @@ fn write_changes(tree: &DataTree, paths: &[Box<str>], w: &mut SnapshotWriter<Glo
     }
 }
 
-/// A fuzzy snapshot of shard 0's tree, exact at the zxid its walk ends at (see
+/// A fuzzy snapshot of this shard's tree, exact at the zxid of its last round (see
 /// `storage::snapshot` and `tree::snapshot_walk`). The walk goes a step at a time with
 /// a timer sleep between steps, so batches commit meanwhile and the reactor is polled.
 async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storage::Result<Taken> {

@@ -237,7 +237,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                 };
                 let recovered = Arc::new(recovered);
                 let _ = recovered_tx.send(Ok(recovered.clone()));
-                let tree = match durability::build_tree(&recovered) {
+                let (tree, mapped) = match durability::build_tree(&recovered) {
                     Ok(t) => t,
                     Err(msg) => {
                         let _ = ready.send(Err(msg));
@@ -249,7 +249,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     links: commit_links,
                     log,
                 };
-                shard_main(0, bind_addr, shared, ready, tree, None, Some(commit)).await
+                shard_main(
+                    0,
+                    bind_addr,
+                    shared,
+                    ready,
+                    (tree, mapped),
+                    None,
+                    Some(commit),
+                )
+                .await
             })
             .map_err(|e| ServerError::Executor {
                 shard: 0,
@@ -293,7 +302,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     batches: l.batches.connect().await,
                     snapshots: l.snapshots,
                 };
-                let tree = match durability::build_tree(&recovered) {
+                let (tree, mapped) = match durability::build_tree(&recovered) {
                     Ok(t) => t,
                     Err(msg) => {
                         let _ = ready.send(Err(msg));
@@ -312,7 +321,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     board,
                     published,
                 };
-                shard_main(shard, addr, shared, ready, tree, Some(links), None).await
+                shard_main(
+                    shard,
+                    addr,
+                    shared,
+                    ready,
+                    (tree, mapped),
+                    Some(links),
+                    None,
+                )
+                .await
             })
             .map_err(|e| ServerError::Executor {
                 shard,
@@ -380,7 +398,7 @@ async fn shard_main(
     addr: SocketAddr,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-    tree: DataTree,
+    (tree, mapped): (DataTree, Option<(usize, usize)>),
     links: Option<ConnectedLinks>,
     commit: Option<CommitSetup>,
 ) {
@@ -422,6 +440,9 @@ async fn shard_main(
         published,
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
+    if let Some(range) = mapped {
+        glommio::spawn_local(durability::rehome_data(rt.clone(), range)).detach();
+    }
 
     // Channels connect only when both ends do, and the other shards start only after
     // this one reports ready: connect in tasks, never before reporting.

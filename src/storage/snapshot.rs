@@ -182,6 +182,12 @@ impl LoadedSnapshot {
         Bytes::from_owner(SharedMapping(self.bytes.clone()))
     }
 
+    /// The address range of the mapped file (see `DataTree::rehome_data_step`).
+    pub fn address_range(&self) -> (usize, usize) {
+        let b: &[u8] = &self.bytes;
+        (b.as_ptr() as usize, b.as_ptr() as usize + b.len())
+    }
+
     /// The node and tombstone records in file order (see the module doc for how to read
     /// them).
     pub fn records(&self) -> Records<'_> {

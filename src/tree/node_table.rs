@@ -114,6 +114,12 @@ impl NodeTable {
         Some(self.slots.swap_remove(i).1)
     }
 
+    /// The node in slot `i` (slots are `0..len()`; a removal moves the last slot into
+    /// the hole).
+    pub fn slot_mut(&mut self, i: usize) -> Option<&mut Node> {
+        self.slots.get_mut(i).map(|(_, n)| n)
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|(k, _)| &**k)
     }

@@ -56,6 +56,32 @@ impl DataTree {
         Ok(id)
     }
 
+    /// Gives znode data held in `[start, end)` (the mapped snapshot a restore pointed
+    /// data into) its own copy, `copy(bytes)`, for the nodes in slots `from..from +
+    /// budget` of the node table. Returns the next slot (`None` at the end of the table)
+    /// and how many were moved. Slots shift when nodes are removed, so the caller repeats
+    /// passes until one moves nothing.
+    pub fn rehome_data_step(
+        &mut self,
+        from: usize,
+        budget: usize,
+        (start, end): (usize, usize),
+        mut copy: impl FnMut(&[u8]) -> Bytes,
+    ) -> (Option<usize>, usize) {
+        let to = from.saturating_add(budget).min(self.nodes.len());
+        let mut moved = 0;
+        for i in from..to {
+            if let Some(n) = self.nodes.slot_mut(i) {
+                let p = n.data.as_ptr() as usize;
+                if !n.data.is_empty() && p >= start && p < end {
+                    n.data = copy(&n.data);
+                    moved += 1;
+                }
+            }
+        }
+        ((to < self.nodes.len()).then_some(to), moved)
+    }
+
     /// Room for `n` more znodes, so a large restore does not rehash as it grows.
     pub fn reserve(&mut self, n: usize) {
         self.nodes.reserve(n);
@@ -415,5 +441,54 @@ mod tests {
         assert_eq!(r.node_count(), t.node_count());
         assert_eq!(r.approximate_data_size(), t.approximate_data_size());
         assert_eq!(r.last_processed_zxid(), 7);
+    }
+
+    #[test]
+    fn rehoming_moves_every_node_off_a_range_even_as_slots_move() {
+        // One buffer stands for the mapped snapshot.
+        let mapped = bytes::Bytes::from(vec![9u8; 4000]);
+        let range = (
+            mapped.as_ptr() as usize,
+            mapped.as_ptr() as usize + mapped.len(),
+        );
+        let mut t = DataTree::new();
+        for i in 0..400 {
+            let data = mapped.slice(i * 10..i * 10 + 10);
+            t.restore_node(
+                &format!("/n{i}"),
+                data,
+                &open_acl_unsafe(),
+                StatPersisted::default(),
+            )
+            .unwrap();
+        }
+        let in_range = |t: &DataTree| {
+            (0..400)
+                .filter_map(|i| t.get(&format!("/n{i}")))
+                .filter(|n| {
+                    let p = n.data().as_ptr() as usize;
+                    p >= range.0 && p < range.1
+                })
+                .count()
+        };
+        let copy = |d: &[u8]| bytes::Bytes::copy_from_slice(d);
+        // A pass in steps, with removals (which move slots) between the steps.
+        let mut at = 0;
+        let mut removed = 0;
+        while let (Some(next), _) = t.rehome_data_step(at, 25, range, copy) {
+            at = next;
+            t.delete_node(&format!("/n{}", 399 - removed), 1000)
+                .unwrap();
+            removed += 1;
+        }
+        // The last pass, in one go, leaves nothing in the range.
+        t.rehome_data_step(0, usize::MAX, range, copy);
+        assert_eq!(in_range(&t), 0);
+        for i in 0..400 - removed {
+            assert_eq!(
+                &t.get(&format!("/n{i}")).unwrap().data()[..],
+                &[9u8; 10][..]
+            );
+        }
     }
 }
