@@ -33,7 +33,7 @@ use crate::proto::{ephemeral_owner, Acl, ErrorCode, Stat};
 
 pub use acl_cache::{open_acl_unsafe, read_acl_unsafe, AclCache, AclId};
 pub use quota::StatsTrack;
-use quota::{QuotaPaths, CONFIG_ZOOKEEPER, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE};
+use quota::{QuotaPaths, CONFIG_ZOOKEEPER, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE};
 
 /// `StatPersisted`: what a znode stores. `cversion` is the raw create count (see the
 /// module comment); `Node::stat` derives the client-visible Stat.
@@ -487,25 +487,8 @@ impl DataTree {
         let stat = node.stat();
         self.data_size += java_len(path) + data_len as u64;
         self.nodes.insert(path.into(), node);
-        match EphemeralType::of(ephemeral_owner) {
-            EphemeralType::Container => {
-                self.containers.insert(path.into());
-            }
-            EphemeralType::Ttl(_) => {
-                self.ttls.insert(path.into());
-            }
-            EphemeralType::Normal => {
-                self.ephemerals
-                    .entry(ephemeral_owner)
-                    .or_default()
-                    .insert(path.into());
-            }
-            EphemeralType::Void => {}
-        }
+        self.index_node(path, ephemeral_owner);
         if let Some(quota_path) = parent_name.strip_prefix(QUOTA_ZOOKEEPER) {
-            if child_name == LIMIT_NODE {
-                self.quotas.add(quota_path);
-            }
             if child_name == STAT_NODE {
                 self.update_quota_for_path(quota_path);
             }
@@ -535,26 +518,7 @@ impl DataTree {
         self.data_size = self
             .data_size
             .saturating_sub(java_len(path) + node.data.len() as u64);
-        let owner = node.stat.ephemeral_owner;
-        match EphemeralType::of(owner) {
-            EphemeralType::Container => {
-                self.containers.remove(path);
-            }
-            EphemeralType::Ttl(_) => {
-                self.ttls.remove(path);
-            }
-            EphemeralType::Normal => {
-                if let Some(s) = self.ephemerals.get_mut(&owner) {
-                    s.remove(path);
-                }
-            }
-            EphemeralType::Void => {}
-        }
-        if let Some(quota_path) = parent_name.strip_prefix(QUOTA_ZOOKEEPER) {
-            if child_name == LIMIT_NODE {
-                self.quotas.remove(quota_path);
-            }
-        }
+        self.unindex_node(path, node.stat.ephemeral_owner);
         if let Some(prefix) = self.quotas.max_prefix(path) {
             self.update_quota_stat(&prefix, -(node.data.len() as i64), -1);
         }

@@ -87,8 +87,9 @@ impl DataTree {
         self.nodes.reserve(n);
     }
 
-    /// Registers `path` under its kind's index (ephemerals, containers, TTLs, quotas).
-    fn index_node(&mut self, path: &str, owner: i64) {
+    /// Registers `path` under its kind's index (ephemerals, containers, TTLs, quotas):
+    /// for a created node and a restored one alike.
+    pub(super) fn index_node(&mut self, path: &str, owner: i64) {
         match EphemeralType::of(owner) {
             EphemeralType::Container => {
                 self.containers.insert(path.into());
@@ -111,7 +112,7 @@ impl DataTree {
         }
     }
 
-    fn unindex_node(&mut self, path: &str, owner: i64) {
+    pub(super) fn unindex_node(&mut self, path: &str, owner: i64) {
         match EphemeralType::of(owner) {
             EphemeralType::Container => {
                 self.containers.remove(path);
