@@ -129,6 +129,8 @@ impl NodeTable {
     }
 }
 
+/// For tests only: code that serves clients looks nodes up with `get`.
+#[cfg(test)]
 impl std::ops::Index<&str> for NodeTable {
     type Output = Node;
     fn index(&self, path: &str) -> &Node {
