@@ -89,7 +89,7 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
                 break;
             };
             at = next;
-            glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+            glommio::timer::sleep(STEP_PAUSE).await;
         }
         // Removals move slots, so a pass in steps can miss a node; the last pass runs
         // in one go (no batch in between, nothing moves), once few are left.
@@ -218,6 +218,11 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
     Ok(tree)
 }
+
+/// The pause between steps of background work on a shard (snapshot walk, rounds,
+/// rehoming): a timer sleep, so batches are applied and the reactor is polled between
+/// steps (bare yields could keep glommio from polling it).
+const STEP_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
 
 /// Nodes visited per step of a snapshot walk, between which commits go on (a few
 /// hundred microseconds of work).
@@ -352,7 +357,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         if done {
             break;
         }
-        glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+        glommio::timer::sleep(STEP_PAUSE).await;
     }
     // The changes made meanwhile: rounds between batches while many keep coming, then
     // the last round, the only part that holds up commits.
@@ -368,7 +373,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
                 write_changes(&shard.tree, chunk, &mut w);
             }
             w.flush().await?;
-            glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+            glommio::timer::sleep(STEP_PAUSE).await;
         }
         if few {
             break;

@@ -72,14 +72,10 @@ pub trait Backend: Clone {
     async fn open(&self, path: &Path) -> io::Result<Self::File>;
     /// Creates (or truncates) a file, read+write.
     async fn create(&self, path: &Path) -> io::Result<Self::File>;
-    /// `create` for a file written through the page cache. (Snapshots were, so that a
-    /// restart would find them cached; but on ext4 a log fdatasync then waited behind
-    /// their writeback: write p99.9 went from 7 ms to 72 ms. See [`Backend::prefetch`].)
-    async fn create_buffered(&self, path: &Path) -> io::Result<Self::File> {
-        self.create(path).await
-    }
-    /// Asks the kernel to read `path` into the page cache in the background (a new
-    /// snapshot, written with O_DIRECT, so that a restart maps it from memory).
+    /// Asks the kernel to read `path` into the page cache in the background: a new
+    /// snapshot, written with O_DIRECT, so that a restart maps it from memory. (Writing
+    /// snapshots through the page cache instead was tried: on ext4 a log fdatasync then
+    /// waited behind their writeback, and write p99.9 went from 7 ms to 72 ms.)
     async fn prefetch(&self, _path: &Path) -> io::Result<()> {
         Ok(())
     }
@@ -100,46 +96,17 @@ pub trait Backend: Clone {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GlommioBackend;
 
-/// A `DmaFile` opened read+write (`DmaFile::create` would open it write-only), or, for
-/// snapshots, a page-cache `BufferedFile` (see [`Backend::create_buffered`]).
-pub enum GlommioFile {
-    Dma(glommio::io::DmaFile),
-    Buffered(glommio::io::BufferedFile),
-}
-
-impl GlommioFile {
-    fn dma(&self) -> io::Result<&glommio::io::DmaFile> {
-        match self {
-            GlommioFile::Dma(f) => Ok(f),
-            GlommioFile::Buffered(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "not supported on a buffered file",
-            )),
-        }
-    }
-}
+/// A `DmaFile` opened read+write (`DmaFile::create` would open it write-only).
+pub struct GlommioFile(glommio::io::DmaFile);
 
 const ZERO_CHUNK: usize = 1 << 20;
 
 impl StorageFile for GlommioFile {
     async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
         debug_assert!(pos.is_multiple_of(ALIGN as u64) && buf.len().is_multiple_of(ALIGN));
-        let f = match self {
-            GlommioFile::Dma(f) => f,
-            GlommioFile::Buffered(f) => {
-                let n = f.write_at(buf.to_vec(), pos).await?;
-                if n != buf.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("short write: {n} of {} bytes", buf.len()),
-                    ));
-                }
-                return Ok(());
-            }
-        };
-        let mut dma = f.alloc_dma_buffer(buf.len());
+        let mut dma = self.0.alloc_dma_buffer(buf.len());
         dma.as_bytes_mut().copy_from_slice(buf);
-        let n = f.write_at(dma, pos).await?;
+        let n = self.0.write_at(dma, pos).await?;
         if n != buf.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -155,17 +122,16 @@ impl StorageFile for GlommioFile {
     /// files instead; this serves tests and tools), so blocking briefly is acceptable.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         use std::os::fd::AsRawFd;
-        let f = self.dma()?;
         let start = align_down(pos);
         let end = align_up(pos + len as u64);
-        let mut dma = f.alloc_dma_buffer((end - start) as usize);
+        let mut dma = self.0.alloc_dma_buffer((end - start) as usize);
         let buf = dma.as_bytes_mut();
         let mut got = 0usize;
         while got < buf.len() {
             // SAFETY: the pointer and length describe the live, aligned DMA buffer.
             let n = unsafe {
                 libc::pread(
-                    f.as_raw_fd(),
+                    self.0.as_raw_fd(),
                     buf[got..].as_mut_ptr().cast(),
                     buf.len() - got,
                     (start + got as u64) as libc::off_t,
@@ -189,20 +155,16 @@ impl StorageFile for GlommioFile {
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
-        match self {
-            GlommioFile::Dma(f) => Ok(f.fdatasync().await?),
-            GlommioFile::Buffered(f) => Ok(f.fdatasync().await?),
-        }
+        Ok(self.0.fdatasync().await?)
     }
 
     async fn zero_fill(&self, from: u64, to: u64) -> io::Result<()> {
-        let f = self.dma()?;
         let mut pos = from;
         while pos < to {
             let n = ((to - pos) as usize).min(ZERO_CHUNK);
-            let mut dma = f.alloc_dma_buffer(n);
+            let mut dma = self.0.alloc_dma_buffer(n);
             dma.as_bytes_mut().fill(0);
-            let w = f.write_at(dma, pos).await?;
+            let w = self.0.write_at(dma, pos).await?;
             if w != n {
                 return Err(io::Error::new(io::ErrorKind::WriteZero, "short zero-fill"));
             }
@@ -212,21 +174,15 @@ impl StorageFile for GlommioFile {
     }
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
-        Ok(self.dma()?.pre_allocate(len, false).await?)
+        Ok(self.0.pre_allocate(len, false).await?)
     }
 
     async fn size(&self) -> io::Result<u64> {
-        match self {
-            GlommioFile::Dma(f) => Ok(f.file_size().await?),
-            GlommioFile::Buffered(f) => Ok(f.file_size().await?),
-        }
+        Ok(self.0.file_size().await?)
     }
 
     async fn close(self) -> io::Result<()> {
-        match self {
-            GlommioFile::Dma(f) => Ok(f.close().await?),
-            GlommioFile::Buffered(f) => Ok(f.close().await?),
-        }
+        Ok(self.0.close().await?)
     }
 }
 
@@ -239,18 +195,7 @@ impl Backend for GlommioBackend {
             .write(true)
             .dma_open(std::path::absolute(path)?)
             .await?;
-        Ok(GlommioFile::Dma(f))
-    }
-
-    async fn create_buffered(&self, path: &Path) -> io::Result<GlommioFile> {
-        let f = glommio::io::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .buffered_open(std::path::absolute(path)?)
-            .await?;
-        Ok(GlommioFile::Buffered(f))
+        Ok(GlommioFile(f))
     }
 
     async fn create(&self, path: &Path) -> io::Result<GlommioFile> {
@@ -261,7 +206,7 @@ impl Backend for GlommioBackend {
             .truncate(true)
             .dma_open(std::path::absolute(path)?)
             .await?;
-        Ok(GlommioFile::Dma(f))
+        Ok(GlommioFile(f))
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

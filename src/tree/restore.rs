@@ -33,14 +33,6 @@ impl DataTree {
         }
     }
 
-    /// Visits every znode in no particular order (a plain scan of the node table: the
-    /// cheap way to copy the tree for a snapshot; the loader orders by depth).
-    pub fn for_each_node_unordered(&self, mut f: impl FnMut(&str, &Node, &Arc<[Acl]>)) {
-        for (path, node) in self.nodes.iter() {
-            f(path, node, self.acl(node));
-        }
-    }
-
     /// Puts back one znode read from a snapshot, after its parent (see [`Restorer`]).
     pub fn restore_node(
         &mut self,
