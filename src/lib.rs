@@ -10,6 +10,7 @@
 //! - [`watch`] holds per-shard watch registry.
 //! - [`config`] holds zoo.cfg.
 //! - [`admin`] holds four-letter words.
+//! - [`quorum`] holds the ensemble: ZAB, fast leader election, the quorum wire protocol.
 //! - [`server`] holds the glommio runtime, the only module that touches sockets.
 
 pub mod acl;
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod config;
 pub mod limits;
 pub mod proto;
+pub mod quorum;
 pub mod request;
 pub mod server;
 pub mod session;

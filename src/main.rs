@@ -91,6 +91,36 @@ fn load_config(path: Option<PathBuf>) -> Result<corral::config::Config, ExitCode
     }
 }
 
+/// `corral server`: the one place that decides how a configuration is served.
+/// ZooKeeper's `QuorumPeerMain` runs a quorum peer when `isDistributed()` and a
+/// standalone server otherwise (no server list, or one participant with
+/// standaloneEnabled=true, which then uses its server line's client port). Until the
+/// ensemble runtime lands, an ensemble configuration is refused here: serving it
+/// standalone would let this server accept writes its peers never see (split brain).
+fn serve(cfg: corral::config::Config) -> ExitCode {
+    if let (true, Some(qv)) = (cfg.is_distributed(), &cfg.quorum) {
+        let me = cfg
+            .my_server()
+            .map(|s| format!("; this is server.{}", s.id))
+            .unwrap_or_default();
+        eprintln!(
+            "corral: ensemble mode ({} server.N lines, {} voters{me}) is not served by this build yet; \
+             running it standalone would split the ensemble's data. To run standalone, remove the \
+             server.N lines or keep a single participant with standaloneEnabled=true.",
+            qv.members.len(),
+            qv.voter_count(),
+        );
+        return ExitCode::from(2);
+    }
+    match corral::server::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("corral: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a storage tool on a one-off glommio executor (the storage backend needs one).
 fn run_tool<F, Fut>(f: F) -> ExitCode
 where
@@ -151,13 +181,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match corral::server::run(cfg) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("corral: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            serve(cfg)
         }
         Command::Log {
             command: LogCommand::Dump { file },

@@ -12,13 +12,19 @@
 //!
 //! Where ZooKeeper silently falls back to a default on a malformed value (system
 //! properties read with `Integer.getInteger`), corral refuses the file instead: a typo in
-//! a limit should stop the server, not be ignored. Unknown keys, keys corral does not
-//! implement, and ensemble keys a standalone server ignores are returned as warnings.
+//! a limit should stop the server, not be ignored. Unknown keys and keys corral does
+//! not implement are returned as warnings.
 //!
-//! Parsing is sans-IO (`Config::parse` takes the text); only [`Config::load`] reads a
-//! file, and only `clientPortAddress` host names other than `localhost` are resolved
-//! (once, at startup), as ZooKeeper does with `InetAddress.getByName`.
+//! The ensemble keys (`server.N`, `initLimit`, `peerType`, the `myid` file, ...) are
+//! read and checked as `QuorumPeerConfig.setupQuorumPeerConfig` does, in the private
+//! `ensemble` module.
+//!
+//! Parsing is sans-IO (`Config::parse` takes the text, [`Config::parse_with_myid`] also
+//! the content of `dataDir/myid`); only [`Config::load`] reads files, and only client
+//! host names other than `localhost` are resolved (once, at startup), as ZooKeeper
+//! does with `InetAddress.getByName`.
 
+mod ensemble;
 pub mod properties;
 
 use std::collections::HashMap;
@@ -26,6 +32,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use crate::limits::Limits;
+use crate::quorum::verifier::QuorumVerifier;
+use crate::quorum::{LearnerType, Sid};
 use crate::request::PrepConfig;
 
 /// corral's built-in configuration (conf/zoo.cfg), used when no file is given.
@@ -44,6 +52,9 @@ pub const ZK_DEFAULT_TICK_TIME: u32 = 3000;
 /// `autopurge.snapRetainCount` below this is raised to it (`PurgeTxnLog` keeps 3).
 pub const MIN_SNAP_RETAIN_COUNT: u32 = 3;
 
+/// `electionAlg`: ZooKeeper 3.8 accepts only 3, fast leader election.
+pub const ELECTION_ALG: u32 = 3;
+
 /// A zoo.cfg that cannot be used. Every variant names the file; value errors also name
 /// the key and the line.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +69,16 @@ pub enum ConfigError {
     },
     #[error("{file}: {key} is not set")]
     Missing { file: String, key: String },
+    /// A key an ensemble needs and the file lacks.
+    #[error("{file}: {key} is not set: {reason}")]
+    NotSet {
+        file: String,
+        key: String,
+        reason: String,
+    },
+    /// The `myid` file (named by `path`) is missing, malformed or names no member.
+    #[error("{}: {reason}", path.display())]
+    MyId { path: PathBuf, reason: String },
     #[error("{file}:{line}: malformed \\uxxxx escape")]
     Syntax { file: String, line: usize },
     #[error("cannot read {}: {source}", path.display())]
@@ -66,15 +87,6 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// One `server.N=...` line of an ensemble configuration, kept for later ensemble work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerEntry {
-    /// The `N` of `server.N` (the server id, `myid`).
-    pub id: u64,
-    /// The value as written: `host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]`.
-    pub spec: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,8 +98,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `dataLogDir`: the transaction log (default: `dataDir`).
     pub data_log_dir: PathBuf,
-    /// `clientPortAddress` and `clientPort`. Without `clientPortAddress` every address
-    /// (0.0.0.0) is bound, as ZooKeeper. Port 0 asks the OS for a free port.
+    /// The address clients connect to: `clientPortAddress` and `clientPort`, or this
+    /// server's `;[host:]port` on its `server.N` line, which wins when present (as in
+    /// ZooKeeper's `setupClientPort`). Without a host every address (0.0.0.0) is bound,
+    /// as ZooKeeper. Port 0 asks the OS for a free port.
     pub client_port_address: SocketAddr,
     /// `secureClientPort`: parsed, but TLS is not supported (a warning says so).
     pub secure_client_port: Option<u16>,
@@ -134,12 +148,39 @@ pub struct Config {
     pub admin_enable_server: bool,
     /// `admin.serverPort` (default 8080).
     pub admin_server_port: u16,
-    /// `initLimit` (ticks): kept for ensemble work; standalone ignores it.
-    pub init_limit: Option<u32>,
-    /// `syncLimit` (ticks): kept for ensemble work; standalone ignores it.
-    pub sync_limit: Option<u32>,
-    /// `server.N` lines, sorted by id: kept for ensemble work; standalone ignores them.
-    pub servers: Vec<ServerEntry>,
+    /// The `server.N` lines (and `version`, if given) as ZooKeeper's `QuorumMaj`;
+    /// `None` when the file has no `server.N` line. Having one does not make an
+    /// ensemble: see [`Config::is_distributed`].
+    pub quorum: Option<QuorumVerifier>,
+    /// This server's id from `dataDir/myid`, when the file exists and names a member
+    /// (an ensemble member must have one; a standalone server may).
+    pub server_id: Option<Sid>,
+    /// This server's role, from its `server.N` line (which overrides `peerType`, as in
+    /// ZooKeeper); participant when standalone.
+    pub peer_type: LearnerType,
+    /// `initLimit` (ticks a follower has to connect and sync to a new leader). 0 = not
+    /// set, which only a standalone server may leave it.
+    pub init_limit: u32,
+    /// `syncLimit` (ticks a follower may lag before the leader drops it). 0 = not set.
+    pub sync_limit: u32,
+    /// `connectToLearnerMasterLimit` (ticks to connect to the leader after an
+    /// election); 0 = use `initLimit`.
+    pub connect_to_learner_master_limit: u32,
+    /// `standaloneEnabled`: with true (the default) a lone participant runs standalone.
+    pub standalone_enabled: bool,
+    /// `reconfigEnabled`: accepted; corral does not implement reconfig (warned).
+    pub reconfig_enabled: bool,
+    /// `syncEnabled`: observers log txns and take snapshots like participants.
+    pub sync_enabled: bool,
+    /// `quorumListenOnAllIPs`: bind the quorum and election ports on every address
+    /// instead of this server's line's host.
+    pub quorum_listen_on_all_ips: bool,
+    /// `electionPortBindRetry` / `zookeeper.electionPortBindRetry`: tries to bind the
+    /// election port, 1 s apart (0 = forever).
+    pub election_port_bind_retry: u32,
+    /// `cnxTimeout` / `zookeeper.cnxTimeout` (ms): connect timeout to a peer's election
+    /// port. 0 = none (Java's connect timeout 0 waits for ever).
+    pub cnx_timeout_ms: u32,
 }
 
 impl Default for Config {
@@ -173,9 +214,18 @@ impl Default for Config {
             force_sync: true,
             admin_enable_server: false,
             admin_server_port: 8080,
-            init_limit: None,
-            sync_limit: None,
-            servers: Vec::new(),
+            quorum: None,
+            server_id: None,
+            peer_type: LearnerType::Participant,
+            init_limit: 0,
+            sync_limit: 0,
+            connect_to_learner_master_limit: 0,
+            standalone_enabled: true,
+            reconfig_enabled: false,
+            sync_enabled: true,
+            quorum_listen_on_all_ips: false,
+            election_port_bind_retry: 3,
+            cnx_timeout_ms: 5000,
         }
     }
 }
@@ -187,14 +237,6 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "observerMasterPort",
-    "connectToLearnerMasterLimit",
-    "electionAlg",
-    "quorumListenOnAllIPs",
-    "peerType",
-    "syncEnabled",
-    "dynamicConfigFile",
-    "standaloneEnabled",
-    "reconfigEnabled",
     "sslQuorum",
     "portUnification",
     "sslQuorumReloadCertFiles",
@@ -206,7 +248,6 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "quorum.auth.kerberos.servicePrincipal",
     "quorum.cnxn.threads.size",
     "metricsProvider.className",
-    "multiAddress.enabled",
     "multiAddress.reachabilityCheckTimeoutMs",
     "multiAddress.reachabilityCheckEnabled",
     "oraclePath",
@@ -359,37 +400,6 @@ fn parse_force_sync(v: &str) -> Result<bool, Bad> {
     }
 }
 
-/// `server.N` value: `host:port:port[:role][;clientPart]`, lightly checked so an obvious
-/// typo is caught now rather than when ensembles arrive.
-fn check_server_spec(v: &str) -> Result<(), Bad> {
-    // Several addresses may be given, separated by '|' (multiAddress).
-    let quorum = v.split(';').next().unwrap_or("");
-    for addr in quorum.split('|') {
-        // "[v6]:p:p" or "host:p:p[:role]".
-        let rest = if let Some(stripped) = addr.strip_prefix('[') {
-            match stripped.find(']') {
-                Some(i) => &stripped[i + 1..],
-                None => return Err("unterminated [ in address".into()),
-            }
-        } else {
-            addr.find(':').map(|i| &addr[i..]).unwrap_or("")
-        };
-        let parts: Vec<&str> = rest.trim_start_matches(':').split(':').collect();
-        if rest.is_empty() || parts.len() < 2 || parts.len() > 3 {
-            return Err("expected host:quorumPort:electionPort[:participant|observer]".into());
-        }
-        parse_port(parts[0].trim())?;
-        parse_port(parts[1].trim())?;
-        if let Some(role) = parts.get(2) {
-            let r = role.trim().to_ascii_lowercase();
-            if r != "participant" && r != "observer" {
-                return Err("role must be participant or observer".into());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The spelling corral reads for `key`, folding ZooKeeper's system-property names.
 fn canonical_key(key: &str) -> &str {
     match key {
@@ -399,7 +409,42 @@ fn canonical_key(key: &str) -> &str {
         | "zookeeper.DigestAuthenticationProvider.superDigest"
         | "DigestAuthenticationProvider.superDigest" => "DigestAuthenticationProvider.superDigest",
         "zookeeper.4lw.commands.whitelist" => "4lw.commands.whitelist",
+        // ZooKeeper reads these two only as system properties; in zoo.cfg the short
+        // name becomes that property.
+        "zookeeper.electionPortBindRetry" => "electionPortBindRetry",
+        "zookeeper.cnxTimeout" => "cnxTimeout",
         other => other,
+    }
+}
+
+/// The last `dataDir` of zoo.cfg `text`, found the way `parse` finds it, so `load` can
+/// read the myid beside it before parsing. `None` when there is none (or the text does
+/// not parse: `parse` then reports why).
+fn data_dir_in(text: &str) -> Option<PathBuf> {
+    properties::parse(text)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|e| java_trim(&e.key) == "dataDir")
+        .map(|e| PathBuf::from(java_trim(&e.value)))
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// The content of a myid file, `None` when there is no such file (ZooKeeper reads it
+/// only if `isFile`; a standalone server needs none).
+fn read_myid(path: &Path) -> Result<Option<String>, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            let bytes = std::fs::read(path).map_err(io)?;
+            Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -409,9 +454,22 @@ fn java_trim(s: &str) -> &str {
 }
 
 impl Config {
-    /// Parses zoo.cfg `text`; `source_name` (usually the path) names the file in errors
-    /// and warnings. Returns the configuration and the warnings to log.
+    /// Parses zoo.cfg `text` with no `myid` file; `source_name` (usually the path)
+    /// names the file in errors and warnings. Returns the configuration and the
+    /// warnings to log. An ensemble member's configuration needs its myid: see
+    /// [`Config::parse_with_myid`].
     pub fn parse(text: &str, source_name: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse_with_myid(text, source_name, None)
+    }
+
+    /// Parses zoo.cfg `text` given the content of `dataDir/myid` (`None` when there is
+    /// no such file), as ZooKeeper does: a myid that exists must be a number, even for
+    /// a standalone server; an ensemble member must have one naming a `server.N` line.
+    pub fn parse_with_myid(
+        text: &str,
+        source_name: &str,
+        myid: Option<&str>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let file = source_name.to_string();
         let entries = properties::parse(text).map_err(|e| ConfigError::Syntax {
             file: file.clone(),
@@ -426,7 +484,20 @@ impl Config {
             let key = java_trim(&e.key).to_string();
             let value = java_trim(&e.value).to_string();
             let canon = canonical_key(&key).to_string();
-            if let Some((_, _, prev)) = last.get(&canon) {
+            if let Some((_, prev_value, prev)) = last.get(&canon) {
+                // Properties keeps the last line, but a member silently dropped from
+                // the ensemble is worse than a refused file.
+                if canon.starts_with("server.") {
+                    return Err(ConfigError::BadValue {
+                        file,
+                        line: e.line,
+                        key,
+                        value: value.clone(),
+                        reason: format!(
+                            "given twice (line {prev} has {prev_value:?}): each server id is listed once"
+                        ),
+                    });
+                }
                 warnings.push(format!(
                     "{file}:{}: {key} overrides the value given on line {prev}",
                     e.line
@@ -454,6 +525,7 @@ impl Config {
         let mut min_to: Option<(u32, usize)> = None;
         let mut max_to: Option<(u32, usize)> = None;
         let mut tick_line = None;
+        let mut ens = ensemble::EnsembleKeys::default();
 
         for (canon, key, value, line) in &final_entries {
             let line = *line;
@@ -619,31 +691,91 @@ impl Config {
                         at_least(parse_decode(v).map_err(bad)?, 0).map_err(bad)? as u64
                 }
                 "initLimit" | "syncLimit" => {
-                    let n = at_least(parse_int(v).map_err(bad)?, 1).map_err(bad)? as u32;
+                    // 0 means "not set" to ZooKeeper; an ensemble refuses it later.
+                    let n = at_least(parse_int(v).map_err(bad)?, 0).map_err(bad)? as u32;
                     if canon == "initLimit" {
-                        c.init_limit = Some(n);
+                        ens.init_limit = Some((n, line));
                     } else {
-                        c.sync_limit = Some(n);
+                        ens.sync_limit = Some((n, line));
                     }
-                    warnings.push(format!(
-                        "{file}:{line}: {key} only matters to an ensemble; standalone corral ignores it"
-                    ));
+                }
+                "connectToLearnerMasterLimit" => {
+                    c.connect_to_learner_master_limit =
+                        at_least(parse_int(v).map_err(bad)?, 0).map_err(bad)? as u32
+                }
+                "electionAlg" => {
+                    if parse_int(v).map_err(bad)? != ELECTION_ALG as i64 {
+                        return Err(bad(
+                            "only 3 (fast leader election) is supported, as in ZooKeeper 3.8"
+                                .into(),
+                        ));
+                    }
+                }
+                "peerType" => {
+                    let t = match v.to_lowercase().as_str() {
+                        "observer" => LearnerType::Observer,
+                        "participant" => LearnerType::Participant,
+                        _ => return Err(bad("must be observer or participant".into())),
+                    };
+                    ens.peer_type = Some((t, line));
+                }
+                "standaloneEnabled" => {
+                    c.standalone_enabled = parse_bool(v).map_err(bad)?;
+                    ens.standalone_line = Some(line);
+                }
+                "reconfigEnabled" => {
+                    c.reconfig_enabled = parse_bool(v).map_err(bad)?;
+                    if c.reconfig_enabled {
+                        warnings.push(format!(
+                            "{file}:{line}: reconfigEnabled: corral does not support dynamic reconfiguration; the membership stays as written here"
+                        ));
+                    }
+                }
+                "syncEnabled" => c.sync_enabled = parse_bool(v).map_err(bad)?,
+                "quorumListenOnAllIPs" => c.quorum_listen_on_all_ips = parse_bool(v).map_err(bad)?,
+                "electionPortBindRetry" => {
+                    // ZooKeeper falls back to 3 on a negative value; corral refuses it.
+                    c.election_port_bind_retry = at_least(parse_decode_int(v).map_err(bad)?, 0)
+                        .map_err(bad)? as u32
+                }
+                "cnxTimeout" => {
+                    c.cnx_timeout_ms =
+                        at_least(parse_int(v).map_err(bad)?, 0).map_err(bad)? as u32
+                }
+                "multiAddress.enabled" => {
+                    if parse_bool(v).map_err(bad)? {
+                        return Err(bad(
+                            "corral does not support multiAddress (several addresses per server)"
+                                .into(),
+                        ));
+                    }
+                }
+                "dynamicConfigFile" => {
+                    return Err(bad(
+                        "dynamic configuration files are not supported by corral (nor is reconfig): put the server.N lines in this file"
+                            .into(),
+                    ))
+                }
+                "version" => {
+                    ens.version = Some((
+                        crate::quorum::verifier::parse_version(v).map_err(|r| bad(Bad(r)))?,
+                        line,
+                    ))
                 }
                 "shards" => {
                     c.shards = Some(at_least(parse_int(v).map_err(bad)?, 1).map_err(bad)? as usize)
                 }
                 k if k.starts_with("server.") => {
-                    let id = k["server.".len()..]
-                        .parse::<u64>()
-                        .map_err(|_| bad("the N of server.N must be a number".into()))?;
-                    check_server_spec(v).map_err(bad)?;
-                    c.servers.push(ServerEntry {
-                        id,
-                        spec: v.to_string(),
+                    let sid = crate::quorum::verifier::parse_sid(&k["server.".len()..])
+                        .map_err(|r| bad(Bad(r)))?;
+                    let server = crate::quorum::verifier::QuorumServer::parse(sid, v)
+                        .map_err(|e| bad(Bad(e.reason)))?;
+                    ens.servers.push(ensemble::ServerLine {
+                        server,
+                        key: key.clone(),
+                        value: value.clone(),
+                        line,
                     });
-                    warnings.push(format!(
-                        "{file}:{line}: {key} only matters to an ensemble; standalone corral ignores it"
-                    ));
                 }
                 k if UNSUPPORTED_KEYS.contains(&k)
                     || k.starts_with("metricsProvider.")
@@ -651,6 +783,10 @@ impl Config {
                     || k.starts_with("group.")
                     || k.starts_with("weight.") =>
                 {
+                    if k.starts_with("group.") || k.starts_with("weight.") {
+                        ens.hierarchical
+                            .get_or_insert((key.clone(), value.clone(), line));
+                    }
                     warnings.push(format!(
                         "{file}:{line}: {key} is not supported by corral; ignored"
                     ));
@@ -658,22 +794,34 @@ impl Config {
                 _ => warnings.push(format!("{file}:{line}: unknown key {key}; ignored")),
             }
         }
-        c.servers.sort_by_key(|s| s.id);
-
         c.data_dir = data_dir.ok_or_else(|| ConfigError::Missing {
             file: file.clone(),
             key: "dataDir".into(),
         })?;
         c.data_log_dir = data_log_dir.unwrap_or_else(|| c.data_dir.clone());
 
-        let (port, _) = client_port.ok_or_else(|| ConfigError::Missing {
-            file: file.clone(),
-            key: "clientPort".into(),
-        })?;
-        let ip = client_host
-            .map(|(ip, _)| ip)
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        c.client_port_address = SocketAddr::new(ip, port);
+        if let (None, Some((_, line))) = (client_port, client_host) {
+            let value = final_entries
+                .iter()
+                .find(|e| e.0 == "clientPortAddress")
+                .map(|e| e.2.clone())
+                .unwrap_or_default();
+            return Err(ConfigError::BadValue {
+                file,
+                line,
+                key: "clientPortAddress".into(),
+                value,
+                reason: "clientPortAddress is set but clientPort is not set".into(),
+            });
+        }
+        // Without a host every address, as InetSocketAddress(port).
+        let static_client = client_port.map(|(port, line)| {
+            let ip = client_host
+                .map(|(ip, _)| ip)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            (SocketAddr::new(ip, port), line)
+        });
+        ensemble::setup_quorum_peer(&mut c, ens, static_client, myid, &file, &mut warnings)?;
 
         c.min_session_timeout = min_to.map(|m| m.0).unwrap_or(c.tick_time.saturating_mul(2));
         c.max_session_timeout = max_to
@@ -704,13 +852,33 @@ impl Config {
         Ok((c, warnings))
     }
 
-    /// Reads and parses the zoo.cfg at `path` (the path names the file in messages).
+    /// Reads and parses the zoo.cfg at `path` (the path names the file in messages),
+    /// and `dataDir/myid` if it exists (relative to the working directory when dataDir
+    /// is, as the server uses it).
     pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let myid = match data_dir_in(&text) {
+            Some(dir) => read_myid(&dir.join("myid"))?,
+            None => None,
+        };
+        Config::parse_with_myid(&text, &path.display().to_string(), myid.as_deref())
+    }
+
+    /// ZooKeeper's `isDistributed`: there are `server.N` lines and either more than
+    /// one participant or `standaloneEnabled=false`. Otherwise the server runs
+    /// standalone, even with a (single-participant) server list.
+    pub fn is_distributed(&self) -> bool {
+        self.quorum
+            .as_ref()
+            .is_some_and(|q| !self.standalone_enabled || q.voter_count() > 1)
+    }
+
+    /// This server's `server.N` line, when myid names one.
+    pub fn my_server(&self) -> Option<&crate::quorum::verifier::QuorumServer> {
+        self.quorum.as_ref()?.get(self.server_id?)
     }
 
     /// The embedded default configuration (conf/zoo.cfg).
@@ -747,7 +915,12 @@ impl Config {
     }
 
     /// [`Config::to_conf_lines`] reporting `bound_port`, the port actually listened on
-    /// (ZooKeeper prints the bound port, which differs when clientPort=0).
+    /// (ZooKeeper prints the bound port, which differs when clientPort=0). An ensemble
+    /// member adds what `QuorumZooKeeperServer.dumpConf` adds: the limits, electionAlg,
+    /// its own election and quorum ports, `peerType` as LearnerType's ordinal
+    /// (participant 0, observer 1), then `membership: ` and the config string's lines.
+    /// ZooKeeper prints the config string without a final newline, so its `conf`
+    /// output ends in `version=<hex>` with none.
     pub fn conf_lines_for_port(&self, bound_port: u16) -> Vec<String> {
         let abs = |p: &Path| {
             std::path::absolute(p)
@@ -755,7 +928,7 @@ impl Config {
                 .display()
                 .to_string()
         };
-        vec![
+        let mut lines = vec![
             format!("clientPort={bound_port}"),
             format!(
                 "secureClientPort={}",
@@ -771,9 +944,27 @@ impl Config {
                 "clientPortListenBacklog={}",
                 self.client_port_listen_backlog
             ),
+        ];
+        match (self.is_distributed(), &self.quorum, self.my_server()) {
+            (true, Some(qv), Some(me)) => {
+                lines.push(format!("serverId={}", me.id));
+                lines.push(format!("initLimit={}", self.init_limit));
+                lines.push(format!("syncLimit={}", self.sync_limit));
+                lines.push(format!("electionAlg={ELECTION_ALG}"));
+                lines.push(format!("electionPort={}", me.election_addr.1));
+                lines.push(format!("quorumPort={}", me.quorum_addr.1));
+                let ordinal = match self.peer_type {
+                    LearnerType::Participant => 0,
+                    LearnerType::Observer => 1,
+                };
+                lines.push(format!("peerType={ordinal}"));
+                lines.push("membership: ".to_string());
+                lines.extend(qv.to_config_string().split('\n').map(String::from));
+            }
             // Standalone ZooKeeper reports server id 0.
-            "serverId=0".to_string(),
-        ]
+            _ => lines.push("serverId=0".to_string()),
+        }
+        lines
     }
 }
 

@@ -46,12 +46,15 @@ fn sample_parses_and_lists_every_key() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let (c, warnings) = Config::parse(&uncommented, "all.cfg").unwrap();
+    // Three server.N lines make an ensemble, which needs a myid.
+    let (c, warnings) = Config::parse_with_myid(&uncommented, "all.cfg", Some("1\n")).unwrap();
     assert_eq!(c.shards, Some(4));
-    assert_eq!(c.servers.len(), 3);
+    assert!(c.is_distributed());
+    assert_eq!(c.quorum.as_ref().unwrap().voter_count(), 3);
+    assert_eq!(c.server_id, Some(1));
     for w in &warnings {
         assert!(
-            w.contains("secureClientPort") || w.contains("ensemble") || w.contains("overrides"),
+            w.contains("secureClientPort") || w.contains("overrides"),
             "unexpected warning {w}"
         );
     }
@@ -118,8 +121,17 @@ fn zookeeper_defaults_when_keys_are_absent() {
     assert_eq!(c.client_port_listen_backlog, -1);
     assert_eq!(c.secure_client_port, None);
     assert_eq!(c.shards, None);
-    assert_eq!(c.init_limit, None);
-    assert!(c.servers.is_empty());
+    // Ensemble keys: ZooKeeper's defaults, and no server list.
+    assert_eq!(c.quorum, None);
+    assert_eq!(c.server_id, None);
+    assert!(!c.is_distributed());
+    assert_eq!(c.peer_type, LearnerType::Participant);
+    assert_eq!((c.init_limit, c.sync_limit), (0, 0));
+    assert_eq!(c.connect_to_learner_master_limit, 0);
+    assert!(c.standalone_enabled && c.sync_enabled);
+    assert!(!c.reconfig_enabled && !c.quorum_listen_on_all_ips);
+    assert_eq!(c.election_port_bind_retry, 3);
+    assert_eq!(c.cnx_timeout_ms, 5000);
 }
 
 #[test]
@@ -258,22 +270,6 @@ fn unknown_and_unsupported_keys_are_warnings() {
 }
 
 #[test]
-fn ensemble_keys_are_kept_and_warned() {
-    let (c, warnings) = parse(&format!(
-        "{MINIMAL}initLimit=10\nsyncLimit=5\nserver.2=b:2888:3888\nserver.1=a:2888:3888:participant;2181\nserver.3=[::1]:2888:3888:observer\n"
-    ));
-    assert_eq!(c.init_limit, Some(10));
-    assert_eq!(c.sync_limit, Some(5));
-    assert_eq!(
-        c.servers.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
-    assert_eq!(c.servers[0].spec, "a:2888:3888:participant;2181");
-    assert_eq!(warnings.len(), 5);
-    assert!(warnings.iter().all(|w| w.contains("standalone")));
-}
-
-#[test]
 fn secure_client_port_is_warned_unsupported() {
     let (c, warnings) = parse(&format!("{MINIMAL}secureClientPort=2281\n"));
     assert_eq!(c.secure_client_port, Some(2281));
@@ -408,11 +404,33 @@ fn bad_values_name_key_line_and_file() {
         ("znode.container.maxPerMinute", "lots"),
         ("znode.container.maxNeverUsedIntervalMs", "-3"),
         ("initLimit", "ten"),
-        ("syncLimit", "0"),
+        ("syncLimit", "-1"),
+        ("connectToLearnerMasterLimit", "-1"),
+        ("electionAlg", "1"),
+        ("electionAlg", "fast"),
+        ("peerType", "leader"),
+        ("standaloneEnabled", "no"),
+        ("reconfigEnabled", "1"),
+        ("syncEnabled", "yes"),
+        ("quorumListenOnAllIPs", "all"),
+        ("electionPortBindRetry", "-1"),
+        ("zookeeper.electionPortBindRetry", "three"),
+        ("cnxTimeout", "5s"),
+        ("zookeeper.cnxTimeout", "-1"),
+        ("multiAddress.enabled", "true"),
+        ("multiAddress.enabled", "maybe"),
+        ("dynamicConfigFile", "/etc/zk/zoo.cfg.dynamic"),
+        ("version", "0x1"),
         ("server.x", "a:1:2"),
+        ("server.0", "a:1:2"),
+        ("server.-1", "a:1:2"),
         ("server.1", "a:1"),
         ("server.1", "a:1:2:leader"),
         ("server.1", "a:99999:2"),
+        ("server.1", "a:2888:2888"),
+        ("server.1", "a:2888:3888|b:2888:3888"),
+        ("server.1", "[::1:2888:3888"),
+        ("server.1", "a:2888:3888;x"),
         ("shards", "0"),
         ("shards", "all"),
         ("dataDir", ""),
@@ -500,4 +518,682 @@ fn conf_lines_match_zookeeper_dump_conf() {
     let lines = Config::default().to_conf_lines();
     let data = lines.iter().find(|l| l.starts_with("dataDir=")).unwrap();
     assert!(data["dataDir=".len()..].starts_with('/'), "{data}");
+}
+
+// ---------------------------------------------------------------- ensembles
+
+/// Three participants and an observer on one host, as conf/ensemble/ has them.
+const ENSEMBLE: &str = "\
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=/d
+clientPort=2181
+server.1=127.0.0.1:2888:3888
+server.2=127.0.0.1:2889:3889
+server.3=127.0.0.1:2890:3890
+server.4=127.0.0.1:2891:3891:observer
+";
+
+fn parse_myid(text: &str, myid: Option<&str>) -> (Config, Vec<String>) {
+    match Config::parse_with_myid(text, "test.cfg", myid) {
+        Ok(r) => r,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn myid_err(text: &str, myid: Option<&str>) -> String {
+    match Config::parse_with_myid(text, "test.cfg", myid) {
+        Ok(_) => panic!("expected an error for {text:?} with myid {myid:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `ENSEMBLE` with `line` replacing the line that starts with its key (or added).
+fn ensemble_with(line: &str) -> String {
+    let key = line.split('=').next().unwrap();
+    let mut out: Vec<String> = ENSEMBLE
+        .lines()
+        .filter(|l| l.split('=').next() != Some(key))
+        .map(String::from)
+        .collect();
+    out.push(line.to_string());
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn ensemble_member_reads_its_membership_and_role() {
+    let (c, warnings) = parse_myid(ENSEMBLE, Some("2\n"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(c.is_distributed());
+    assert_eq!(c.server_id, Some(2));
+    assert_eq!(c.peer_type, LearnerType::Participant);
+    assert_eq!((c.init_limit, c.sync_limit), (10, 5));
+    let qv = c.quorum.as_ref().unwrap();
+    assert_eq!(qv.voters().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(qv.observers().map(|s| s.id).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(qv.version, 0);
+    let me = c.my_server().unwrap();
+    assert_eq!(me.quorum_addr, ("127.0.0.1".to_string(), 2889));
+    assert_eq!(me.election_addr, ("127.0.0.1".to_string(), 3889));
+    // No ;client part: the static clientPort, every address.
+    assert_eq!(c.client_port_address, "0.0.0.0:2181".parse().unwrap());
+    assert_eq!(me.client_addr, None);
+
+    let (c, warnings) = parse_myid(&ensemble_with("peerType=observer"), Some("4"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.peer_type, LearnerType::Observer);
+    assert_eq!(c.server_id, Some(4));
+}
+
+#[test]
+fn ensemble_keys_and_their_system_property_spellings() {
+    let text = format!(
+        "{ENSEMBLE}connectToLearnerMasterLimit=3\nelectionAlg=3\nstandaloneEnabled=true\n\
+         syncEnabled=false\nquorumListenOnAllIPs=true\nmultiAddress.enabled=false\n\
+         zookeeper.electionPortBindRetry=0x10\nzookeeper.cnxTimeout=1500\nreconfigEnabled=false\n"
+    );
+    let (c, warnings) = parse_myid(&text, Some("1"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.connect_to_learner_master_limit, 3);
+    assert!(!c.sync_enabled && c.quorum_listen_on_all_ips && !c.reconfig_enabled);
+    assert_eq!(c.election_port_bind_retry, 16);
+    assert_eq!(c.cnx_timeout_ms, 1500);
+    let (c, _) = parse_myid(
+        &format!("{ENSEMBLE}electionPortBindRetry=0\ncnxTimeout=0\n"),
+        Some("1"),
+    );
+    assert_eq!((c.election_port_bind_retry, c.cnx_timeout_ms), (0, 0));
+    // Both spellings are one key: the later line wins, with a warning.
+    let (c, warnings) = parse_myid(
+        &format!("{ENSEMBLE}cnxTimeout=100\nzookeeper.cnxTimeout=200\n"),
+        Some("1"),
+    );
+    assert_eq!(c.cnx_timeout_ms, 200);
+    assert!(warnings[0].contains("overrides"), "{warnings:?}");
+}
+
+#[test]
+fn reconfig_enabled_is_accepted_with_a_warning() {
+    let (c, warnings) = parse_myid(&format!("{ENSEMBLE}reconfigEnabled=true\n"), Some("1"));
+    assert!(c.reconfig_enabled);
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].starts_with("test.cfg:10: reconfigEnabled")
+            && warnings[0].contains("does not support"),
+        "{}",
+        warnings[0]
+    );
+}
+
+#[test]
+fn version_key_sets_the_config_version() {
+    let (c, _) = parse_myid(&format!("{ENSEMBLE}version=100000000\n"), Some("1"));
+    assert_eq!(c.quorum.unwrap().version, 0x1_0000_0000);
+    // Without server lines it means nothing: warned.
+    let (c, warnings) = parse(&format!("{MINIMAL}version=1\n"));
+    assert_eq!(c.quorum, None);
+    assert!(warnings[0].contains("test.cfg:3: version"), "{warnings:?}");
+}
+
+#[test]
+fn accepted_server_line_forms() {
+    let text = "\
+initLimit=5
+syncLimit=2
+dataDir=/d
+server.1=[2001:db8::1]:2888:3888;[2001:db8::1]:2181
+server.2=[2001:db8::2]:2888:3888:participant;2181
+server.3=zk3.example.com:2888:3888:OBSERVER
+server.4=zk4.example.com:2888:3888:participant
+server.5=zk5.example.com:2888:3888
+";
+    let (c, warnings) = parse_myid(text, Some("2"));
+    let qv = c.quorum.as_ref().unwrap();
+    assert_eq!(qv.voter_count(), 4);
+    assert!(!qv.is_voter(3));
+    assert_eq!(qv.get(1).unwrap().quorum_addr.0, "2001:db8::1");
+    // No clientPort at all: this server's line gives it (every address, port 2181).
+    assert_eq!(c.client_port_address, "0.0.0.0:2181".parse().unwrap());
+    // Four voters: ZooKeeper warns, and so does corral; it does not refuse.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("4 participants: non-optimal configuration"));
+    assert_eq!(
+        qv.to_config_string(),
+        "server.1=[2001:db8::1]:2888:3888:participant;[2001:db8::1]:2181\n\
+         server.2=[2001:db8::2]:2888:3888:participant;0.0.0.0:2181\n\
+         server.3=zk3.example.com:2888:3888:observer\n\
+         server.4=zk4.example.com:2888:3888:participant\n\
+         server.5=zk5.example.com:2888:3888:participant\n\
+         version=0"
+    );
+}
+
+#[test]
+fn voter_counts_follow_zookeeper() {
+    let servers = |n: u64| -> String {
+        (1..=n)
+            .map(|i| format!("server.{i}=127.0.0.1:{}:{}\n", 2887 + i, 3887 + i))
+            .collect()
+    };
+    let limits = "initLimit=10\nsyncLimit=5\n";
+    // Two voters: distributed, warned that no failure is tolerated.
+    let (c, w) = parse_myid(&format!("{MINIMAL}{limits}{}", servers(2)), Some("1"));
+    assert!(c.is_distributed());
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("2 participant(s): no server failure will be tolerated"));
+    // Three and five: no warning.
+    for n in [3, 5] {
+        let (c, w) = parse_myid(&format!("{MINIMAL}{limits}{}", servers(n)), Some("1"));
+        assert!(c.is_distributed() && w.is_empty(), "{n}: {w:?}");
+    }
+    // Four and six: warned, accepted.
+    for n in [4, 6] {
+        let (c, w) = parse_myid(&format!("{MINIMAL}{limits}{}", servers(n)), Some("1"));
+        assert!(c.is_distributed(), "{n}");
+        assert!(w[0].contains("consider an odd number of servers"), "{w:?}");
+    }
+    // One voter with standaloneEnabled=false: an ensemble of one, warned.
+    let (c, w) = parse_myid(
+        &format!("{MINIMAL}{limits}standaloneEnabled=false\n{}", servers(1)),
+        Some("1"),
+    );
+    assert!(c.is_distributed());
+    assert!(
+        w[0].contains("no server failure will be tolerated"),
+        "{w:?}"
+    );
+    // ... which may have observers then.
+    let (c, _) = parse_myid(
+        &format!(
+            "{MINIMAL}{limits}standaloneEnabled=false\n{}server.9=127.0.0.1:2999:3999:observer\n",
+            servers(1)
+        ),
+        Some("9"),
+    );
+    assert_eq!(c.peer_type, LearnerType::Observer);
+}
+
+#[test]
+fn a_lone_participant_runs_standalone() {
+    let text = format!("{MINIMAL}server.1=127.0.0.1:2888:3888;127.0.0.1:2191\n");
+    // Without a myid the line is not known to be this server's: clientPort applies.
+    let (c, w) = parse(&text);
+    assert!(!c.is_distributed());
+    assert_eq!(c.client_port_address, "0.0.0.0:2181".parse().unwrap());
+    assert_eq!(c.server_id, None);
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].starts_with("test.cfg:3: only one server is listed")
+            && w[0].contains("running standalone"),
+        "{w:?}"
+    );
+    // With myid 1 the line's client address is used, as ZooKeeper's setupClientPort.
+    let text = "dataDir=/d\nserver.1=127.0.0.1:2888:3888;127.0.0.1:2191\n";
+    let (c, _) = parse_myid(text, Some("1"));
+    assert!(!c.is_distributed());
+    assert_eq!(c.server_id, Some(1));
+    assert_eq!(c.client_port_address, "127.0.0.1:2191".parse().unwrap());
+    // Standalone prints what a standalone ZooKeeper prints.
+    assert_eq!(c.to_conf_lines().last().unwrap(), "serverId=0");
+    // No initLimit/syncLimit needed, and 0 is "not set", accepted standalone.
+    let (c, _) = parse(&format!("{MINIMAL}initLimit=0\nsyncLimit=0\n"));
+    assert_eq!((c.init_limit, c.sync_limit), (0, 0));
+}
+
+#[test]
+fn is_distributed_as_zookeeper() {
+    let is = |text: &str, myid: Option<&str>| parse_myid(text, myid).0.is_distributed();
+    assert!(!is(MINIMAL, None));
+    assert!(!is(&format!("{MINIMAL}server.1=a:1:2\n"), None));
+    assert!(!is(
+        &format!("{MINIMAL}server.1=a:1:2\nstandaloneEnabled=true\n"),
+        None
+    ));
+    assert!(is(
+        &format!("{MINIMAL}initLimit=1\nsyncLimit=1\nserver.1=a:1:2\nstandaloneEnabled=false\n"),
+        Some("1")
+    ));
+    assert!(is(ENSEMBLE, Some("1")));
+    // Observers do not count: two voters and an observer is still distributed, one
+    // voter and an observer is refused below (Observers w/o quorum).
+    assert!(is(
+        "initLimit=1\nsyncLimit=1\ndataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n",
+        Some("3")
+    ));
+}
+
+#[test]
+fn myid_parsing_rules() {
+    let id = |myid: &str| parse_myid(ENSEMBLE, Some(myid)).0.server_id;
+    assert_eq!(id("1"), Some(1));
+    assert_eq!(id("3\n"), Some(3));
+    assert_eq!(id("3\r\n"), Some(3));
+    // Only the first line is read.
+    assert_eq!(id("2\nanything at all\n"), Some(2));
+    // Long.parseLong takes a plus sign.
+    assert_eq!(id("+2"), Some(2));
+    for bad in [
+        " 1",
+        "1 ",
+        "1\t",
+        "",
+        "\n1",
+        "one",
+        "0x1",
+        "1.0",
+        "\u{feff}1",
+    ] {
+        let msg = myid_err(ENSEMBLE, Some(bad));
+        assert!(
+            msg.starts_with("/d/myid: the first line") && msg.contains("is not a number"),
+            "{bad:?}: {msg}"
+        );
+        assert!(msg.contains("no spaces"), "{msg}");
+    }
+    // Not a member.
+    let msg = myid_err(ENSEMBLE, Some("7"));
+    assert_eq!(
+        msg,
+        "/d/myid: My id 7 not in the peer list: test.cfg lists server ids 1, 2, 3, 4"
+    );
+    let msg = myid_err(ENSEMBLE, Some("0"));
+    assert!(msg.contains("My id 0 not in the peer list"), "{msg}");
+    let msg = myid_err(ENSEMBLE, Some("-1"));
+    assert!(msg.contains("My id -1 not in the peer list"), "{msg}");
+    // Missing.
+    let msg = myid_err(ENSEMBLE, None);
+    assert!(
+        msg.starts_with(
+            "/d/myid: myid file is missing: test.cfg describes an ensemble (3 participants)"
+        ),
+        "{msg}"
+    );
+    // A standalone server needs no myid, but one that exists must be a number, as in
+    // ZooKeeper (setupMyId reads it whenever the file exists).
+    let (c, _) = parse_myid(MINIMAL, Some("5"));
+    assert_eq!(c.server_id, None);
+    let msg = myid_err(MINIMAL, Some("five"));
+    assert!(
+        msg.starts_with("/var/zk/myid: the first line \"five\""),
+        "{msg}"
+    );
+}
+
+#[test]
+fn extended_types_limit_server_ids() {
+    let text = "initLimit=1\nsyncLimit=1\ndataDir=/d\nclientPort=1\nextendedTypesEnabled=true\n\
+                server.254=a:1:2\nserver.255=b:1:2\nserver.3=c:1:2\n";
+    assert_eq!(parse_myid(text, Some("254")).0.server_id, Some(254));
+    let msg = myid_err(text, Some("255"));
+    assert!(
+        msg.starts_with("/d/myid: server id 255 is too large") && msg.contains("254"),
+        "{msg}"
+    );
+}
+
+/// Asserts the error names `key` and `line` of test.cfg and contains `why`.
+fn assert_refused_why(text: &str, myid: Option<&str>, key: &str, line: usize, why: &str) {
+    let msg = myid_err(text, myid);
+    assert!(
+        msg.contains(&format!("test.cfg:{line}:")),
+        "{msg:?} lacks line {line}"
+    );
+    assert!(msg.contains(key), "{msg:?} lacks key {key}");
+    assert!(msg.contains(why), "{msg:?} lacks {why:?}");
+}
+
+#[test]
+fn ensemble_refusals_name_key_line_and_reason() {
+    // A server id twice, as the same key or another spelling of it.
+    assert_refused_why(
+        &format!("{ENSEMBLE}server.2=127.0.0.1:2892:3892\n"),
+        Some("1"),
+        "server.2",
+        10,
+        "given twice (line 7",
+    );
+    assert_refused_why(
+        &format!("{ENSEMBLE}server.02=127.0.0.1:2892:3892\n"),
+        Some("1"),
+        "server.02",
+        10,
+        "names server id 2, as server.2 on line 7 does",
+    );
+    // Two members on one quorum or election address.
+    assert_refused_why(
+        &ensemble_with("server.3=127.0.0.1:2888:3890"),
+        Some("1"),
+        "server.3",
+        9,
+        "quorum address 127.0.0.1:2888 of server.3 is also the quorum address of server.1",
+    );
+    assert_refused_why(
+        &ensemble_with("server.3=127.0.0.1:2890:3889"),
+        Some("1"),
+        "server.3",
+        9,
+        "election address 127.0.0.1:3889 of server.3 is also the election address of server.2",
+    );
+    // A member's quorum port equal to its election port.
+    assert_refused_why(
+        &ensemble_with("server.3=127.0.0.1:2890:2890"),
+        Some("1"),
+        "server.3",
+        9,
+        "the quorum port and the election port must differ",
+    );
+    // Observers with no participant.
+    assert_refused_why(
+        "dataDir=/d\nclientPort=1\nserver.1=a:1:2:observer\nserver.2=b:1:2:observer\n",
+        None,
+        "server.1",
+        3,
+        "Observers w/o participants is an invalid configuration",
+    );
+    // One participant (standalone) with observers.
+    assert_refused_why(
+        "dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2:observer\n",
+        None,
+        "server.2",
+        4,
+        "Observers w/o quorum is an invalid configuration",
+    );
+    // standaloneEnabled=false needs a participant.
+    assert_refused_why(
+        &format!("{MINIMAL}standaloneEnabled=false\n"),
+        None,
+        "standaloneEnabled",
+        3,
+        "needs a participant: there is no server.N line",
+    );
+    assert_refused_why(
+        &format!("{MINIMAL}standaloneEnabled=false\nserver.1=a:1:2:observer\n"),
+        None,
+        "standaloneEnabled",
+        3,
+        "every server.N line is an observer",
+    );
+    // initLimit/syncLimit zero in an ensemble.
+    assert_refused_why(
+        &ensemble_with("initLimit=0"),
+        Some("1"),
+        "initLimit",
+        9,
+        "must be greater than 0 in an ensemble",
+    );
+    assert_refused_why(
+        &ensemble_with("syncLimit=0"),
+        Some("1"),
+        "syncLimit",
+        9,
+        "must be greater than 0 in an ensemble",
+    );
+    // Hierarchical quorums beside server lines.
+    assert_refused_why(
+        &format!("{ENSEMBLE}group.1=1:2:3\n"),
+        Some("1"),
+        "group.1",
+        10,
+        "hierarchical quorums",
+    );
+    // Keys corral refuses outright.
+    assert_refused_why(
+        &format!("{ENSEMBLE}dynamicConfigFile=/etc/zk/zoo.cfg.dynamic.100000000\n"),
+        Some("1"),
+        "dynamicConfigFile",
+        10,
+        "not supported",
+    );
+    assert_refused_why(
+        &format!("{ENSEMBLE}multiAddress.enabled=true\n"),
+        Some("1"),
+        "multiAddress.enabled",
+        10,
+        "does not support multiAddress",
+    );
+    assert_refused_why(
+        &format!("{ENSEMBLE}electionAlg=0\n"),
+        Some("1"),
+        "electionAlg",
+        10,
+        "only 3",
+    );
+    assert_refused_why(
+        &ensemble_with("server.4=127.0.0.1:2891:3891|127.0.0.2:2891:3891:observer"),
+        Some("1"),
+        "server.4",
+        9,
+        "multiAddress",
+    );
+}
+
+#[test]
+fn missing_limits_in_an_ensemble() {
+    let without = |key: &str| {
+        ENSEMBLE
+            .lines()
+            .filter(|l| !l.starts_with(key))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let msg = myid_err(&without("initLimit"), Some("1"));
+    assert!(
+        msg.starts_with("test.cfg: initLimit is not set: an ensemble (3 participants) needs it"),
+        "{msg}"
+    );
+    let msg = myid_err(&without("syncLimit"), Some("1"));
+    assert!(msg.starts_with("test.cfg: syncLimit is not set"), "{msg}");
+}
+
+#[test]
+fn client_port_precedence() {
+    let servers = "server.1=127.0.0.1:2888:3888;127.0.0.1:2191\nserver.2=127.0.0.1:2889:3889;2192\nserver.3=127.0.0.1:2890:3890\n";
+    let base = format!("initLimit=10\nsyncLimit=5\ndataDir=/d\n{servers}");
+    // No clientPort: each server's own line.
+    let addr = |extra: &str, myid: &str| {
+        parse_myid(&format!("{base}{extra}"), Some(myid))
+            .0
+            .client_port_address
+    };
+    assert_eq!(addr("", "1"), "127.0.0.1:2191".parse().unwrap());
+    assert_eq!(addr("", "2"), "0.0.0.0:2192".parse().unwrap());
+    // A clientPort that agrees with the line (same port on every address, or the same
+    // address) is fine; the line's address is used.
+    assert_eq!(
+        addr("clientPort=2191\n", "1"),
+        "127.0.0.1:2191".parse().unwrap()
+    );
+    assert_eq!(
+        addr("clientPort=2191\nclientPortAddress=127.0.0.1\n", "1"),
+        "127.0.0.1:2191".parse().unwrap()
+    );
+    assert_eq!(
+        addr("clientPort=2192\n", "2"),
+        "0.0.0.0:2192".parse().unwrap()
+    );
+    // clientPort=0 is "not set" to ZooKeeper: the line wins.
+    assert_eq!(
+        addr("clientPort=0\n", "1"),
+        "127.0.0.1:2191".parse().unwrap()
+    );
+    // Server 3's line has no client part: clientPort/clientPortAddress.
+    assert_eq!(
+        addr("clientPort=2193\nclientPortAddress=127.0.0.1\n", "3"),
+        "127.0.0.1:2193".parse().unwrap()
+    );
+    // Another server's client part never applies.
+    let msg = myid_err(&base, Some("3"));
+    assert_eq!(msg, "test.cfg: clientPort is not set");
+    // Disagreements are refused on this server's line.
+    assert_refused_why(
+        &format!("{base}clientPort=2181\n"),
+        Some("1"),
+        "server.1",
+        4,
+        "this server's client address 127.0.0.1:2191 disagrees with clientPort/clientPortAddress (0.0.0.0:2181, line 7)",
+    );
+    assert_refused_why(
+        &format!("{base}clientPort=2191\nclientPortAddress=127.0.0.2\n"),
+        Some("1"),
+        "server.1",
+        4,
+        "disagrees with clientPort/clientPortAddress (127.0.0.2:2191",
+    );
+    // A bare ;port means every address, which a specific clientPortAddress is not.
+    assert_refused_why(
+        &format!("{base}clientPort=2192\nclientPortAddress=127.0.0.1\n"),
+        Some("2"),
+        "server.2",
+        5,
+        "disagrees",
+    );
+    // clientPortAddress alone is refused, as ZooKeeper does.
+    assert_refused_why(
+        &format!("{base}clientPortAddress=127.0.0.1\n"),
+        Some("1"),
+        "clientPortAddress",
+        7,
+        "clientPortAddress is set but clientPort is not set",
+    );
+}
+
+#[test]
+fn peer_type_disagreement_is_warned_and_the_server_line_wins() {
+    // peerType=participant on the observer.
+    let (c, w) = parse_myid(&ensemble_with("peerType=participant"), Some("4"));
+    assert_eq!(c.peer_type, LearnerType::Observer);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(
+        w[0],
+        "test.cfg:10: peerType=participant disagrees with the server list (server.4's line makes this server observer); the server list wins, as in ZooKeeper"
+    );
+    // peerType=observer on a participant.
+    let (c, w) = parse_myid(&ensemble_with("peerType=observer"), Some("1"));
+    assert_eq!(c.peer_type, LearnerType::Participant);
+    assert!(
+        w[0].starts_with("test.cfg:10: peerType=observer disagrees"),
+        "{w:?}"
+    );
+    // No peerType on the observer: ZooKeeper's default (participant) disagrees too.
+    let (c, w) = parse_myid(ENSEMBLE, Some("4"));
+    assert_eq!(c.peer_type, LearnerType::Observer);
+    assert!(
+        w[0].starts_with("test.cfg:9: peerType is not set (participant) disagrees"),
+        "{w:?}"
+    );
+    // Case-insensitive, as ZooKeeper's toLowerCase.
+    let (c, w) = parse_myid(&ensemble_with("peerType=OBSERVER"), Some("4"));
+    assert_eq!(c.peer_type, LearnerType::Observer);
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn conf_lines_of_an_ensemble_member() {
+    let (c, _) = parse_myid(
+        &format!("{ENSEMBLE}clientPortAddress=127.0.0.1\n"),
+        Some("2"),
+    );
+    let lines = c.conf_lines_for_port(2181);
+    let tail: Vec<&str> = lines.iter().skip(8).map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        vec![
+            "clientPortListenBacklog=-1",
+            "serverId=2",
+            "initLimit=10",
+            "syncLimit=5",
+            "electionAlg=3",
+            "electionPort=3889",
+            "quorumPort=2889",
+            "peerType=0",
+            "membership: ",
+            "server.1=127.0.0.1:2888:3888:participant",
+            "server.2=127.0.0.1:2889:3889:participant",
+            "server.3=127.0.0.1:2890:3890:participant",
+            "server.4=127.0.0.1:2891:3891:observer",
+            "version=0",
+        ]
+    );
+    let (c, _) = parse_myid(&ensemble_with("peerType=observer"), Some("4"));
+    assert!(c.to_conf_lines().contains(&"peerType=1".to_string()));
+}
+
+#[test]
+fn ensemble_files_in_conf_describe_one_ensemble() {
+    let files = [
+        include_str!("../../conf/ensemble/zoo1.cfg"),
+        include_str!("../../conf/ensemble/zoo2.cfg"),
+        include_str!("../../conf/ensemble/zoo3.cfg"),
+        include_str!("../../conf/ensemble/zoo4.cfg"),
+    ];
+    let mut membership = None;
+    for (i, text) in files.iter().enumerate() {
+        let n = i as u64 + 1;
+        let name = format!("conf/ensemble/zoo{n}.cfg");
+        assert!(
+            text.lines().next().unwrap().starts_with('#') && text.contains(&format!("echo {n} >")),
+            "{name} must say what it is and what myid holds"
+        );
+        let (c, warnings) = Config::parse_with_myid(text, &name, Some(&format!("{n}\n")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(warnings.is_empty(), "{name}: {warnings:?}");
+        assert!(c.is_distributed(), "{name}");
+        assert_eq!(c.server_id, Some(n));
+        let role = if n == 4 {
+            LearnerType::Observer
+        } else {
+            LearnerType::Participant
+        };
+        assert_eq!(c.peer_type, role, "{name}");
+        assert_eq!(
+            c.client_port_address,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2180 + n as u16)
+        );
+        assert_eq!(c.data_dir, PathBuf::from(format!("./data/ensemble/{n}")));
+        assert_eq!((c.tick_time, c.init_limit, c.sync_limit), (2000, 10, 5));
+        for w in ["srvr", "stat", "mntr", "conf", "ruok"] {
+            assert!(c.four_letter_allowed(w), "{name}: {w}");
+        }
+        let me = c.my_server().unwrap();
+        assert_eq!(me.quorum_addr, ("127.0.0.1".to_string(), 2887 + n as u16));
+        assert_eq!(me.election_addr, ("127.0.0.1".to_string(), 3887 + n as u16));
+        let qv = c.quorum.unwrap();
+        match &membership {
+            None => membership = Some(qv),
+            Some(first) => assert_eq!(&qv, first, "{name} lists other members"),
+        }
+    }
+    let qv = membership.unwrap();
+    assert_eq!(qv.voter_count(), 3);
+    assert_eq!(qv.observers().map(|s| s.id).collect::<Vec<_>>(), vec![4]);
+}
+
+#[test]
+fn load_reads_myid_beside_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        ENSEMBLE.replace("dataDir=/d", &format!("dataDir={}", data.display())),
+    )
+    .unwrap();
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "{}: myid file is missing",
+            data.join("myid").display()
+        )),
+        "{msg}"
+    );
+    std::fs::write(data.join("myid"), "3\n").unwrap();
+    let (c, _) = Config::load(&cfg).unwrap();
+    assert_eq!(c.server_id, Some(3));
+    // A directory named myid is no myid file, as Java's isFile says.
+    std::fs::remove_file(data.join("myid")).unwrap();
+    std::fs::create_dir(data.join("myid")).unwrap();
+    let msg = Config::load(&cfg).unwrap_err().to_string();
+    assert!(msg.contains("myid file is missing"), "{msg}");
 }

@@ -127,6 +127,15 @@ impl AclCache {
         }
     }
 
+    /// Every counted list with its id, sorted by id: ZooKeeper's `longKeyMap`, which a
+    /// SNAP stream lists ahead of the nodes that refer to it by id.
+    pub fn entries(&self) -> Vec<(AclId, &Arc<[Acl]>)> {
+        let mut v: Vec<(AclId, &Arc<[Acl]>)> =
+            self.by_id.iter().map(|(id, (l, _))| (AclId(*id), l)).collect();
+        v.sort_unstable_by_key(|(id, _)| id.0);
+        v
+    }
+
     /// `aclCacheSize`: distinct counted lists.
     pub fn len(&self) -> usize {
         self.by_acl.len()
@@ -134,6 +143,13 @@ impl AclCache {
 
     pub fn is_empty(&self) -> bool {
         self.by_acl.is_empty()
+    }
+}
+
+impl super::DataTree {
+    /// The ACL cache, read-only (the SNAP writer lists its entries).
+    pub fn acl_cache(&self) -> &AclCache {
+        &self.acls
     }
 }
 
