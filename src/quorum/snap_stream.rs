@@ -666,12 +666,13 @@ impl SnapReader {
             *last_acl = (acl != AclId::OPEN).then_some((acl_ref, acl));
             *nodes_read += 1;
         };
-        // Links what the restorer holds even on error: the tree is dropped then anyway,
-        // but left consistent.
+        // Links the children the restorer holds, so the tree is whole between pieces.
+        // It can only fail applying a fuzzy snapshot's changes, which this never asks
+        // it to record.
         let finished = restorer.finish();
         let stalled = outcome?;
-        if finished.is_err() {
-            return Err(SnapError::Incomplete);
+        if let Err(e) = finished {
+            return Err(SnapError::BadPath(e.path));
         }
         if matches!(self.stage, Stage::Signature) {
             self.end_of_nodes();
