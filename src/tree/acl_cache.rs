@@ -130,8 +130,11 @@ impl AclCache {
     /// Every counted list with its id, sorted by id: ZooKeeper's `longKeyMap`, which a
     /// SNAP stream lists ahead of the nodes that refer to it by id.
     pub fn entries(&self) -> Vec<(AclId, &Arc<[Acl]>)> {
-        let mut v: Vec<(AclId, &Arc<[Acl]>)> =
-            self.by_id.iter().map(|(id, (l, _))| (AclId(*id), l)).collect();
+        let mut v: Vec<(AclId, &Arc<[Acl]>)> = self
+            .by_id
+            .iter()
+            .map(|(id, (l, _))| (AclId(*id), l))
+            .collect();
         v.sort_unstable_by_key(|(id, _)| id.0);
         v
     }
