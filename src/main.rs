@@ -94,23 +94,18 @@ fn load_config(path: Option<PathBuf>) -> Result<corral::config::Config, ExitCode
 /// `corral server`: the one place that decides how a configuration is served.
 /// ZooKeeper's `QuorumPeerMain` runs a quorum peer when `isDistributed()` and a
 /// standalone server otherwise (no server list, or one participant with
-/// standaloneEnabled=true, which then uses its server line's client port). Until the
-/// ensemble runtime lands, an ensemble configuration is refused here: serving it
-/// standalone would let this server accept writes its peers never see (split brain).
+/// standaloneEnabled=true, which then uses its server line's client port). An
+/// ensemble configuration always runs as an ensemble member, never standalone (that
+/// would let this server accept writes its peers never see).
 fn serve(cfg: corral::config::Config) -> ExitCode {
     if let (true, Some(qv)) = (cfg.is_distributed(), &cfg.quorum) {
-        let me = cfg
-            .my_server()
-            .map(|s| format!("; this is server.{}", s.id))
-            .unwrap_or_default();
-        eprintln!(
-            "corral: ensemble mode ({} server.N lines, {} voters{me}) is not served by this build yet; \
-             running it standalone would split the ensemble's data. To run standalone, remove the \
-             server.N lines or keep a single participant with standaloneEnabled=true.",
-            qv.members.len(),
-            qv.voter_count(),
+        let me = cfg.my_server().map(|s| s.id).unwrap_or_default();
+        tracing::info!(
+            myid = me,
+            members = qv.members.len(),
+            voters = qv.voter_count(),
+            "starting as an ensemble member"
         );
-        return ExitCode::from(2);
     }
     match corral::server::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

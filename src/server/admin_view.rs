@@ -36,6 +36,49 @@ pub struct Board {
     pub crst_gen: AtomicU64,
     /// The txn log's fsync latency (µs), published by the commit shard.
     pub fsync: Mutex<Option<Summary>>,
+    /// In an ensemble: this server's role, as `srvr`'s `Mode:` says it.
+    pub quorum: Mutex<Option<QuorumReport>>,
+}
+
+/// An ensemble member's role and its learners, for `srvr`, `stat` and `mntr`.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumReport {
+    /// `leader`, `follower`, `observer`, or `looking` (not serving).
+    pub mode: &'static str,
+    pub leader: Option<u64>,
+    pub counts: crate::quorum::zab::LearnerCounts,
+}
+
+impl Board {
+    /// The ensemble task's role changed.
+    pub fn set_quorum_state(
+        &self,
+        state: crate::quorum::ServerState,
+        leader: Option<u64>,
+        serving: bool,
+    ) {
+        use crate::quorum::ServerState::*;
+        let mode = match (state, serving) {
+            (Leading, true) => "leader",
+            (Following, true) => "follower",
+            (Observing, true) => "observer",
+            _ => "looking",
+        };
+        let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = q.as_ref().map(|r| r.counts).unwrap_or_default();
+        *q = Some(QuorumReport {
+            mode,
+            leader,
+            counts,
+        });
+    }
+
+    pub fn set_learner_counts(&self, counts: crate::quorum::zab::LearnerCounts) {
+        let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = q.as_mut() {
+            r.counts = counts;
+        }
+    }
 }
 
 impl Board {
@@ -45,6 +88,7 @@ impl Board {
             srst_gen: AtomicU64::new(0),
             crst_gen: AtomicU64::new(0),
             fsync: Mutex::new(None),
+            quorum: Mutex::new(None),
         })
     }
 }
@@ -219,6 +263,35 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
         .as_ref()
     {
         view.extra_metrics = admin::summary_metrics("fsync_time_us", f);
+    }
+    let quorum = rt
+        .board
+        .quorum
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(q) = quorum {
+        view.stats.server_state = q.mode.into();
+        view.running = rt.serving.load(Ordering::Acquire);
+        if q.mode == "leader" {
+            use admin::MetricValue::Int;
+            let c = q.counts;
+            let n = |v: usize| Int(v as i64);
+            view.extra_metrics.extend([
+                (
+                    "learners".to_string(),
+                    n(c.followers + c.observers + c.syncing),
+                ),
+                ("followers".to_string(), n(c.followers)),
+                ("synced_followers".to_string(), n(c.synced_followers)),
+                (
+                    "synced_non_voting_followers".to_string(),
+                    n(c.synced_non_voting_followers),
+                ),
+                ("synced_observers".to_string(), n(c.observers)),
+                ("pending_syncs".to_string(), n(c.pending_syncs)),
+            ]);
+        }
     }
     view.uptime_ms = rt.epoch.elapsed().as_millis() as u64;
     view.open_file_descriptor_count = std::fs::read_dir("/proc/self/fd")

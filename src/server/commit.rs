@@ -34,8 +34,15 @@ pub struct CommitCore {
 }
 
 impl CommitCore {
-    /// `tree` is shard 0's tree as recovered (empty until storage lands).
-    pub fn new(cfg: PrepConfig, tick_ms: i64, tree: &DataTree, now_wall_ms: i64) -> CommitCore {
+    /// `tree` is shard 0's tree as recovered. `server_id` fills the top byte of the
+    /// session ids this server hands out (0 standalone, myid in an ensemble).
+    pub fn new(
+        cfg: PrepConfig,
+        tick_ms: i64,
+        tree: &DataTree,
+        now_wall_ms: i64,
+        server_id: i64,
+    ) -> CommitCore {
         let mut tracker = SessionTracker::new(tick_ms);
         for (id, timeout) in tree.sessions() {
             tracker.add(id, timeout, 0);
@@ -44,10 +51,31 @@ impl CommitCore {
             prepper: Prepper::new(cfg),
             tracker,
             last_zxid: tree.last_processed_zxid(),
-            next_session_id: session::initial_session_id(0, now_wall_ms),
+            next_session_id: session::initial_session_id(server_id, now_wall_ms),
             inbox: Vec::new(),
             tracker_undo: Vec::new(),
         }
+    }
+
+    /// An ensemble leader once established: the next zxid follows `zxid` (the new
+    /// epoch's zero), nothing is outstanding, and every session of `tree` is tracked
+    /// afresh from `now_mono_ms` (learners report theirs in PINGs from now on).
+    pub fn lead_from(&mut self, cfg: PrepConfig, zxid: i64, tree: &DataTree, now_mono_ms: i64) {
+        self.prepper = Prepper::new(cfg);
+        self.last_zxid = zxid;
+        let mut tracker = SessionTracker::new(self.tracker.tick_ms);
+        for (id, timeout) in tree.sessions() {
+            tracker.add(id, timeout, now_mono_ms);
+        }
+        self.tracker = tracker;
+        self.inbox.clear();
+        self.tracker_undo.clear();
+    }
+
+    /// Leader: a learner's client is alive (PING touch table, REVALIDATE). False if
+    /// the session is unknown or closing.
+    pub fn touch(&mut self, session_id: i64, now_mono_ms: i64) -> bool {
+        self.tracker.touch(session_id, now_mono_ms)
     }
 
     /// A batch from a shard. Touches are applied at once; items wait for `build_batch`.
@@ -90,8 +118,13 @@ impl CommitCore {
         for item in std::mem::take(&mut self.inbox) {
             match item.kind {
                 WriteKind::CreateSession { timeout } => {
-                    let session_id = self.next_session_id;
-                    self.next_session_id += 1;
+                    // A learner's client comes with the id its server chose.
+                    let session_id = if item.session_id != 0 {
+                        item.session_id
+                    } else {
+                        self.next_session_id += 1;
+                        self.next_session_id - 1
+                    };
                     self.save_tracker(session_id);
                     self.tracker.add(session_id, timeout, now_mono_ms);
                     let hdr = TxnHeader {
@@ -358,7 +391,7 @@ mod tests {
     #[test]
     fn a_rejected_batch_is_answered_throttled_and_its_zxids_are_reused() {
         let mut tree = DataTree::new();
-        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
         let s = new_session(&mut core, &mut tree, 0);
         let logged = tree.last_processed_zxid();
         send(
@@ -406,7 +439,7 @@ mod tests {
     #[test]
     fn a_rejected_batch_restores_the_session_tracker() {
         let mut tree = DataTree::new();
-        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL);
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
         let closer = new_session(&mut core, &mut tree, 0);
         let expiring = new_session(&mut core, &mut tree, 0);
         let logged = tree.last_processed_zxid();

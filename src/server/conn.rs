@@ -83,6 +83,12 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         let _ = wr.close().await;
         return;
     }
+    if !rt.serving.load(std::sync::atomic::Ordering::Acquire) {
+        // An ensemble member that has no leader serves no one (ZooKeeper closes the
+        // connection: "ZooKeeperServer not running"); the client tries another server.
+        tracing::debug!(%remote, "closing a client connection: not serving");
+        return;
+    }
 
     let id = rt
         .shard

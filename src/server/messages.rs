@@ -19,6 +19,18 @@ pub struct Origin {
     pub xid: i32,
 }
 
+impl Origin {
+    /// A request a learner forwarded to this leader: no shard here answers it (its own
+    /// server does, once the txn is committed there).
+    pub fn remote(cxid: i32) -> Origin {
+        Origin {
+            shard: usize::MAX,
+            conn: 0,
+            xid: cxid,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum WriteKind {
     /// A request whose opcode is a write (create*, delete, setData, setACL, multi,
@@ -70,6 +82,13 @@ pub enum Committed {
         session_id: i64,
         origin: Origin,
     },
+    /// An ensemble member synced to its leader by a snapshot, or reloaded after a
+    /// truncation: every shard's tree becomes a copy of this one. No client is
+    /// connected then (a server that is not serving has closed them all).
+    Install(InstalledTree),
+    /// The server stopped serving (it lost its leader or its quorum): every client
+    /// connection is closed, as ZooKeeper does; clients reconnect elsewhere.
+    CloseAll,
     /// A write that was prepped but could not be logged (the disk is full): never
     /// applied anywhere, answered with `err` (THROTTLEDOP) and the shard's last zxid.
     /// For a CreateSession (`op`), whose ConnectResponse cannot carry an error, the
@@ -79,6 +98,21 @@ pub enum Committed {
         op: OpCode,
         err: ErrorCode,
     },
+}
+
+/// A tree every shard takes a copy of (see [`Committed::Install`]).
+#[derive(Clone)]
+pub struct InstalledTree(pub Arc<crate::tree::DataTree>);
+
+impl std::fmt::Debug for InstalledTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InstalledTree(zxid {:#x}, {} nodes)",
+            self.0.last_processed_zxid(),
+            self.0.node_count()
+        )
+    }
 }
 
 /// What the commit shard publishes: immutable, shared by every shard.

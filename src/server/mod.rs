@@ -15,6 +15,24 @@ mod admin_view;
 mod commit;
 mod conn;
 mod durability;
+// TEMPORARY while peer_links and the storage additions land (see ensemble.rs).
+mod ensemble {
+    use super::*;
+    pub async fn peer_state(
+        _config: &Config,
+        _rec: &crate::storage::Recovered,
+    ) -> Result<crate::quorum::zab::PeerState, String> {
+        Err("the ensemble runtime is not built yet".into())
+    }
+    pub(super) async fn ensemble_task(
+        _rt: Rc<Runtime>,
+        _from_shards: Rc<RefCell<Vec<ToCommit>>>,
+        _to_shards: Vec<shared_channel::SharedSender<Batch>>,
+        _log: TxnLog<GlommioBackend>,
+        _state: crate::quorum::zab::PeerState,
+    ) {
+    }
+}
 pub mod messages;
 mod notify;
 pub mod shard;
@@ -78,6 +96,9 @@ pub(crate) struct Runtime {
     /// txn up to it acknowledged, so a shard serves reads only once it has applied that
     /// far, and answers writes only once every shard has the batch.
     pub published: Arc<std::sync::atomic::AtomicI64>,
+    /// Whether clients are served: always in standalone mode; in an ensemble only
+    /// while this server is an established leader or an up-to-date learner.
+    pub serving: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runtime {
@@ -155,6 +176,8 @@ struct ConnectedLinks {
 struct CommitSetup {
     links: CommitLinks,
     log: TxnLog<GlommioBackend>,
+    /// In an ensemble: what the quorum peer starts from.
+    peer: Option<crate::quorum::zab::PeerState>,
 }
 
 /// Channels of shard 0.
@@ -181,6 +204,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let epoch = Instant::now();
     let board = admin_view::Board::new(shards);
     let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed()));
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -216,7 +240,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let (board, published) = (board.clone(), published.clone());
+        let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
         let h = LocalExecutorBuilder::new(placement(0))
             .name("corral-0")
             .io_memory(4 << 20)
@@ -227,6 +251,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     epoch,
                     board,
                     published,
+                    serving,
                 };
                 let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
@@ -234,6 +259,17 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                         let _ = recovered_tx.send(Err(msg));
                         return;
                     }
+                };
+                let peer = if shared.config.is_distributed() {
+                    match ensemble::peer_state(&shared.config, &recovered).await {
+                        Ok(p) => Some(p),
+                        Err(msg) => {
+                            let _ = recovered_tx.send(Err(msg));
+                            return;
+                        }
+                    }
+                } else {
+                    None
                 };
                 let recovered = Arc::new(recovered);
                 let _ = recovered_tx.send(Ok(recovered.clone()));
@@ -248,6 +284,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                 let commit = CommitSetup {
                     links: commit_links,
                     log,
+                    peer,
                 };
                 shard_main(
                     0,
@@ -288,7 +325,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         addr_senders.push(addr_tx);
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let (board, published) = (board.clone(), published.clone());
+        let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
         let h = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("corral-{shard}"))
             .io_memory(4 << 20)
@@ -320,6 +357,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     epoch,
                     board,
                     published,
+                    serving,
                 };
                 shard_main(
                     shard,
@@ -391,6 +429,7 @@ struct Shared {
     epoch: Instant,
     board: Arc<admin_view::Board>,
     published: Arc<std::sync::atomic::AtomicI64>,
+    serving: Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn shard_main(
@@ -408,6 +447,7 @@ async fn shard_main(
         epoch,
         board,
         published,
+        serving,
     } = shared;
     let listener = match TcpListener::bind(addr) {
         Ok(l) => l,
@@ -438,6 +478,7 @@ async fn shard_main(
         seen_resets: RefCell::default(),
         bound_port: std::cell::Cell::new(local.port()),
         published,
+        serving,
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
     if let Some(range) = mapped {
@@ -446,12 +487,31 @@ async fn shard_main(
 
     // Channels connect only when both ends do, and the other shards start only after
     // this one reports ready: connect in tasks, never before reporting.
-    if let Some(CommitSetup { links: cl, log }) = commit {
+    if let Some(CommitSetup {
+        links: cl,
+        log,
+        peer,
+    }) = commit
+    {
         let inbox: Rc<RefCell<Vec<ToCommit>>> = Rc::default();
         for rx in cl.from_shards {
             glommio::spawn_local(receive_from_shard(rx, inbox.clone(), rt.clone())).detach();
         }
-        glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards, log)).detach();
+        match peer {
+            Some(state) => {
+                glommio::spawn_local(ensemble::ensemble_task(
+                    rt.clone(),
+                    inbox,
+                    cl.to_shards,
+                    log,
+                    state,
+                ))
+                .detach();
+            }
+            None => {
+                glommio::spawn_local(commit_task(rt.clone(), inbox, cl.to_shards, log)).detach();
+            }
+        }
         if config.autopurge_purge_interval_ms > 0 {
             glommio::spawn_local(autopurge(config.clone())).detach();
         }
@@ -523,6 +583,7 @@ async fn commit_task(
             rt.config.tick_time as i64,
             &shard.tree,
             now_wall_ms(),
+            0,
         )
     };
     let mut last_reap = rt.now_mono_ms();

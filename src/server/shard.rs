@@ -712,6 +712,16 @@ impl Shard {
                         self.on_rejected(origin, *op, *err);
                     }
                 }
+                Committed::Install(tree) => {
+                    self.tree = (*tree.0).clone();
+                }
+                Committed::CloseAll => {
+                    let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                    for id in ids {
+                        self.close_now(id);
+                    }
+                    self.session_conn.clear();
+                }
                 Committed::Reattach { session_id, origin } => {
                     if let Some(&local) = self.session_conn.get(session_id) {
                         if !(origin.shard == self.id && origin.conn == local) {

@@ -50,6 +50,7 @@ impl Sim {
             100,
             &shards[0].tree,
             1_700_000_000_000,
+            0,
         );
         Sim {
             core,

@@ -139,13 +139,22 @@ impl Leader {
         self.phase == Phase::Established
     }
 
+    /// Tests: pretend this epoch has already used its zxids up to `zxid`.
+    #[cfg(test)]
+    pub(super) fn skip_to(&mut self, zxid: i64) {
+        self.last_proposed = zxid;
+    }
+
     pub(super) fn next_zxid(&self) -> Option<i64> {
         let next = self.last_proposed + 1;
         (zxid::counter_of(next) < 0xffff_ffff).then_some(next)
     }
 
     pub(super) fn counts(&self, cfg: &PeerConfig) -> LearnerCounts {
-        let mut c = LearnerCounts::default();
+        let mut c = LearnerCounts {
+            pending_syncs: self.pending_syncs.len(),
+            ..LearnerCounts::default()
+        };
         for h in self.handlers.values() {
             let synced = h.state == HandlerState::UpToDate;
             match h.kind {

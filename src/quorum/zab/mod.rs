@@ -29,11 +29,13 @@ mod history;
 mod leader;
 mod learner;
 mod peer;
+#[cfg(test)]
+mod tests;
 
 use bytes::Bytes;
 
 pub use history::{History, SyncPlan};
-pub use peer::{Peer, PeerConfig, PeerState};
+pub use peer::{LearnerCounts, Peer, PeerConfig, PeerState};
 
 use super::wire::{Notification, QuorumPacket};
 use super::{ServerState, Sid};

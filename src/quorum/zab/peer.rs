@@ -296,7 +296,13 @@ impl Peer {
         }
     }
 
-    fn decided(&mut self, now_ms: i64, state: ServerState, vote: Vote, out: &mut Vec<Action>) {
+    pub(super) fn decided(
+        &mut self,
+        now_ms: i64,
+        state: ServerState,
+        vote: Vote,
+        out: &mut Vec<Action>,
+    ) {
         if !matches!(self.role, Role::Looking) {
             return;
         }
@@ -341,4 +347,6 @@ pub struct LearnerCounts {
     pub synced_non_voting_followers: usize,
     pub observers: usize,
     pub syncing: usize,
+    /// Learners' SYNCs waiting for a commit (`zk_pending_syncs`).
+    pub pending_syncs: usize,
 }

@@ -1,0 +1,404 @@
+//! Scripted scenarios for one peer, named for the ZooKeeper bugs they keep out: each
+//! feeds a learner or leader the packets and storage completions of one schedule and
+//! checks what it sends, and when.
+
+use bytes::Bytes;
+
+use super::peer::{Peer, PeerConfig, PeerState, Role};
+use super::{Action, EpochFile, Event, ZabTxn};
+use crate::quorum::election::Vote;
+use crate::quorum::wire::{self, QuorumPacket};
+use crate::quorum::{zxid, LearnerType, ServerState};
+
+fn cfg(my_sid: u64, voters: &[u64]) -> PeerConfig {
+    PeerConfig {
+        my_sid,
+        my_type: LearnerType::Participant,
+        voters: voters.iter().copied().collect(),
+        tick_ms: 100,
+        init_limit: 10,
+        sync_limit: 5,
+        commit_log_count: 500,
+        config_string: Bytes::from_static(b"server.1=127.0.0.1:2888:3888:participant\nversion=0"),
+        min_notification_interval_ms: 200,
+        max_notification_interval_ms: 1000,
+        unsafe_ack_before_log: false,
+    }
+}
+
+fn pkt(typ: i32, zxid: i64, data: Option<Bytes>) -> QuorumPacket {
+    QuorumPacket {
+        typ,
+        zxid,
+        data,
+        authinfo: None,
+    }
+}
+
+/// Packets sent, as (type, zxid).
+fn sent(out: &[Action]) -> Vec<(i32, i64)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Send { pkt, .. } => Some((pkt.typ, pkt.zxid)),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Learner {
+    peer: Peer,
+    link: u64,
+    now: i64,
+}
+
+impl Learner {
+    /// Server 1 of {1, 2, 3}, decided to follow server 2, connected to it.
+    fn following(state: PeerState) -> Learner {
+        let mut out = Vec::new();
+        let mut peer = Peer::new(cfg(1, &[1, 2, 3]), state, 0, &mut out);
+        out.clear();
+        let vote = Vote {
+            leader: 2,
+            zxid: 0,
+            election_epoch: 1,
+            peer_epoch: 0,
+            state: ServerState::Following,
+        };
+        peer.decided(0, ServerState::Following, vote, &mut out);
+        let link = out
+            .iter()
+            .find_map(|a| match a {
+                Action::ConnectToLeader { link, .. } => Some(*link),
+                _ => None,
+            })
+            .expect("connects to the leader");
+        let accepted = peer.accepted_epoch();
+        let mut l = Learner { peer, link, now: 0 };
+        let out = l.ev(Event::LeaderConnected { link });
+        assert_eq!(
+            sent(&out),
+            vec![(wire::FOLLOWERINFO, zxid::make(accepted, 0))]
+        );
+        l
+    }
+
+    fn ev(&mut self, ev: Event) -> Vec<Action> {
+        self.now += 1;
+        let mut out = Vec::new();
+        self.peer.handle(self.now, ev, &mut out);
+        out
+    }
+
+    fn packet(&mut self, p: QuorumPacket) -> Vec<Action> {
+        let link = self.link;
+        self.ev(Event::Packet { link, pkt: p })
+    }
+
+    /// LEADERINFO of `epoch` through ACKEPOCH (acceptedEpoch written first).
+    fn accept_epoch(&mut self, epoch: i64) {
+        let out = self.packet(pkt(
+            wire::LEADERINFO,
+            zxid::make(epoch, 0),
+            Some(wire::leader_info_data(wire::PROTOCOL_VERSION)),
+        ));
+        assert_eq!(
+            out,
+            vec![Action::WriteEpoch {
+                file: EpochFile::Accepted,
+                epoch
+            }],
+            "acceptedEpoch is written before anything is sent"
+        );
+        let out = self.ev(Event::EpochWritten {
+            file: EpochFile::Accepted,
+            epoch,
+        });
+        assert_eq!(sent(&out).first().map(|s| s.0), Some(wire::ACKEPOCH));
+    }
+}
+
+fn txn(z: i64) -> QuorumPacket {
+    pkt(wire::PROPOSAL, z, Some(Bytes::from(vec![z as u8; 8])))
+}
+
+/// ZOOKEEPER-3911, 4394, 4643, 4646: a learner ACKed NEWLEADER before the txns synced
+/// to it were durable (or before currentEpoch was), so a quorum "had" a history some
+/// of its members could lose in a crash. Here NEWLEADER is ACKed only after every
+/// synced txn is logged and then currentEpoch is written, and no PROPOSAL is ACKed
+/// before UPTODATE; the synced history is applied at UPTODATE.
+#[test]
+fn zookeeper_4394_newleader_is_acked_only_after_the_synced_history_and_epoch_are_durable() {
+    let mut l = Learner::following(PeerState::default());
+    l.accept_epoch(1);
+    let (z1, z2) = (zxid::make(1, 1), zxid::make(1, 2));
+    assert!(sent(&l.packet(pkt(wire::DIFF, 0, None))).is_empty());
+    let out = l.packet(txn(z1));
+    assert!(matches!(&out[..], [Action::Log { txns }] if txns[0].zxid == z1));
+    assert!(
+        l.packet(pkt(wire::COMMIT, z1, None)).is_empty(),
+        "nothing applied before UPTODATE"
+    );
+    l.packet(txn(z2));
+    let out = l.packet(pkt(wire::NEWLEADER, zxid::make(1, 0), None));
+    assert!(
+        out.is_empty(),
+        "NEWLEADER with txns not yet durable: {out:?}"
+    );
+    let out = l.ev(Event::Logged { zxid: z1 });
+    assert!(out.is_empty(), "still one synced txn not durable: {out:?}");
+    let out = l.ev(Event::Logged { zxid: z2 });
+    assert_eq!(
+        out,
+        vec![Action::WriteEpoch {
+            file: EpochFile::Current,
+            epoch: 1
+        }],
+        "currentEpoch only after the history, and no ACK yet"
+    );
+    let out = l.ev(Event::EpochWritten {
+        file: EpochFile::Current,
+        epoch: 1,
+    });
+    assert_eq!(sent(&out), vec![(wire::ACK, zxid::make(1, 0))]);
+    let out = l.packet(pkt(wire::UPTODATE, -1, None));
+    assert_eq!(
+        sent(&out),
+        vec![
+            (wire::ACK, zxid::make(1, 0)),
+            (wire::ACK, z1),
+            (wire::ACK, z2)
+        ],
+        "the UPTODATE ACK first, then the synced proposals in order"
+    );
+    assert!(out.contains(&Action::Commit { up_to: z1 }));
+    assert!(l.peer.serving());
+}
+
+/// A follower's ACK of a PROPOSAL leaves only once its log holds it.
+#[test]
+fn a_proposal_is_acked_only_once_logged() {
+    let mut l = Learner::following(PeerState::default());
+    l.accept_epoch(1);
+    l.packet(pkt(wire::DIFF, 0, None));
+    l.packet(pkt(wire::NEWLEADER, zxid::make(1, 0), None));
+    l.ev(Event::EpochWritten {
+        file: EpochFile::Current,
+        epoch: 1,
+    });
+    l.packet(pkt(wire::UPTODATE, -1, None));
+    let z = zxid::make(1, 1);
+    let out = l.packet(txn(z));
+    assert!(
+        sent(&out).is_empty(),
+        "ACK before the txn is durable: {out:?}"
+    );
+    let out = l.ev(Event::Logged { zxid: z });
+    assert_eq!(sent(&out), vec![(wire::ACK, z)]);
+    // A COMMIT applies it.
+    let out = l.packet(pkt(wire::COMMIT, z, None));
+    assert_eq!(out, vec![Action::Commit { up_to: z }]);
+}
+
+fn looking(out: &[Action]) -> bool {
+    out.iter().any(|a| {
+        matches!(
+            a,
+            Action::RoleChanged {
+                state: ServerState::Looking,
+                ..
+            }
+        )
+    })
+}
+
+/// ZOOKEEPER-4925: a learner's log gained a hole. A proposal that does not follow the
+/// last one held, and a COMMIT of a txn that is not the oldest pending, make the
+/// learner leave the leader instead of logging or applying out of order.
+#[test]
+fn zookeeper_4925_a_hole_in_the_stream_sends_the_learner_back_to_looking() {
+    let mut l = Learner::following(PeerState::default());
+    l.accept_epoch(1);
+    l.packet(pkt(wire::DIFF, 0, None));
+    l.packet(txn(zxid::make(1, 1)));
+    let out = l.packet(txn(zxid::make(1, 3)));
+    assert!(looking(&out), "{out:?}");
+    assert!(!out.iter().any(|a| matches!(a, Action::Log { .. })));
+
+    let mut l = Learner::following(PeerState::default());
+    l.accept_epoch(1);
+    l.packet(pkt(wire::DIFF, 0, None));
+    l.packet(txn(zxid::make(1, 1)));
+    l.packet(txn(zxid::make(1, 2)));
+    let out = l.packet(pkt(wire::COMMIT, zxid::make(1, 2), None));
+    assert!(
+        looking(&out),
+        "a COMMIT skipping the oldest pending: {out:?}"
+    );
+}
+
+/// ZOOKEEPER-2872 / 3642: a SNAP sync interrupted before NEWLEADER. The snapshot
+/// installed is the leader's committed state, so keeping it is safe; the learner goes
+/// back to looking with the snapshot's zxid as its last, and a new sync starts from
+/// there.
+#[test]
+fn zookeeper_3642_an_interrupted_snap_sync_leaves_a_consistent_learner() {
+    let mut l = Learner::following(PeerState {
+        last_logged_zxid: zxid::make(1, 3),
+        accepted_epoch: 1,
+        current_epoch: 1,
+        committed_log: Vec::new(),
+    });
+    l.accept_epoch(2);
+    let link = l.link;
+    let snap_at = zxid::make(1, 9);
+    let out = l.ev(Event::SnapReceived {
+        link,
+        zxid: snap_at,
+    });
+    assert_eq!(
+        out,
+        vec![Action::InstallSnap {
+            link,
+            zxid: snap_at
+        }]
+    );
+    l.packet(txn(zxid::make(2, 1)));
+    let out = l.ev(Event::LinkClosed { link });
+    assert!(looking(&out));
+    assert_eq!(
+        l.peer.current_epoch(),
+        1,
+        "currentEpoch untouched without NEWLEADER"
+    );
+    // The vote it looks with names the snapshot's zxid or later (what it logged).
+    let vote_zxids: Vec<i64> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendNotification { n, .. } => Some(n.zxid),
+            _ => None,
+        })
+        .collect();
+    assert!(!vote_zxids.is_empty() && vote_zxids.iter().all(|&z| z >= snap_at));
+}
+
+/// A TRUNC past the learner's own log is refused (the leader is confused or hostile).
+#[test]
+fn a_trunc_past_the_log_is_refused() {
+    let mut l = Learner::following(PeerState {
+        last_logged_zxid: zxid::make(1, 3),
+        accepted_epoch: 1,
+        current_epoch: 1,
+        committed_log: Vec::new(),
+    });
+    l.accept_epoch(2);
+    let out = l.packet(pkt(wire::TRUNC, zxid::make(1, 7), None));
+    assert!(looking(&out), "{out:?}");
+    assert!(!out.iter().any(|a| matches!(a, Action::Truncate { .. })));
+}
+
+/// A leader of a one-voter ensemble, established.
+fn sole_leader() -> (Peer, i64) {
+    let mut out = Vec::new();
+    let mut peer = Peer::new(cfg(1, &[1]), PeerState::default(), 0, &mut out);
+    let mut now = 0;
+    for _ in 0..100 {
+        if peer.state() == ServerState::Leading {
+            break;
+        }
+        now += 50;
+        let mut o = Vec::new();
+        // Feed loopback notifications and ticks until the election decides.
+        for a in std::mem::take(&mut out) {
+            if let Action::SendNotification { to: 1, n } = a {
+                peer.handle(now, Event::Notification { from: 1, n }, &mut o);
+            }
+        }
+        peer.handle(
+            now,
+            Event::Tick {
+                all_delivered: true,
+            },
+            &mut o,
+        );
+        out = o;
+    }
+    assert_eq!(peer.state(), ServerState::Leading);
+    // Epoch writes complete.
+    for _ in 0..4 {
+        let writes: Vec<(EpochFile, i64)> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::WriteEpoch { file, epoch } => Some((*file, *epoch)),
+                _ => None,
+            })
+            .collect();
+        out.clear();
+        for (file, epoch) in writes {
+            peer.handle(now, Event::EpochWritten { file, epoch }, &mut out);
+        }
+    }
+    assert!(peer.serving(), "a one-voter leader establishes by itself");
+    (peer, now)
+}
+
+/// ZOOKEEPER-1277: the zxid counter must not roll over into the epoch bits. A leader
+/// whose epoch has no zxid left gives none out, and steps down when asked to propose
+/// the last counter, so a new epoch begins.
+#[test]
+fn zookeeper_1277_a_leader_steps_down_before_the_counter_rolls_over() {
+    let (mut peer, now) = sole_leader();
+    let epoch = peer.current_epoch();
+    assert_eq!(peer.next_zxid(), Some(zxid::make(epoch, 1)));
+    let Role::Leading(l) = &mut peer.role else {
+        panic!("leading")
+    };
+    l.skip_to(zxid::make(epoch, 0xffff_fffd));
+    assert_eq!(peer.next_zxid(), Some(zxid::make(epoch, 0xffff_fffe)));
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::Propose {
+            txns: vec![ZabTxn {
+                zxid: zxid::make(epoch, 0xffff_fffe),
+                data: Bytes::from_static(b"last"),
+            }],
+        },
+        &mut out,
+    );
+    assert_eq!(peer.next_zxid(), None, "no zxid left in this epoch");
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::Propose {
+            txns: vec![ZabTxn {
+                zxid: zxid::make(epoch, 0xffff_ffff),
+                data: Bytes::from_static(b"rolls over"),
+            }],
+        },
+        &mut out,
+    );
+    assert!(looking(&out), "{out:?}");
+    assert!(!out.iter().any(|a| matches!(a, Action::Log { .. })));
+}
+
+/// A sole leader commits its own proposal only once its own log holds it.
+#[test]
+fn a_leader_counts_its_own_vote_only_once_logged() {
+    let (mut peer, now) = sole_leader();
+    let z = peer.next_zxid().expect("established");
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::Propose {
+            txns: vec![ZabTxn {
+                zxid: z,
+                data: Bytes::from_static(b"x"),
+            }],
+        },
+        &mut out,
+    );
+    assert!(!out.iter().any(|a| matches!(a, Action::Commit { .. })));
+    let mut out = Vec::new();
+    peer.handle(now, Event::Logged { zxid: z }, &mut out);
+    assert_eq!(out, vec![Action::Commit { up_to: z }]);
+}

@@ -1,0 +1,813 @@
+//! The commit pipeline of an ensemble member, on shard 0: the one place that owns the
+//! quorum [`Peer`] and carries out its actions.
+//!
+//! Clients' writes reach shard 0 as in standalone mode (`ToCommit` batches from every
+//! shard). What happens next depends on the role the peer plays:
+//! - **Leader, established**: the `CommitCore` preps them into txns (zxids from the new
+//!   epoch), each is encoded as ZooKeeper's PROPOSAL data and proposed; committed txns
+//!   are applied and broadcast to the shards when the peer says `Commit`.
+//! - **Follower or observer, up to date**: each write is forwarded as REQUEST (a new
+//!   session gets its id here, with our myid in the top byte, as ZooKeeper's learners
+//!   do); the txns the leader commits are applied here, and a txn that answers one of
+//!   our clients is matched to it by (session id, cxid), as ZooKeeper's
+//!   `CommitProcessor` does.
+//! - **Not serving** (looking, syncing): nothing is served; every client connection
+//!   was closed when serving stopped (ZooKeeper without read-only mode).
+//!
+//! Storage actions go to one task that carries them out in order and reports each once
+//! durable (`storage_task`); network actions go to [`QuorumNet`].
+//!
+//! Where this departs from ZooKeeper (documented in README):
+//! - A reconnecting client is answered from this server's copy of the sessions; the
+//!   REVALIDATE sent to the leader moves the session's ownership but its answer is not
+//!   awaited.
+//! - Proposals carry no TxnDigest (ZooKeeper followers accept that: they skip the
+//!   check).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use glommio::channels::shared_channel::ConnectedSender;
+
+use super::commit::CommitCore;
+use super::messages::*;
+use super::notify::Notify;
+use super::peer_links::{PeerInbox, QuorumNet};
+use super::{durability, now_wall_ms, Runtime};
+use crate::config::Config;
+use crate::proto::{OpCode, Request};
+use crate::quorum::wire::{self, QuorumPacket};
+use crate::quorum::zab::{Action, EpochFile, Event, Peer, PeerConfig, PeerState, ZabTxn};
+use crate::quorum::{zk_txn, zxid, ServerState, Sid};
+use crate::request::{Txn, TxnHeader};
+use crate::session::SessionIdGenerator;
+use crate::storage::{GlommioBackend, StorageError, TxnLog};
+use crate::tree::DataTree;
+
+/// The `PeerConfig` for this server's zoo.cfg (which must be distributed).
+pub fn peer_config(config: &Config) -> PeerConfig {
+    let quorum = config.quorum.as_ref().expect("an ensemble config");
+    let my_sid = config.server_id.expect("myid is known in an ensemble");
+    let me = quorum.get(my_sid).expect("myid is in the server list");
+    PeerConfig {
+        my_sid,
+        my_type: me.learner_type,
+        voters: quorum.voters().map(|s| s.id).collect(),
+        tick_ms: config.tick_time as i64,
+        init_limit: config.init_limit as i64,
+        sync_limit: config.sync_limit as i64,
+        commit_log_count: 500,
+        config_string: Bytes::from(quorum.to_config_string()),
+        min_notification_interval_ms: crate::quorum::election::MIN_NOTIFICATION_INTERVAL_MS,
+        max_notification_interval_ms: crate::quorum::election::MAX_NOTIFICATION_INTERVAL_MS,
+        #[cfg(test)]
+        unsafe_ack_before_log: false,
+    }
+}
+
+/// Encodes our txn as ZooKeeper's PROPOSAL data.
+fn zab_txn(hdr: &TxnHeader, txn: &Txn, tree: &DataTree) -> ZabTxn {
+    let close_paths = match txn {
+        Txn::CloseSession => tree.ephemerals(hdr.client_id),
+        _ => Vec::new(),
+    };
+    let mut buf = BytesMut::new();
+    zk_txn::encode_txn(hdr, txn, &close_paths, None, &mut buf);
+    ZabTxn {
+        zxid: hdr.zxid,
+        data: buf.freeze(),
+    }
+}
+
+/// What recovery found, as the peer starts from it: the epoch files and the newest
+/// txns (for DIFF should this server lead).
+pub async fn peer_state(config: &Config, rec: &crate::storage::Recovered) -> Result<PeerState, String> {
+    let (accepted, current) =
+        crate::storage::epoch::load_epochs(&GlommioBackend, &config.data_dir, rec.last_zxid)
+            .await
+            .map_err(|e| e.to_string())?;
+    let keep = 500usize;
+    let skip = rec.txns.len().saturating_sub(keep);
+    let empty = DataTree::new();
+    let committed_log = rec.txns[skip..]
+        .iter()
+        .map(|(h, t)| zab_txn(h, t, &empty))
+        .collect();
+    Ok(PeerState {
+        accepted_epoch: accepted,
+        current_epoch: current,
+        last_logged_zxid: rec.last_zxid,
+        committed_log,
+    })
+}
+
+/// A txn waiting for its commit, or an item that waits behind txns (a sync, a
+/// reattach) to be handed to the shards in order.
+enum Given {
+    Txn {
+        hdr: TxnHeader,
+        txn: Txn,
+        origin: Option<Origin>,
+    },
+    Other(Committed),
+}
+
+/// Storage work, in the order the peer asked for it.
+enum StorageOp {
+    Append(Vec<(TxnHeader, Txn)>),
+    Epoch(EpochFile, i64),
+    Truncate(i64),
+    Install(Arc<DataTree>, i64),
+}
+
+struct StorageQueue {
+    ops: RefCell<VecDeque<StorageOp>>,
+    ready: Notify,
+    /// A tree reloaded from the disk after a truncation below the applied state, for
+    /// the pipeline to hand to every shard.
+    reloaded: RefCell<Option<Arc<DataTree>>>,
+}
+
+struct Pipeline {
+    rt: Rc<Runtime>,
+    peer: Peer,
+    net: Rc<QuorumNet>,
+    inbox: Rc<PeerInbox>,
+    storage: Rc<StorageQueue>,
+    senders: Vec<ConnectedSender<Batch>>,
+    core: CommitCore,
+    given: VecDeque<Given>,
+    /// Learner: our clients' writes at the leader, by (session id, cxid).
+    local: HashMap<(i64, i32), VecDeque<(Origin, OpCode)>>,
+    /// Learner: our clients' syncs forwarded, oldest first.
+    syncs: VecDeque<(Origin, String)>,
+    session_ids: SessionIdGenerator,
+    my_sid: Sid,
+    state: ServerState,
+    serving: bool,
+}
+
+/// Shard 0 of an ensemble member: runs the quorum peer and the commit pipeline until
+/// the process stops.
+pub(super) async fn ensemble_task(
+    rt: Rc<Runtime>,
+    from_shards: Rc<RefCell<Vec<ToCommit>>>,
+    to_shards: Vec<glommio::channels::shared_channel::SharedSender<Batch>>,
+    log: TxnLog<GlommioBackend>,
+    state: PeerState,
+) {
+    let config = rt.config.clone();
+    let inbox = PeerInbox::new();
+    let net = match QuorumNet::start(&config, inbox.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("cannot start the quorum ports: {e}");
+            eprintln!("corral: cannot start the quorum ports: {e}");
+            std::process::exit(14);
+        }
+    };
+    let mut senders = Vec::new();
+    for tx in to_shards {
+        senders.push(tx.connect().await);
+    }
+    let storage = Rc::new(StorageQueue {
+        ops: RefCell::default(),
+        ready: Notify::default(),
+        reloaded: RefCell::default(),
+    });
+    glommio::spawn_local(storage_task(
+        rt.clone(),
+        storage.clone(),
+        inbox.clone(),
+        log,
+    ))
+    .detach();
+    let cfg = peer_config(&config);
+    let my_sid = cfg.my_sid;
+    let now = rt.now_mono_ms();
+    let mut actions = Vec::new();
+    let peer = Peer::new(cfg, state, now, &mut actions);
+    let core = {
+        let shard = rt.shard.borrow();
+        CommitCore::new(
+            config.prep_config(),
+            config.tick_time as i64,
+            &shard.tree,
+            now_wall_ms(),
+            my_sid as i64,
+        )
+    };
+    let mut p = Pipeline {
+        rt: rt.clone(),
+        peer,
+        net,
+        inbox: inbox.clone(),
+        storage,
+        senders,
+        core,
+        given: VecDeque::new(),
+        local: HashMap::new(),
+        syncs: VecDeque::new(),
+        session_ids: SessionIdGenerator::new(my_sid as i64, now_wall_ms()),
+        my_sid,
+        state: ServerState::Looking,
+        serving: false,
+    };
+    p.rt.serving.store(false, Ordering::Release);
+    p.execute(actions).await;
+    let tick = Duration::from_millis(20);
+    let mut next_tick = rt.now_mono_ms();
+    let reap_every = config.container_check_interval_ms.max(10) as i64;
+    let mut last_reap = rt.now_mono_ms();
+    loop {
+        futures_lite::future::or(
+            futures_lite::future::or(inbox.wait(), rt.outbox_ready.wait()),
+            glommio::timer::sleep(tick),
+        )
+        .await;
+        let reloaded = p.storage.reloaded.borrow_mut().take();
+        if let Some(tree) = reloaded {
+            p.publish(vec![Committed::Install(InstalledTree(tree))]).await;
+        }
+        // Events, including the loopback notifications our own actions queue.
+        for _ in 0..64 {
+            let events = inbox.drain();
+            if events.is_empty() {
+                break;
+            }
+            for ev in events {
+                p.handle(ev).await;
+            }
+        }
+        let now = rt.now_mono_ms();
+        if now >= next_tick {
+            next_tick = now + tick.as_millis() as i64;
+            let all_delivered = p.net.all_delivered();
+            p.handle(Event::Tick { all_delivered }).await;
+            p.rt.board.set_learner_counts(p.peer.learner_counts());
+        }
+        // Clients' writes.
+        let mut msgs: Vec<ToCommit> = std::mem::take(&mut *from_shards.borrow_mut());
+        if let Some(own) = rt.shard.borrow_mut().take_outbox() {
+            msgs.push(own);
+        }
+        let reap = now - last_reap >= reap_every;
+        if reap {
+            last_reap = now;
+        }
+        p.on_clients(msgs, reap).await;
+    }
+}
+
+impl Pipeline {
+    async fn handle(&mut self, ev: Event) {
+        let mut actions = Vec::new();
+        self.peer.handle(self.rt.now_mono_ms(), ev, &mut actions);
+        self.execute(actions).await;
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::SendNotification { to, n } => {
+                    if to == self.my_sid {
+                        self.inbox.push(Event::Notification {
+                            from: self.my_sid,
+                            n,
+                        });
+                    } else {
+                        self.net.send_notification(to, n);
+                    }
+                }
+                Action::ConnectAll => self.net.connect_all(),
+                Action::ConnectToLeader { leader, link } => self.net.connect_to_leader(leader, link),
+                Action::Send { link, pkt } => self.net.send(link, &pkt),
+                Action::SendSnap { link, zxid } => self.send_snap(link, zxid),
+                Action::Close { link } => self.net.close(link),
+                Action::Log { txns } => self.log(txns),
+                Action::WriteEpoch { file, epoch } => self.store(StorageOp::Epoch(file, epoch)),
+                Action::Truncate { zxid } => {
+                    self.given.retain(|g| matches!(g, Given::Txn { hdr, .. } if hdr.zxid <= zxid));
+                    self.store(StorageOp::Truncate(zxid));
+                }
+                Action::InstallSnap { link, zxid } => match self.net.take_snap(link) {
+                    Some((mut tree, _sessions)) => {
+                        tree.set_last_processed_zxid(zxid);
+                        self.given.clear();
+                        let tree = Arc::new(tree);
+                        self.publish(vec![Committed::Install(InstalledTree(tree.clone()))])
+                            .await;
+                        self.store(StorageOp::Install(tree, zxid));
+                    }
+                    None => {
+                        tracing::error!("a SNAP to install was not received whole");
+                        self.net.close(link);
+                    }
+                },
+                // Applied at once: a SendSnap later in the same list must see it.
+                Action::Commit { up_to } => self.commit(up_to).await,
+                Action::Submit {
+                    session_id,
+                    cxid,
+                    op,
+                    body,
+                    auth,
+                    ..
+                } => self.submit(session_id, cxid, op, &body, auth),
+                Action::Revalidate {
+                    link,
+                    session_id,
+                    ..
+                } => {
+                    let valid = self.core.touch(session_id, self.rt.now_mono_ms());
+                    self.inbox.push(Event::RevalidateAnswer {
+                        link,
+                        session_id,
+                        valid,
+                    });
+                }
+                Action::TouchSessions { sessions } => {
+                    let now = self.rt.now_mono_ms();
+                    for (id, _) in sessions {
+                        self.core.touch(id, now);
+                    }
+                }
+                Action::RevalidateResult { .. } => {}
+                Action::SyncDone => {
+                    if let Some((origin, path)) = self.syncs.pop_front() {
+                        self.given
+                            .push_back(Given::Other(Committed::Sync { origin, path }));
+                    }
+                }
+                Action::RoleChanged {
+                    state,
+                    leader,
+                    epoch,
+                    serving,
+                } => self.role_changed(state, leader, epoch, serving).await,
+            }
+        }
+        self.flush_ready().await;
+    }
+
+    fn store(&self, op: StorageOp) {
+        self.storage.ops.borrow_mut().push_back(op);
+        self.storage.ready.notify();
+    }
+
+    /// Log: our own proposals are in `given` already; a learner's come from the leader
+    /// and are decoded here.
+    fn log(&mut self, txns: Vec<ZabTxn>) {
+        let mut records = Vec::with_capacity(txns.len());
+        let max = self.rt.config.limits.max_buffer;
+        // A leader's own proposals: the newest entries of `given`, found in one pass.
+        let first = txns.first().map_or(i64::MAX, |t| t.zxid);
+        let mut own: HashMap<i64, (TxnHeader, Txn)> = HashMap::new();
+        for g in self.given.iter().rev() {
+            if let Given::Txn { hdr, txn, .. } = g {
+                if hdr.zxid < first {
+                    break;
+                }
+                own.insert(hdr.zxid, (*hdr, txn.clone()));
+            }
+        }
+        for t in txns {
+            let (hdr, txn) = match own.remove(&t.zxid) {
+                Some(r) => r,
+                None => match zk_txn::decode_txn(&t.data, max) {
+                    Ok((hdr, txn, _digest)) => {
+                        self.given.push_back(Given::Txn {
+                            hdr,
+                            txn: txn.clone(),
+                            origin: None,
+                        });
+                        (hdr, txn)
+                    }
+                    Err(e) => {
+                        // The leader sent a txn we cannot read: we cannot follow it.
+                        tracing::error!(zxid = t.zxid, "cannot decode a proposal: {e}");
+                        eprintln!("corral: cannot decode proposal {:#x}: {e}", t.zxid);
+                        std::process::exit(13);
+                    }
+                },
+            };
+            records.push((hdr, txn));
+        }
+        self.store(StorageOp::Append(records));
+    }
+
+    fn send_snap(&self, link: u64, zxid: i64) {
+        let shard = self.rt.shard.borrow();
+        assert_eq!(
+            shard.tree.last_processed_zxid(),
+            zxid,
+            "a SNAP must be the state at the last commit"
+        );
+        let sessions = shard.tree.sessions();
+        let mut buf = BytesMut::new();
+        crate::quorum::snap_stream::write_snap(&shard.tree, &sessions, &mut buf);
+        self.net.send(
+            link,
+            &QuorumPacket {
+                typ: wire::SNAP,
+                zxid,
+                data: None,
+                authinfo: None,
+            },
+        );
+        self.net.send_raw(link, buf.freeze());
+    }
+
+    /// Leader: a learner's forwarded request enters the commit pipeline.
+    fn submit(&mut self, session_id: i64, cxid: i32, op: i32, body: &[u8], auth: Vec<crate::proto::Id>) {
+        let kind = match zk_txn::decode_forwarded(op, body) {
+            Ok(zk_txn::ForwardedRequest::Client(req)) => WriteKind::Request(req),
+            Ok(zk_txn::ForwardedRequest::CreateSession { timeout }) => {
+                WriteKind::CreateSession { timeout }
+            }
+            Ok(zk_txn::ForwardedRequest::DeleteContainer { path }) => {
+                // Only a leader's container manager deletes containers.
+                tracing::warn!(session_id, %path, "a learner forwarded deleteContainer: ignored");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(session_id, cxid, op, "a learner forwarded a request that does not decode: {e}");
+                return;
+            }
+        };
+        self.core.on_input(
+            ToCommit {
+                items: vec![WriteItem {
+                    origin: Origin::remote(cxid),
+                    session_id,
+                    auth: Arc::from(auth),
+                    kind,
+                }],
+                touches: Vec::new(),
+            },
+            self.rt.now_mono_ms(),
+        );
+    }
+
+    /// Clients' writes from every shard, by role.
+    async fn on_clients(&mut self, msgs: Vec<ToCommit>, reap: bool) {
+        let leading = self.state == ServerState::Leading;
+        if !self.serving {
+            // Their connections are being closed; nothing is answered.
+            return;
+        }
+        if leading {
+            let now = self.rt.now_mono_ms();
+            for m in msgs {
+                self.core.on_input(m, now);
+            }
+            self.propose(reap).await;
+            return;
+        }
+        let mut touched = Vec::new();
+        for m in msgs {
+            {
+                let shard = self.rt.shard.borrow();
+                for s in m.touches {
+                    if let Some(t) = shard.tree.session_timeout(s) {
+                        touched.push((s, t));
+                    }
+                }
+            }
+            for item in m.items {
+                self.forward(item).await;
+            }
+        }
+        if !touched.is_empty() {
+            self.handle(Event::Touched { sessions: touched }).await;
+        }
+    }
+
+    /// Leader: preps what waits (and expired sessions, and reapable containers) and
+    /// proposes it.
+    async fn propose(&mut self, reap: bool) {
+        let Some(next) = self.peer.next_zxid() else {
+            return;
+        };
+        let (batch, txns) = {
+            let shard = self.rt.shard.borrow();
+            let mut batch = self
+                .core
+                .build_batch(&shard.tree, now_wall_ms(), self.rt.now_mono_ms());
+            if reap {
+                batch.extend(self.core.reap(&shard.tree, now_wall_ms()));
+            }
+            let txns: Vec<ZabTxn> = batch
+                .iter()
+                .filter_map(|c| match c {
+                    Committed::Txn { hdr, txn, .. } => Some(zab_txn(hdr, txn, &shard.tree)),
+                    _ => None,
+                })
+                .collect();
+            (batch, txns)
+        };
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(first) = txns.first() {
+            assert_eq!(first.zxid, next, "the commit pipeline and the leader disagree on the next zxid");
+        }
+        for c in batch {
+            self.given.push_back(match c {
+                Committed::Txn { hdr, txn, origin } => Given::Txn { hdr, txn, origin },
+                other => Given::Other(other),
+            });
+        }
+        if !txns.is_empty() {
+            self.handle(Event::Propose { txns }).await;
+        }
+    }
+
+    /// Learner: one client write goes to the leader.
+    async fn forward(&mut self, item: WriteItem) {
+        let o = item.origin;
+        let (session_id, op, body, opcode) = match item.kind {
+            WriteKind::Request(req) => {
+                let opcode = req.opcode();
+                let mut buf = BytesMut::new();
+                let op = zk_txn::encode_forwarded(&zk_txn::ForwardedRequest::Client(req), &mut buf);
+                (item.session_id, op, buf.freeze(), opcode)
+            }
+            WriteKind::CreateSession { timeout } => {
+                let id = self.session_ids.next();
+                (
+                    id,
+                    OpCode::CreateSession.as_i32(),
+                    zk_txn::create_session_body(timeout),
+                    OpCode::CreateSession,
+                )
+            }
+            WriteKind::Sync(path) => {
+                self.syncs.push_back((o, path.clone()));
+                let mut buf = BytesMut::new();
+                let op = zk_txn::encode_forwarded(
+                    &zk_txn::ForwardedRequest::Client(Request::Sync(crate::proto::SyncRequest {
+                        path,
+                    })),
+                    &mut buf,
+                );
+                self.handle(Event::Forward {
+                    session_id: item.session_id,
+                    cxid: o.xid,
+                    op,
+                    body: buf.freeze(),
+                    auth: item.auth.to_vec(),
+                })
+                .await;
+                return;
+            }
+            WriteKind::Reattach => {
+                let timeout = self
+                    .rt
+                    .shard
+                    .borrow()
+                    .tree
+                    .session_timeout(item.session_id)
+                    .unwrap_or(0);
+                self.given.push_back(Given::Other(Committed::Reattach {
+                    session_id: item.session_id,
+                    origin: o,
+                }));
+                self.handle(Event::Revalidate {
+                    session_id: item.session_id,
+                    timeout,
+                })
+                .await;
+                return;
+            }
+        };
+        let cxid = if opcode == OpCode::CreateSession { 0 } else { o.xid };
+        self.local
+            .entry((session_id, cxid))
+            .or_default()
+            .push_back((o, opcode));
+        self.handle(Event::Forward {
+            session_id,
+            cxid,
+            op,
+            body,
+            auth: item.auth.to_vec(),
+        })
+        .await;
+    }
+
+    /// Applies every given txn up to `up_to`, with the items queued behind them.
+    async fn commit(&mut self, up_to: i64) {
+        let mut batch = Vec::new();
+        while let Some(g) = self.given.front() {
+            if let Given::Txn { hdr, .. } = g {
+                if hdr.zxid > up_to {
+                    break;
+                }
+            }
+            match self.given.pop_front().expect("front exists") {
+                Given::Txn {
+                    mut hdr,
+                    txn,
+                    mut origin,
+                } => {
+                    if origin.is_none() {
+                        if let Some(q) = self.local.get_mut(&(hdr.client_id, hdr.cxid)) {
+                            if let Some((o, op)) = q.pop_front() {
+                                origin = Some(o);
+                                if hdr.op == OpCode::Error {
+                                    // ZooKeeper's error txns carry no opcode: the
+                                    // reply is shaped by the request's.
+                                    hdr.op = op;
+                                }
+                            }
+                            if q.is_empty() {
+                                self.local.remove(&(hdr.client_id, hdr.cxid));
+                            }
+                        }
+                    }
+                    batch.push(Committed::Txn { hdr, txn, origin });
+                }
+                Given::Other(c) => batch.push(c),
+            }
+        }
+        if !batch.is_empty() {
+            self.publish(batch).await;
+        }
+    }
+
+    /// Items at the head of `given` that wait for no txn.
+    async fn flush_ready(&mut self) {
+        let mut batch = Vec::new();
+        while matches!(self.given.front(), Some(Given::Other(_))) {
+            if let Some(Given::Other(c)) = self.given.pop_front() {
+                batch.push(c);
+            }
+        }
+        if !batch.is_empty() {
+            self.publish(batch).await;
+        }
+    }
+
+    /// Hands a batch to every shard (and applies it here), as the standalone commit
+    /// task does.
+    async fn publish(&mut self, batch: Vec<Committed>) {
+        let installs = batch.iter().any(|c| matches!(c, Committed::Install(_)));
+        let last = super::commit::batch_last_zxid(&batch);
+        let batch: Batch = Arc::new(batch);
+        for s in &self.senders {
+            if s.send(batch.clone()).await.is_err() {
+                tracing::error!("a shard stopped receiving committed batches");
+            }
+        }
+        {
+            let mut shard = self.rt.shard.borrow_mut();
+            shard.now_ms = self.rt.now_mono_ms();
+            shard.apply_batch(&batch);
+        }
+        if installs {
+            let z = self.rt.shard.borrow().tree.last_processed_zxid();
+            self.rt.published.store(z, Ordering::Release);
+        }
+        if let Some(z) = last {
+            if self.state == ServerState::Leading {
+                self.core.applied(z);
+            }
+            self.rt.published.store(z, Ordering::Release);
+        }
+        self.rt.flush_dirty();
+    }
+
+    async fn role_changed(&mut self, state: ServerState, leader: Option<Sid>, epoch: i64, serving: bool) {
+        let was_serving = self.serving;
+        self.state = state;
+        self.serving = serving;
+        tracing::info!(?state, ?leader, epoch, serving, "quorum role");
+        self.rt.board.set_quorum_state(state, leader, serving);
+        if was_serving && !serving {
+            // ZooKeeper shuts its server down when it loses its leader or quorum:
+            // clients lose their connections and reconnect elsewhere. What they were
+            // waiting for is no longer answered here.
+            self.rt.serving.store(false, Ordering::Release);
+            self.local.clear();
+            self.syncs.clear();
+            for g in self.given.iter_mut() {
+                if let Given::Txn { origin, .. } = g {
+                    *origin = None;
+                }
+            }
+            self.given.retain(|g| matches!(g, Given::Txn { .. }));
+            self.publish(vec![Committed::CloseAll]).await;
+        }
+        if serving && !was_serving {
+            if state == ServerState::Leading {
+                let shard = self.rt.shard.borrow();
+                self.core.lead_from(
+                    self.rt.config.prep_config(),
+                    zxid::make(epoch, 0),
+                    &shard.tree,
+                    self.rt.now_mono_ms(),
+                );
+            }
+            self.rt.serving.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Carries out storage actions in order, each durable before the next starts, and
+/// reports each to the peer. Consecutive appends go to the log as one batch (one
+/// fdatasync). A failure that could lose data stops the server.
+async fn storage_task(
+    rt: Rc<Runtime>,
+    q: Rc<StorageQueue>,
+    inbox: Rc<PeerInbox>,
+    mut log: TxnLog<GlommioBackend>,
+) {
+    let config = rt.config.clone();
+    loop {
+        if q.ops.borrow().is_empty() {
+            q.ready.wait().await;
+            continue;
+        }
+        let op = q.ops.borrow_mut().pop_front().expect("not empty");
+        match op {
+            StorageOp::Append(mut records) => {
+                // Group commit: every append waiting behind this one joins it.
+                loop {
+                    let next = {
+                        let mut ops = q.ops.borrow_mut();
+                        match ops.front() {
+                            Some(StorageOp::Append(_)) => ops.pop_front(),
+                            _ => None,
+                        }
+                    };
+                    match next {
+                        Some(StorageOp::Append(more)) => records.extend(more),
+                        _ => break,
+                    }
+                }
+                let Some(last) = records.last().map(|(h, _)| h.zxid) else {
+                    continue;
+                };
+                match log.append_batch(&records).await {
+                    Ok(()) => inbox.push(Event::Logged { zxid: last }),
+                    Err(e) => fatal(&format!("txn log append: {e}"), &e),
+                }
+            }
+            StorageOp::Epoch(file, epoch) => {
+                let name = match file {
+                    EpochFile::Accepted => crate::storage::epoch::ACCEPTED_EPOCH,
+                    EpochFile::Current => crate::storage::epoch::CURRENT_EPOCH,
+                };
+                match crate::storage::epoch::write_epoch(&GlommioBackend, &config.data_dir, name, epoch).await {
+                    Ok(()) => inbox.push(Event::EpochWritten { file, epoch }),
+                    Err(e) => fatal(&format!("writing {name}: {e}"), &e),
+                }
+            }
+            StorageOp::Truncate(zxid) => {
+                if let Err(e) = log.truncate_after(zxid).await {
+                    fatal(&format!("truncating the log after {zxid:#x}: {e}"), &e);
+                }
+                // The state applied what is gone (only after a restart, whose recovery
+                // applied the whole log): reload it from the disk.
+                let applied = rt.shard.borrow().tree.last_processed_zxid();
+                if applied > zxid {
+                    match durability::read_state(&config).await {
+                        Ok((rec, new_log)) => {
+                            log = new_log;
+                            match durability::build_tree(&rec) {
+                                Ok((tree, _)) => *q.reloaded.borrow_mut() = Some(Arc::new(tree)),
+                                Err(e) => fatal_msg(&format!("reloading the state: {e}")),
+                            }
+                        }
+                        Err(e) => fatal_msg(&format!("reloading the state: {e}")),
+                    }
+                }
+                inbox.push(Event::Truncated { zxid });
+            }
+            StorageOp::Install(tree, zxid) => {
+                match crate::storage::install_snapshot(&GlommioBackend, &config.data_dir, &tree, zxid, &mut log).await {
+                    Ok(()) => inbox.push(Event::SnapInstalled { zxid }),
+                    Err(e) => fatal(&format!("installing the leader's snapshot: {e}"), &e),
+                }
+            }
+        }
+    }
+}
+
+fn fatal(msg: &str, e: &StorageError) -> ! {
+    let _ = e;
+    fatal_msg(msg)
+}
+
+fn fatal_msg(msg: &str) -> ! {
+    tracing::error!("{msg}; stopping so that nothing is acknowledged that is not durable");
+    eprintln!("corral: {msg}");
+    std::process::exit(70);
+}
+
