@@ -13,6 +13,9 @@
 //!   dropped the dirty pages); the engine treats it as fatal and never retries.
 //! - `map` returns the whole file for reading (memmap2 on disk). Used at startup and by
 //!   the tools, never on the append path, so its blocking open is acceptable.
+//! - `set_len` (ftruncate) gives a file an exact, unaligned length (the epoch files hold
+//!   a few ASCII digits, as ZooKeeper writes them); like a write it is durable only once
+//!   `fdatasync` returns Ok, and a power cut before that keeps or loses it.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -60,6 +63,9 @@ pub trait StorageFile {
     async fn zero_fill(&self, from: u64, to: u64) -> io::Result<()>;
     /// fallocate(2) up to `len` (unwritten extents). Kept for the probe; the log zero-fills.
     async fn allocate(&self, len: u64) -> io::Result<()>;
+    /// ftruncate(2): the file's length becomes `len` (any value), cutting or extending
+    /// with zeros. Durable once `fdatasync` returns Ok.
+    async fn set_len(&self, len: u64) -> io::Result<()>;
     async fn size(&self) -> io::Result<u64>;
     async fn close(self) -> io::Result<()>;
 }
@@ -175,6 +181,10 @@ impl StorageFile for GlommioFile {
 
     async fn allocate(&self, len: u64) -> io::Result<()> {
         Ok(self.0.pre_allocate(len, false).await?)
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        Ok(self.0.truncate(len).await?)
     }
 
     async fn size(&self) -> io::Result<u64> {
@@ -297,13 +307,54 @@ struct Inode {
     data: Vec<u8>,
     /// What survives a power cut.
     durable: Vec<u8>,
-    /// Writes since the last fdatasync, in order.
-    pending: Vec<(u64, Vec<u8>)>,
+    /// Writes and length changes since the last fdatasync, in order.
+    pending: Vec<Pending>,
+}
+
+enum Pending {
+    Write(u64, Vec<u8>),
+    SetLen(u64),
+}
+
+impl Pending {
+    fn apply_to(&self, v: &mut Vec<u8>) {
+        match self {
+            Pending::Write(pos, buf) => apply(v, *pos, buf),
+            Pending::SetLen(len) => v.resize(*len as usize, 0),
+        }
+    }
 }
 
 enum DirOp {
     Link(PathBuf, usize),
     Unlink(PathBuf),
+    /// rename(2) is atomic: after a crash the file is under one of the two names,
+    /// never under neither (ext4 journals it as one operation).
+    Rename(PathBuf, PathBuf, usize),
+}
+
+impl DirOp {
+    fn in_dir(&self, dir: &Path) -> bool {
+        match self {
+            DirOp::Link(p, _) | DirOp::Unlink(p) => p.parent() == Some(dir),
+            DirOp::Rename(from, to, _) => from.parent() == Some(dir) || to.parent() == Some(dir),
+        }
+    }
+
+    fn apply_to(self, names: &mut BTreeMap<PathBuf, usize>) {
+        match self {
+            DirOp::Link(p, i) => {
+                names.insert(p, i);
+            }
+            DirOp::Unlink(p) => {
+                names.remove(&p);
+            }
+            DirOp::Rename(from, to, i) => {
+                names.remove(&from);
+                names.insert(to, i);
+            }
+        }
+    }
 }
 
 struct SimState {
@@ -338,8 +389,10 @@ pub struct SimStats {
 }
 
 /// An in-memory file system that models what a crash can leave behind: unsynced writes
-/// lost, kept or torn by sector; unsynced directory changes lost; ENOSPC when a capacity
-/// is set; EIO from fdatasync on demand. All randomness comes from the seed.
+/// lost, kept or torn by sector; unsynced directory changes lost (a random prefix of
+/// them survives; a rename survives whole or not at all, as rename(2) is atomic); ENOSPC
+/// when a capacity is set; EIO from fdatasync on demand. All randomness comes from the
+/// seed.
 #[derive(Clone)]
 pub struct SimBackend {
     st: Rc<RefCell<SimState>>,
@@ -400,8 +453,8 @@ impl SimBackend {
         self.st.borrow_mut().power_cut();
     }
 
-    /// Cuts the power during the `n`-th next mutating operation (write, fdatasync,
-    /// create, rename, remove, sync_dir; 0 = the very next one). A write is cut after it
+    /// Cuts the power during the `n`-th next mutating operation (write, set_len,
+    /// fdatasync, create, rename, remove, sync_dir; 0 = the very next one). A write is cut after it
     /// was issued, so it may be torn. The operation fails with EIO, as do all later
     /// operations on files opened before the cut.
     pub fn cut_power_after(&self, n: u64) {
@@ -446,17 +499,22 @@ impl SimState {
         st.generation += 1;
         st.cut_in = None;
         for ino in st.inodes.iter_mut() {
-            for (pos, buf) in std::mem::take(&mut ino.pending) {
+            for op in std::mem::take(&mut ino.pending) {
+                // Kept whole, lost, or (a write) torn by sector; a length change is
+                // kept or lost.
                 match st.rng.below(3) {
-                    0 => apply(&mut ino.durable, pos, &buf),
+                    0 => op.apply_to(&mut ino.durable),
                     1 => {}
-                    _ => {
-                        for (i, sector) in buf.chunks(SECTOR).enumerate() {
-                            if st.rng.below(2) == 0 {
-                                apply(&mut ino.durable, pos + (i * SECTOR) as u64, sector);
+                    _ => match &op {
+                        Pending::SetLen(_) => op.apply_to(&mut ino.durable),
+                        Pending::Write(pos, buf) => {
+                            for (i, sector) in buf.chunks(SECTOR).enumerate() {
+                                if st.rng.below(2) == 0 {
+                                    apply(&mut ino.durable, pos + (i * SECTOR) as u64, sector);
+                                }
                             }
                         }
-                    }
+                    },
                 }
             }
             ino.data = ino.durable.clone();
@@ -464,14 +522,7 @@ impl SimState {
         let pending = std::mem::take(&mut st.pending_dir);
         let keep = st.rng.below(pending.len() as u64 + 1) as usize;
         for op in pending.into_iter().take(keep) {
-            match op {
-                DirOp::Link(p, i) => {
-                    st.durable_names.insert(p, i);
-                }
-                DirOp::Unlink(p) => {
-                    st.durable_names.remove(&p);
-                }
-            }
+            op.apply_to(&mut st.durable_names);
         }
         st.names = st.durable_names.clone();
     }
@@ -534,7 +585,7 @@ impl StorageFile for SimFile {
         st.stats.writes += 1;
         let ino = &mut st.inodes[self.inode];
         apply(&mut ino.data, pos, buf);
-        ino.pending.push((pos, buf.to_vec()));
+        ino.pending.push(Pending::Write(pos, buf.to_vec()));
         st.tick()
     }
 
@@ -557,8 +608,8 @@ impl StorageFile for SimFile {
             return Err(errno(libc::EIO));
         }
         let ino = &mut st.inodes[self.inode];
-        for (pos, buf) in std::mem::take(&mut ino.pending) {
-            apply(&mut ino.durable, pos, &buf);
+        for op in std::mem::take(&mut ino.pending) {
+            op.apply_to(&mut ino.durable);
         }
         Ok(())
     }
@@ -579,6 +630,23 @@ impl StorageFile for SimFile {
             self.zero_fill(align_down(cur), align_up(len)).await?;
         }
         Ok(())
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        self.check()?;
+        let mut st = self.st.borrow_mut();
+        let cur = st.inodes[self.inode].data.len() as u64;
+        if let Some(cap) = st.capacity {
+            if len > cur && st.used() + (len - cur) > cap {
+                return Err(errno(libc::ENOSPC));
+            }
+        }
+        st.stats.writes += 1;
+        let ino = &mut st.inodes[self.inode];
+        let op = Pending::SetLen(len);
+        op.apply_to(&mut ino.data);
+        ino.pending.push(op);
+        st.tick()
     }
 
     async fn size(&self) -> io::Result<u64> {
@@ -628,8 +696,9 @@ impl Backend for SimBackend {
         let mut st = self.st.borrow_mut();
         st.tick()?;
         let ino = st.names.remove(from).ok_or_else(|| errno(libc::ENOENT))?;
-        st.pending_dir.push(DirOp::Unlink(from.to_path_buf()));
-        st.link(to, ino);
+        st.names.insert(to.to_path_buf(), ino);
+        st.pending_dir
+            .push(DirOp::Rename(from.to_path_buf(), to.to_path_buf(), ino));
         Ok(())
     }
 
@@ -660,19 +729,10 @@ impl Backend for SimBackend {
         let st = &mut *st;
         let (mine, rest): (Vec<DirOp>, Vec<DirOp>) = std::mem::take(&mut st.pending_dir)
             .into_iter()
-            .partition(|op| match op {
-                DirOp::Link(p, _) | DirOp::Unlink(p) => p.parent() == Some(dir),
-            });
+            .partition(|op| op.in_dir(dir));
         st.pending_dir = rest;
         for op in mine {
-            match op {
-                DirOp::Link(p, i) => {
-                    st.durable_names.insert(p, i);
-                }
-                DirOp::Unlink(p) => {
-                    st.durable_names.remove(&p);
-                }
-            }
+            op.apply_to(&mut st.durable_names);
         }
         Ok(())
     }

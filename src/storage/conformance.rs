@@ -1,7 +1,9 @@
 //! One conformance suite for the storage engine, run against both backends: the glommio
 //! `DmaFile` backend on a temp dir (inside a `LocalExecutor`) and the in-memory
 //! `SimBackend`. Plus the fault tests only the simulator can stage (ENOSPC, EIO, power
-//! cuts at random points) and the zero-fill vs fallocate probe.
+//! cuts at random points) and the zero-fill vs fallocate probe. The operations of a ZAB
+//! ensemble member (epoch files, cutting the log, installing a leader's snapshot) are in
+//! [`zab`], on the same harness.
 
 use std::path::{Path, PathBuf};
 
@@ -622,6 +624,8 @@ macro_rules! conformance {
         mod disk { $( #[test] fn $name() { super::on_disk(super::$name); } )* }
     };
 }
+
+mod zab;
 
 conformance!(
     append_recover_and_roll,

@@ -70,6 +70,15 @@
 //! is unknown) -> [`StorageError::Fatal`] and the log refuses all further appends: after
 //! a failed fsync Linux may have dropped the dirty pages and a retry could succeed
 //! without the data ever reaching the disk. The server stops on it.
+//!
+//! # Cutting and restarting the log (ZAB)
+//!
+//! [`TxnLog::truncate_after`] (ZAB's TRUNC) cuts the log after a zxid through
+//! `storage::truncate`, which owns the crash-safe order; `storage::install` restarts it
+//! after a snapshot received from a leader. Either way the next append continues after
+//! the zxid given, under the usual rule ([`zxid_follows`]: the next counter, or any
+//! zxid of a later epoch). An error in the middle of either leaves the log refusing
+//! everything (as after EIO): what is on disk is then for recovery to settle.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -79,6 +88,8 @@ use bytes::BytesMut;
 use hdrhistogram::Histogram;
 
 use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
+use super::snapshot::SNAP_PREFIX;
+use super::truncate::{self, OnDamage};
 use super::txn_codec::{decode_txn, encode_txn};
 use super::{zxid_follows, zxid_hex, Result, StorageError};
 use crate::request::txn::{Txn, TxnHeader};
@@ -281,6 +292,11 @@ pub struct TxnLog<B: Backend> {
     cfg: LogConfig,
     seg: Option<OpenSegment<B::File>>,
     last_zxid: i64,
+    /// The zxid of the state the log's txns start after: the recovered snapshot's (0
+    /// without one), or an installed snapshot's. The log cannot be cut below it.
+    base_zxid: i64,
+    /// Where recovery found the snapshots: a cut below one of them is refused.
+    snap_dir: Option<PathBuf>,
     fsync_us: Histogram<u64>,
     fatal: Option<String>,
     /// The next segment, zero-filled ahead of need by `prepare_spare`, so a roll-over
@@ -344,6 +360,8 @@ impl<B: Backend> TxnLog<B> {
         backend: B,
         cfg: LogConfig,
         last_zxid: i64,
+        base_zxid: i64,
+        snap_dir: Option<PathBuf>,
         resume: Option<(PathBuf, u64, u64, Vec<u8>)>,
     ) -> Result<Self> {
         let seg = match resume {
@@ -368,6 +386,8 @@ impl<B: Backend> TxnLog<B> {
             cfg,
             seg,
             last_zxid,
+            base_zxid,
+            snap_dir,
             fsync_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
             fatal: None,
@@ -380,6 +400,12 @@ impl<B: Backend> TxnLog<B> {
     /// newer).
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
+    }
+
+    /// The zxid of the snapshot the log's txns start after (at recovery, or the last
+    /// installed one): the lowest zxid [`Self::truncate_after`] accepts.
+    pub fn base_zxid(&self) -> i64 {
+        self.base_zxid
     }
 
     /// fdatasync latencies of appends, in microseconds.
@@ -401,9 +427,114 @@ impl<B: Backend> TxnLog<B> {
         &self.cfg
     }
 
-    fn poison(&mut self, msg: String) -> StorageError {
+    pub(crate) fn poison(&mut self, msg: String) -> StorageError {
         self.fatal = Some(msg.clone());
         StorageError::Fatal(msg)
+    }
+
+    /// Err(Fatal) once the log has refused further work.
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        match &self.fatal {
+            Some(m) => Err(StorageError::Fatal(m.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the segment being appended to (before its files are replaced or removed).
+    pub(crate) async fn close_segment(&mut self) {
+        if let Some(old) = self.seg.take() {
+            let _ = old.file.close().await;
+        }
+    }
+
+    /// After a snapshot at `zxid` was installed and every segment removed: the next
+    /// append starts a new segment and must follow `zxid`.
+    pub(crate) fn restart_after(&mut self, zxid: i64) {
+        self.seg = None;
+        self.last_zxid = zxid;
+        self.base_zxid = zxid;
+    }
+
+    /// ZAB's TRUNC: afterwards the log holds exactly its txns up to `zxid`, durably, and
+    /// the next append continues after `zxid`.
+    ///
+    /// `zxid` must be a logged txn or [`Self::base_zxid`] (then every txn after the
+    /// snapshot goes, and the log may end up empty), and at most [`Self::last_zxid`]
+    /// (equal: nothing to do); else [`StorageError::Invalid`] and nothing changes. A
+    /// snapshot newer than `zxid` in the snapshot dir recovery read is refused the same
+    /// way: recovery loads the newest snapshot, so one past the cut would bring the cut
+    /// txns back (ZOOKEEPER-1549's dirty snapshot). A server must not snapshot txns that
+    /// are not committed (as recovery applies a follower's whole log, uncommitted
+    /// proposals included, that means no snapshot between a restart and the sync).
+    ///
+    /// Crash safety (see `storage::truncate`): until the cut is decided on disk a power
+    /// cut leaves the old log; after, recovery finishes the cut. A failure once the files
+    /// are being changed returns [`StorageError::Fatal`] and the log refuses all further
+    /// work: the server must stop and let recovery settle it.
+    pub async fn truncate_after(&mut self, zxid: i64) -> Result<()> {
+        self.check_usable()?;
+        if zxid > self.last_zxid {
+            return Err(StorageError::Invalid(format!(
+                "cannot cut the log after zxid {zxid:#x}: it ends at {:#x}",
+                self.last_zxid
+            )));
+        }
+        if zxid < self.base_zxid {
+            return Err(StorageError::Invalid(format!(
+                "cannot cut the log after zxid {zxid:#x}: the state starts from a snapshot \
+                 at {:#x}",
+                self.base_zxid
+            )));
+        }
+        if zxid == self.last_zxid {
+            return Ok(());
+        }
+        if let Some(dir) = &self.snap_dir {
+            let snaps = super::recovery::list_numbered(&self.backend, dir, SNAP_PREFIX).await?;
+            if let Some((s, p)) = snaps.last().filter(|(s, _)| *s > zxid) {
+                return Err(StorageError::Invalid(format!(
+                    "cannot cut the log after zxid {zxid:#x}: snapshot {} holds the state at \
+                     {s:#x}, past the cut",
+                    p.display()
+                )));
+            }
+        }
+        let plan = truncate::plan(&self.backend, &self.cfg.dir, zxid, OnDamage::Refuse).await?;
+        let resume_here = plan.last_kept == Some(zxid);
+        if !resume_here && zxid != self.base_zxid {
+            return Err(StorageError::Invalid(format!(
+                "cannot cut the log after zxid {zxid:#x}: no such txn is logged (the last \
+                 one before it is {})",
+                plan.last_kept
+                    .map_or("none".to_string(), |z| format!("{z:#x}"))
+            )));
+        }
+        // From here on the files change.
+        self.close_segment().await;
+        if let Err(e) = truncate::cut(&self.backend, &self.cfg.dir, &plan).await {
+            return Err(self.poison(format!("cutting the log after zxid {zxid:#x}: {e}")));
+        }
+        self.last_zxid = zxid;
+        // A log that now ends before the snapshot is not continued (as at recovery,
+        // row 12): the next append starts a new segment.
+        if let (true, Some(k)) = (resume_here, plan.keep) {
+            match self.backend.open(&k.path).await {
+                Ok(file) => {
+                    self.seg = Some(OpenSegment {
+                        file,
+                        path: k.path,
+                        size: k.size,
+                        pos: k.end,
+                        tail: k.tail,
+                    })
+                }
+                Err(e) => {
+                    let msg = format!("opening {} after the cut: {e}", k.path.display());
+                    return Err(self.poison(msg));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Logs a batch: one frame, one aligned write, one fdatasync (if `force_sync`).

@@ -9,6 +9,10 @@
 //! - [`recovery`]: newest valid snapshot + every logged txn after it, with the refusal
 //!   rules in a decision table.
 //! - [`tools`]: purge, dump, truncate.
+//! - [`truncate`]: cutting the log after a zxid crash-safely (ZAB's TRUNC, the offline
+//!   tool, and recovery finishing an interrupted cut).
+//! - [`install`]: a snapshot received from a leader (ZAB's SNAP) becomes the state.
+//! - [`epoch`]: ZooKeeper's `acceptedEpoch` / `currentEpoch` files.
 //! - [`dir_lock`]: one process per data directory.
 //!
 //! Nothing here panics on what a disk can contain: every length, count and checksum read
@@ -16,16 +20,21 @@
 
 pub mod backend;
 pub mod dir_lock;
+pub mod epoch;
+pub mod install;
 pub mod log;
 pub mod recovery;
 pub mod snapshot;
 pub mod tools;
+pub mod truncate;
 pub mod txn_codec;
 
 #[cfg(test)]
 mod conformance;
 
 pub use backend::{Backend, GlommioBackend, SimBackend, StorageFile};
+pub use epoch::{load_epochs, read_epoch, write_epoch, ACCEPTED_EPOCH, CURRENT_EPOCH};
+pub use install::install_snapshot;
 pub use log::{LogConfig, TxnLog};
 pub use recovery::{recover, Recovered};
 pub use snapshot::{load_snapshot, LoadedSnapshot, SnapshotNode, SnapshotWriter, StatFields};

@@ -17,9 +17,12 @@
 //! | 10 | A frame whose checksums hold but whose txns do not decode | Refuse (written wrong, not torn) |
 //! | 11 | The first txn after the snapshot does not follow its zxid, or two txns do not follow each other (`zxid_follows`) | Refuse: a gap (a lost or deleted segment) |
 //! | 12 | The log ends before the snapshot's zxid | Fine: the snapshot holds those txns; the next append starts a new segment |
+//! | 13 | `snapshot.<Z>.install`: a snapshot received from a leader, installed up to its commit point when the power went | Finished first (`install`): the file must load and be exact at Z (else refuse, naming it); every log segment, cut copy and cut marker is removed, then every snapshot newer than Z; then it is renamed to `snapshot.<Z>`. The state is that snapshot with an empty log, never the snapshot with the old log after it (which may hold a losing epoch's txns that follow Z by number) |
+//! | 14 | `truncate.<Z>` in the log dir: a cut of the log (ZAB's TRUNC or `corral log truncate`) decided when the power went; `log.<first>.trunc` cut copies | Finished next (`truncate`): copies are removed (never trusted), the cut after Z is redone from what is on disk (idempotent), the marker removed. Several markers: the cut after the lowest. Damage before Z: refuse, as any damage (the tool repairs it) |
 //!
-//! Only row 7 discards bytes, and only bytes no `append_batch` ever returned Ok for: a
-//! batch is one write, and the next write starts only after its fdatasync.
+//! Rows 7 and 14 discard bytes. Row 7 only bytes no `append_batch` ever returned Ok for:
+//! a batch is one write, and the next write starts only after its fdatasync. Row 14 only
+//! txns that a cut, decided before the crash, removes.
 //!
 //! With `force_sync = false` several unsynced batches can be torn at a power cut and
 //! recovery may then refuse under row 8; the repair command resolves it (that mode
@@ -33,6 +36,8 @@ use super::log::{
     SEG_HEADER_LEN, SEG_PREFIX,
 };
 use super::snapshot::{load_snapshot, LoadedSnapshot, SNAP_PREFIX};
+use super::truncate::OnDamage;
+use super::{install, truncate};
 use super::{io_err, parse_zxid_name, zxid_follows, Result, StorageError};
 use crate::request::txn::{Txn, TxnHeader};
 
@@ -85,6 +90,19 @@ pub async fn recover<B: Backend>(
             .map_err(io_err(format!("creating {}", d.display())))?;
     }
     let mut warnings = Vec::new();
+
+    // Interrupted installs and cuts (rows 13, 14).
+    if let Some(z) = install::finish_interrupted(&backend, snap_dir, &log_dir).await? {
+        warnings.push(format!(
+            "finished installing the snapshot at zxid {z:#x} received from a leader (a crash \
+             interrupted it); the old log was removed"
+        ));
+    }
+    if let Some(z) = truncate::finish_interrupted(&backend, &log_dir, OnDamage::Refuse).await? {
+        warnings.push(format!(
+            "finished cutting the log after zxid {z:#x} (a crash interrupted the cut)"
+        ));
+    }
 
     // Snapshots (rows 2, 3).
     let names = backend
@@ -301,7 +319,15 @@ pub async fn recover<B: Backend>(
     if log_last != last_zxid {
         resume = None;
     }
-    let log = TxnLog::resume(backend, log_cfg, last_zxid, resume).await?;
+    let log = TxnLog::resume(
+        backend,
+        log_cfg,
+        last_zxid,
+        snap_zxid,
+        Some(snap_dir.to_path_buf()),
+        resume,
+    )
+    .await?;
     Ok((
         Recovered {
             snapshot,

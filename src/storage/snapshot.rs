@@ -453,7 +453,31 @@ impl<B: Backend> SnapshotWriter<B> {
 
     /// Seals the snapshot as exact at `last_zxid`, syncs it and publishes it as
     /// `snapshot.<last_zxid>`; returns that path.
-    pub async fn finish_at(mut self, last_zxid: i64) -> Result<PathBuf> {
+    pub async fn finish_at(self, last_zxid: i64) -> Result<PathBuf> {
+        let backend = self.backend.clone();
+        let dir = self.dir.clone();
+        let tmp = self.seal_at(last_zxid).await?;
+        let dst = dir.join(snapshot_name(last_zxid));
+        backend
+            .rename(&tmp, &dst)
+            .await
+            .map_err(io_err(format!("renaming {}", tmp.display())))?;
+        backend
+            .sync_dir(&dir)
+            .await
+            .map_err(io_err(format!("syncing {}", dir.display())))?;
+        // Written around the page cache: have it read back in the background, so a
+        // restart maps it from memory (a cold 1M-znode snapshot added ~0.5 s here).
+        if let Err(e) = backend.prefetch(&dst).await {
+            tracing::debug!("prefetching {}: {e}", dst.display());
+        }
+        Ok(dst)
+    }
+
+    /// Seals the snapshot as exact at `last_zxid` and syncs it, but leaves it under its
+    /// `.tmp` name (never loaded, deleted by recovery): the caller publishes it (see
+    /// `storage::install`). Returns the `.tmp` path.
+    pub async fn seal_at(mut self, last_zxid: i64) -> Result<PathBuf> {
         self.buf.put_u8(TAG_END);
         self.buf.put_u64(self.nodes);
         self.buf.put_u64(self.sessions);
@@ -470,21 +494,7 @@ impl<B: Backend> SnapshotWriter<B> {
             .map_err(io_err(ctx()))?;
         self.file.fdatasync().await.map_err(io_err(ctx()))?;
         let _ = self.file.close().await;
-        let dst = self.dir.join(snapshot_name(last_zxid));
-        self.backend
-            .rename(&self.tmp, &dst)
-            .await
-            .map_err(io_err(format!("renaming {}", self.tmp.display())))?;
-        self.backend
-            .sync_dir(&self.dir)
-            .await
-            .map_err(io_err(format!("syncing {}", self.dir.display())))?;
-        // Written around the page cache: have it read back in the background, so a
-        // restart maps it from memory (a cold 1M-znode snapshot added ~0.5 s here).
-        if let Err(e) = self.backend.prefetch(&dst).await {
-            tracing::debug!("prefetching {}: {e}", dst.display());
-        }
-        Ok(dst)
+        Ok(self.tmp)
     }
 }
 

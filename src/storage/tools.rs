@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
+use super::backend::Backend;
 use super::log::{
-    check_frame, decode_frame, encode_frame, find_valid_frame_after, parse_segment_header,
-    SEG_HEADER_LEN, SEG_PREFIX,
+    check_frame, decode_frame, find_valid_frame_after, parse_segment_header, SEG_HEADER_LEN,
+    SEG_PREFIX,
 };
 use super::recovery::list_numbered;
 use super::snapshot::{load_snapshot, SnapRecord, SNAP_PREFIX};
-use super::{io_err, Result, StorageError};
+use super::truncate::{self, OnDamage};
+use super::{io_err, Result};
 use crate::request::txn::Txn;
 
 /// Deletes all but the `keep` newest snapshots (at least 1 is always kept) and every log
@@ -279,89 +280,44 @@ pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> 
 }
 
 /// `corral log truncate --zxid Z`: keeps every logged txn with zxid <= Z and removes the
-/// rest: later segments are deleted; in the segment holding Z the frame holding Z is
-/// rewritten without the txns after it and everything after it is zeroed and synced.
-/// If the log is damaged before Z, it is cut at the damage. Run it offline (server
-/// stopped). Returns a summary.
+/// rest: later segments are deleted; the segment holding Z is replaced by a copy that
+/// ends with the frame holding Z, re-encoded without the txns after it (crash-safe:
+/// see `storage::truncate`). If the log is damaged before Z, it is cut at the damage.
+/// A cut a crash interrupted is finished first. Run it offline (server stopped).
+/// Returns a summary.
 pub async fn log_truncate<B: Backend>(backend: &B, log_dir: &Path, zxid: i64) -> Result<String> {
-    let segs = list_numbered(backend, log_dir, SEG_PREFIX).await?;
-    let keep_idx = segs.iter().rposition(|(z, _)| *z <= zxid);
     let mut out = String::new();
-    let mut last_kept: Option<i64> = None;
-    if let Some(k) = keep_idx {
-        let path = &segs[k].1;
-        let buf = backend
-            .map(path)
-            .await
-            .map_err(io_err(format!("reading {}", path.display())))?;
-        if parse_segment_header(&buf).is_none() {
-            return Err(StorageError::Corrupt(format!(
-                "{}: bad segment header; remove the file by hand if it holds nothing you need",
-                path.display()
-            )));
-        }
-        let mut off = SEG_HEADER_LEN;
-        let mut rewrite: Option<Vec<u8>> = None;
-        while let Some(f) = check_frame(&buf, off) {
-            let Ok(txns) = decode_frame(&buf, &f) else {
-                break;
-            };
-            let kept: Vec<_> = txns.into_iter().filter(|(h, _)| h.zxid <= zxid).collect();
-            if kept.len() < f.count as usize {
-                if let Some((h, _)) = kept.last() {
-                    last_kept = Some(h.zxid);
-                    rewrite = Some(encode_frame(&kept));
-                }
-                break;
-            }
-            last_kept = kept.last().map(|(h, _)| h.zxid).or(last_kept);
-            off = f.end;
-        }
-        let garbage_end = buf
-            .iter()
-            .rposition(|&b| b != 0)
-            .map(|p| p + 1)
-            .unwrap_or(0);
-        let new_end = off + rewrite.as_ref().map_or(0, |r| r.len());
-        let block = align_down(off as u64) as usize;
-        let mut head = buf[block..off].to_vec();
-        if let Some(r) = &rewrite {
-            head.extend_from_slice(r);
-        }
-        let to = align_up(garbage_end.max(new_end) as u64).max(block as u64 + ALIGN as u64);
-        head.resize(align_up(head.len() as u64) as usize, 0);
-        drop(buf);
-        let ctx = format!("truncating {}", path.display());
-        let f = backend.open(path).await.map_err(io_err(&ctx))?;
-        f.write_at(block as u64, &head)
-            .await
-            .map_err(io_err(&ctx))?;
-        let zero_from = block as u64 + head.len() as u64;
-        if to > zero_from {
-            f.zero_fill(zero_from, to).await.map_err(io_err(&ctx))?;
-        }
-        f.fdatasync().await.map_err(io_err(&ctx))?;
-        let _ = f.close().await;
+    if let Some(z) = truncate::finish_interrupted(backend, log_dir, OnDamage::Cut).await? {
+        let _ = writeln!(out, "finished an interrupted cut after zxid {z:#x}");
+    }
+    let plan = truncate::plan(backend, log_dir, zxid, OnDamage::Cut).await?;
+    truncate::cut(backend, log_dir, &plan).await?;
+    if let Some((p, off)) = &plan.damaged_at {
         let _ = writeln!(
             out,
-            "{}: kept txns up to zxid {}, data now ends at offset {new_end}",
-            path.display(),
-            last_kept.map_or("(none)".into(), |z| format!("{z:#x}"))
+            "{}: damaged at offset {off}: the log is cut there",
+            p.display()
         );
     }
-    let from = keep_idx.map_or(0, |k| k + 1);
-    for (_, p) in &segs[from..] {
-        backend
-            .remove(p)
-            .await
-            .map_err(io_err(format!("removing {}", p.display())))?;
+    if let Some(k) = &plan.keep {
+        let _ = writeln!(
+            out,
+            "{}: kept txns up to zxid {}, data now ends at offset {}{}",
+            k.path.display(),
+            plan.last_kept
+                .map_or("(none)".into(), |z| format!("{z:#x}")),
+            k.end,
+            if k.rewrite.is_some() {
+                ""
+            } else {
+                " (unchanged)"
+            }
+        );
+    }
+    for p in &plan.remove {
         let _ = writeln!(out, "removed {}", p.display());
     }
-    backend
-        .sync_dir(log_dir)
-        .await
-        .map_err(io_err(format!("syncing {}", log_dir.display())))?;
-    if last_kept.is_some_and(|z| z < zxid) {
+    if plan.last_kept.is_none_or(|z| z < zxid) {
         let _ = writeln!(
             out,
             "note: the log ended (or was damaged) before zxid {zxid:#x}"
