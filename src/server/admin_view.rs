@@ -45,18 +45,12 @@ pub struct Board {
 pub struct QuorumReport {
     /// `leader`, `follower`, `observer`, or `looking` (not serving).
     pub mode: &'static str,
-    pub leader: Option<u64>,
     pub counts: crate::quorum::zab::LearnerCounts,
 }
 
 impl Board {
     /// The ensemble task's role changed.
-    pub fn set_quorum_state(
-        &self,
-        state: crate::quorum::ServerState,
-        leader: Option<u64>,
-        serving: bool,
-    ) {
+    pub fn set_quorum_state(&self, state: crate::quorum::ServerState, serving: bool) {
         use crate::quorum::ServerState::*;
         let mode = match (state, serving) {
             (Leading, true) => "leader",
@@ -66,11 +60,7 @@ impl Board {
         };
         let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
         let counts = q.as_ref().map(|r| r.counts).unwrap_or_default();
-        *q = Some(QuorumReport {
-            mode,
-            leader,
-            counts,
-        });
+        *q = Some(QuorumReport { mode, counts });
     }
 
     pub fn set_learner_counts(&self, counts: crate::quorum::zab::LearnerCounts) {

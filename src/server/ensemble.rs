@@ -86,7 +86,10 @@ fn zab_txn(hdr: &TxnHeader, txn: &Txn, tree: &DataTree) -> ZabTxn {
 
 /// What recovery found, as the peer starts from it: the epoch files and the newest
 /// txns (for DIFF should this server lead).
-pub async fn peer_state(config: &Config, rec: &crate::storage::Recovered) -> Result<PeerState, String> {
+pub async fn peer_state(
+    config: &Config,
+    rec: &crate::storage::Recovered,
+) -> Result<PeerState, String> {
     let (accepted, current) =
         crate::storage::epoch::load_epochs(&GlommioBackend, &config.data_dir, rec.last_zxid)
             .await
@@ -225,14 +228,23 @@ pub(super) async fn ensemble_task(
     let reap_every = config.container_check_interval_ms.max(10) as i64;
     let mut last_reap = rt.now_mono_ms();
     loop {
+        // Wake for events, clients, the tick, or the election's next timer, whichever
+        // comes first (see the runtime contract in quorum::zab).
+        let now = rt.now_mono_ms();
+        let due = p
+            .peer
+            .next_timeout()
+            .map_or(next_tick, |t| t.min(next_tick));
+        let wait = Duration::from_millis((due - now).clamp(0, tick.as_millis() as i64) as u64);
         futures_lite::future::or(
             futures_lite::future::or(inbox.wait(), rt.outbox_ready.wait()),
-            glommio::timer::sleep(tick),
+            glommio::timer::sleep(wait),
         )
         .await;
         let reloaded = p.storage.reloaded.borrow_mut().take();
         if let Some(tree) = reloaded {
-            p.publish(vec![Committed::Install(InstalledTree(tree))]).await;
+            p.publish(vec![Committed::Install(InstalledTree(tree))])
+                .await;
         }
         // Events, including the loopback notifications our own actions queue.
         for _ in 0..64 {
@@ -245,7 +257,7 @@ pub(super) async fn ensemble_task(
             }
         }
         let now = rt.now_mono_ms();
-        if now >= next_tick {
+        if now >= next_tick || p.peer.next_timeout().is_some_and(|t| now >= t) {
             next_tick = now + tick.as_millis() as i64;
             let all_delivered = p.net.all_delivered();
             p.handle(Event::Tick { all_delivered }).await;
@@ -285,14 +297,17 @@ impl Pipeline {
                     }
                 }
                 Action::ConnectAll => self.net.connect_all(),
-                Action::ConnectToLeader { leader, link } => self.net.connect_to_leader(leader, link),
+                Action::ConnectToLeader { leader, link } => {
+                    self.net.connect_to_leader(leader, link)
+                }
                 Action::Send { link, pkt } => self.net.send(link, &pkt),
                 Action::SendSnap { link, zxid } => self.send_snap(link, zxid),
                 Action::Close { link } => self.net.close(link),
                 Action::Log { txns } => self.log(txns),
                 Action::WriteEpoch { file, epoch } => self.store(StorageOp::Epoch(file, epoch)),
                 Action::Truncate { zxid } => {
-                    self.given.retain(|g| matches!(g, Given::Txn { hdr, .. } if hdr.zxid <= zxid));
+                    self.given
+                        .retain(|g| matches!(g, Given::Txn { hdr, .. } if hdr.zxid <= zxid));
                     self.store(StorageOp::Truncate(zxid));
                 }
                 Action::InstallSnap { link, zxid } => match self.net.take_snap(link) {
@@ -320,9 +335,7 @@ impl Pipeline {
                     ..
                 } => self.submit(session_id, cxid, op, &body, auth),
                 Action::Revalidate {
-                    link,
-                    session_id,
-                    ..
+                    link, session_id, ..
                 } => {
                     let valid = self.core.touch(session_id, self.rt.now_mono_ms());
                     self.inbox.push(Event::RevalidateAnswer {
@@ -424,7 +437,14 @@ impl Pipeline {
     }
 
     /// Leader: a learner's forwarded request enters the commit pipeline.
-    fn submit(&mut self, session_id: i64, cxid: i32, op: i32, body: &[u8], auth: Vec<crate::proto::Id>) {
+    fn submit(
+        &mut self,
+        session_id: i64,
+        cxid: i32,
+        op: i32,
+        body: &[u8],
+        auth: Vec<crate::proto::Id>,
+    ) {
         let kind = match zk_txn::decode_forwarded(op, body) {
             Ok(zk_txn::ForwardedRequest::Client(req)) => WriteKind::Request(req),
             Ok(zk_txn::ForwardedRequest::CreateSession { timeout }) => {
@@ -436,7 +456,12 @@ impl Pipeline {
                 return;
             }
             Err(e) => {
-                tracing::warn!(session_id, cxid, op, "a learner forwarded a request that does not decode: {e}");
+                tracing::warn!(
+                    session_id,
+                    cxid,
+                    op,
+                    "a learner forwarded a request that does not decode: {e}"
+                );
                 return;
             }
         };
@@ -496,9 +521,9 @@ impl Pipeline {
         };
         let (batch, txns) = {
             let shard = self.rt.shard.borrow();
-            let mut batch = self
-                .core
-                .build_batch(&shard.tree, now_wall_ms(), self.rt.now_mono_ms());
+            let mut batch =
+                self.core
+                    .build_batch(&shard.tree, now_wall_ms(), self.rt.now_mono_ms());
             if reap {
                 batch.extend(self.core.reap(&shard.tree, now_wall_ms()));
             }
@@ -515,7 +540,10 @@ impl Pipeline {
             return;
         }
         if let Some(first) = txns.first() {
-            assert_eq!(first.zxid, next, "the commit pipeline and the leader disagree on the next zxid");
+            assert_eq!(
+                first.zxid, next,
+                "the commit pipeline and the leader disagree on the next zxid"
+            );
         }
         for c in batch {
             self.given.push_back(match c {
@@ -586,7 +614,11 @@ impl Pipeline {
                 return;
             }
         };
-        let cxid = if opcode == OpCode::CreateSession { 0 } else { o.xid };
+        let cxid = if opcode == OpCode::CreateSession {
+            0
+        } else {
+            o.xid
+        };
         self.local
             .entry((session_id, cxid))
             .or_default()
@@ -683,12 +715,18 @@ impl Pipeline {
         self.rt.flush_dirty();
     }
 
-    async fn role_changed(&mut self, state: ServerState, leader: Option<Sid>, epoch: i64, serving: bool) {
+    async fn role_changed(
+        &mut self,
+        state: ServerState,
+        leader: Option<Sid>,
+        epoch: i64,
+        serving: bool,
+    ) {
         let was_serving = self.serving;
         self.state = state;
         self.serving = serving;
         tracing::info!(?state, ?leader, epoch, serving, "quorum role");
-        self.rt.board.set_quorum_state(state, leader, serving);
+        self.rt.board.set_quorum_state(state, serving);
         if was_serving && !serving {
             // ZooKeeper shuts its server down when it loses its leader or quorum:
             // clients lose their connections and reconnect elsewhere. What they were
@@ -764,7 +802,14 @@ async fn storage_task(
                     EpochFile::Accepted => crate::storage::epoch::ACCEPTED_EPOCH,
                     EpochFile::Current => crate::storage::epoch::CURRENT_EPOCH,
                 };
-                match crate::storage::epoch::write_epoch(&GlommioBackend, &config.data_dir, name, epoch).await {
+                match crate::storage::epoch::write_epoch(
+                    &GlommioBackend,
+                    &config.data_dir,
+                    name,
+                    epoch,
+                )
+                .await
+                {
                     Ok(()) => inbox.push(Event::EpochWritten { file, epoch }),
                     Err(e) => fatal(&format!("writing {name}: {e}"), &e),
                 }
@@ -791,7 +836,15 @@ async fn storage_task(
                 inbox.push(Event::Truncated { zxid });
             }
             StorageOp::Install(tree, zxid) => {
-                match crate::storage::install_snapshot(&GlommioBackend, &config.data_dir, &tree, zxid, &mut log).await {
+                match crate::storage::install_snapshot(
+                    &GlommioBackend,
+                    &config.data_dir,
+                    &tree,
+                    zxid,
+                    &mut log,
+                )
+                .await
+                {
                     Ok(()) => inbox.push(Event::SnapInstalled { zxid }),
                     Err(e) => fatal(&format!("installing the leader's snapshot: {e}"), &e),
                 }
@@ -810,4 +863,3 @@ fn fatal_msg(msg: &str) -> ! {
     eprintln!("corral: {msg}");
     std::process::exit(70);
 }
-

@@ -15,26 +15,10 @@ mod admin_view;
 mod commit;
 mod conn;
 mod durability;
-// TEMPORARY while peer_links and the storage additions land (see ensemble.rs).
-mod ensemble {
-    use super::*;
-    pub async fn peer_state(
-        _config: &Config,
-        _rec: &crate::storage::Recovered,
-    ) -> Result<crate::quorum::zab::PeerState, String> {
-        Err("the ensemble runtime is not built yet".into())
-    }
-    pub(super) async fn ensemble_task(
-        _rt: Rc<Runtime>,
-        _from_shards: Rc<RefCell<Vec<ToCommit>>>,
-        _to_shards: Vec<shared_channel::SharedSender<Batch>>,
-        _log: TxnLog<GlommioBackend>,
-        _state: crate::quorum::zab::PeerState,
-    ) {
-    }
-}
+mod ensemble;
 pub mod messages;
 mod notify;
+mod peer_links;
 pub mod shard;
 
 use std::cell::RefCell;

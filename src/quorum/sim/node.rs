@@ -146,7 +146,16 @@ impl Node {
 
     /// Carries out the head storage operation durably; returns it.
     pub fn complete_storage(&mut self) -> Result<StorageOp, String> {
-        let op = self.storage.pop_front().ok_or("no storage operation")?;
+        let mut op = self.storage.pop_front().ok_or("no storage operation")?;
+        // Group commit, as the runtime's storage task does: appends waiting behind
+        // this one are written with it.
+        if let StorageOp::Append(txns) = &mut op {
+            while let Some(StorageOp::Append(_)) = self.storage.front() {
+                if let Some(StorageOp::Append(more)) = self.storage.pop_front() {
+                    txns.extend(more);
+                }
+            }
+        }
         match &op {
             StorageOp::Append(txns) => {
                 for t in txns {

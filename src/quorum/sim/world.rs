@@ -18,6 +18,11 @@ pub struct Faults {
     pub partitions: bool,
     pub link_resets: bool,
     pub slow_disks: bool,
+    /// Every disk slow all the time (appends take 50-350 ms), so much is in flight when
+    /// a crash comes.
+    pub always_slow_disks: bool,
+    /// The whole ensemble loses power at once now and then.
+    pub whole_power_loss: bool,
     /// Election messages lost at random (per mille).
     pub election_loss_permille: u64,
 }
@@ -29,7 +34,18 @@ impl Faults {
             partitions: true,
             link_resets: true,
             slow_disks: true,
+            always_slow_disks: false,
+            whole_power_loss: true,
             election_loss_permille: 20,
+        }
+    }
+
+    /// Slow disks everywhere and whole-ensemble power losses: the schedule that loses
+    /// an acknowledged write if anyone acknowledges what is not durable.
+    pub fn power_losses() -> Faults {
+        Faults {
+            always_slow_disks: true,
+            ..Faults::all()
         }
     }
 
@@ -39,6 +55,8 @@ impl Faults {
             partitions: false,
             link_resets: false,
             slow_disks: false,
+            always_slow_disks: false,
+            whole_power_loss: false,
             election_loss_permille: 0,
         }
     }
@@ -53,6 +71,7 @@ pub struct SimReport {
     pub partitions: u64,
     pub link_resets: u64,
     pub slow_disks: u64,
+    pub power_losses: u64,
     pub leaders: usize,
     pub steps: u64,
 }
@@ -530,7 +549,7 @@ impl World {
         if n.storage_busy || n.storage.is_empty() {
             return;
         }
-        let slow = n.slow_disk_until > self.now;
+        let slow = self.faults.always_slow_disks || n.slow_disk_until > self.now;
         let generation = n.generation;
         self.nodes[i].storage_busy = true;
         let d = if slow {
@@ -665,6 +684,17 @@ impl World {
 
     fn fault(&mut self) {
         let n = self.nodes.len();
+        if self.faults.whole_power_loss && self.rng.below(12) == 0 {
+            self.report.power_losses += 1;
+            for v in 0..n {
+                if self.nodes[v].peer.is_some() {
+                    self.crash(v);
+                    let d = 100 + self.rng.below(1000) as i64;
+                    self.at(d, What::Restart(v));
+                }
+            }
+            return;
+        }
         match self.rng.below(10) {
             0..=2 if self.faults.crashes => {
                 let i = self.rng.below(n as u64) as usize;

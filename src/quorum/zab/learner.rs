@@ -189,7 +189,7 @@ impl Learner {
                     // The snapshot is the leader's committed state: our whole history
                     // is replaced by it.
                     peer.history.reset(zxid);
-                    peer.last_logged = zxid;
+                    peer.resets_pending += 1;
                     self.commit_target = zxid;
                     self.storage_pending = true;
                     self.phase = Phase::Syncing;
@@ -339,7 +339,7 @@ impl Learner {
                     return Err(format!("TRUNC to {z:#x}, past our log's end"));
                 }
                 peer.history.truncate_after(z);
-                peer.last_logged = peer.last_logged.min(z);
+                peer.resets_pending += 1;
                 self.commit_target = z;
                 self.storage_pending = true;
                 self.phase = Phase::Syncing;

@@ -13,6 +13,12 @@
 //!   `up_to` (a leader commits on a quorum's acks, so its own copy may still be on its
 //!   way to the disk).
 //! - Sends on one link arrive in order or the link breaks ([`Event::LinkClosed`]).
+//! - Time: call [`Peer::handle`] with [`Event::Tick`] at least every few tens of
+//!   milliseconds, and at [`Peer::next_timeout`] when that is sooner (the election's
+//!   finalizeWait and notification timers are that precise in ZooKeeper, and a late
+//!   decision can leave a leader waiting for followers that already moved on).
+//! - The quorum port may accept learners at any time: a learner that connects while
+//!   this server is still looking is kept for the leader it may become.
 //!
 //! # Send after persist, by construction
 //!
@@ -35,7 +41,7 @@ mod tests;
 use bytes::Bytes;
 
 pub use history::{History, SyncPlan};
-pub use peer::{LearnerCounts, Peer, PeerConfig, PeerState};
+pub use peer::{LearnerCounts, Peer, PeerConfig, PeerState, OWN_LINK_BIT};
 
 use super::wire::{Notification, QuorumPacket};
 use super::{ServerState, Sid};

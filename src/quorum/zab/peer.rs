@@ -69,12 +69,26 @@ pub struct Peer {
     pub(super) current_epoch: i64,
     /// Every txn given to `Log` up to here is durable.
     pub(super) last_logged: i64,
+    /// Truncations and snapshot installs asked for and not yet durable. Storage
+    /// actions complete in order, so every `Logged` that arrives meanwhile is for an
+    /// append asked for before the reset, which the reset supersedes: ignored.
+    pub(super) resets_pending: u32,
     /// Committed txns (a bounded window) and the ones logged after them.
     pub(super) history: History,
     pub(super) election: Election,
     pub(super) role: Role,
     next_link: LinkId,
+    /// Learners that connected while this server was still looking, with what they
+    /// sent: ZooKeeper opens its quorum port only once it leads, so a learner that
+    /// decided first retries its connect; here the port is always open and such a
+    /// learner is kept for the leader this server may become (closed otherwise).
+    early_learners: std::collections::BTreeMap<LinkId, Vec<crate::quorum::wire::QuorumPacket>>,
 }
+
+/// Early learner connections kept while looking, and packets kept for each (a
+/// learner sends one FOLLOWERINFO and waits).
+const MAX_EARLY_LEARNERS: usize = 64;
+const MAX_EARLY_PACKETS: usize = 4;
 
 /// Links the peer opens itself (to a leader) have this bit set; the runtime numbers
 /// the ones it accepts without it.
@@ -114,10 +128,12 @@ impl Peer {
             accepted_epoch: state.accepted_epoch,
             current_epoch: state.current_epoch,
             last_logged: state.last_logged_zxid,
+            resets_pending: 0,
             history,
             election,
             role: Role::Looking,
             next_link: 0,
+            early_learners: Default::default(),
         };
         peer.look(now_ms, out);
         peer
@@ -143,6 +159,11 @@ impl Peer {
             Role::Leading(l) => l.established(),
             Role::Learning(l) => l.up_to_date(),
         }
+    }
+
+    /// When the next timer is due (the election's), if sooner than the next tick.
+    pub fn next_timeout(&self) -> Option<i64> {
+        self.election.next_timeout()
     }
 
     /// The election's state, for diagnostics: its round and its current proposal.
@@ -213,6 +234,15 @@ impl Peer {
                 }
                 self.role_event(now_ms, Event::Tick { all_delivered }, out);
             }
+            Event::Logged { .. } if self.resets_pending > 0 => {}
+            Event::Truncated { zxid } | Event::SnapInstalled { zxid } => {
+                assert!(self.resets_pending > 0, "a storage reset nobody asked for");
+                self.resets_pending -= 1;
+                // The log now ends at `zxid`: whatever it held after is gone (TRUNC)
+                // or replaced by the snapshot (SNAP).
+                self.last_logged = zxid;
+                self.role_event(now_ms, ev, out);
+            }
             Event::Logged { zxid } => {
                 assert!(
                     zxid >= self.last_logged,
@@ -253,11 +283,29 @@ impl Peer {
         let next = match role {
             Role::Looking => {
                 match ev {
+                    Event::LearnerConnected { link } => {
+                        if self.early_learners.len() < MAX_EARLY_LEARNERS {
+                            self.early_learners.insert(link, Vec::new());
+                        } else {
+                            out.push(Action::Close { link });
+                        }
+                    }
+                    Event::Packet { link, pkt } if self.early_learners.contains_key(&link) => {
+                        let kept = self.early_learners.get_mut(&link).expect("checked");
+                        if kept.len() < MAX_EARLY_PACKETS {
+                            kept.push(pkt);
+                        } else {
+                            self.early_learners.remove(&link);
+                            out.push(Action::Close { link });
+                        }
+                    }
+                    Event::LinkClosed { link } => {
+                        self.early_learners.remove(&link);
+                    }
                     // A link of an earlier role: close it.
                     Event::LeaderConnected { link }
-                    | Event::LearnerConnected { link }
-                    | Event::SnapReceived { link, .. } => out.push(Action::Close { link }),
-                    Event::Packet { link, .. } => out.push(Action::Close { link }),
+                    | Event::SnapReceived { link, .. }
+                    | Event::Packet { link, .. } => out.push(Action::Close { link }),
                     _ => {}
                 }
                 Some(Role::Looking)
@@ -313,6 +361,13 @@ impl Peer {
             ServerState::Leading => {
                 let l = Leader::start(self, now_ms, out);
                 self.role = Role::Leading(l);
+                // Learners that connected while we were still looking.
+                for (link, pkts) in std::mem::take(&mut self.early_learners) {
+                    self.role_event(now_ms, Event::LearnerConnected { link }, out);
+                    for pkt in pkts {
+                        self.role_event(now_ms, Event::Packet { link, pkt }, out);
+                    }
+                }
                 // A one-voter ensemble is a quorum by itself.
                 self.role_event(
                     now_ms,
@@ -323,6 +378,9 @@ impl Peer {
                 );
             }
             ServerState::Following | ServerState::Observing => {
+                for link in std::mem::take(&mut self.early_learners).into_keys() {
+                    out.push(Action::Close { link });
+                }
                 let link = self.new_link();
                 let l = Learner::start(self, leader, link, now_ms);
                 out.push(Action::RoleChanged {
