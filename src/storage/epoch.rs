@@ -161,7 +161,8 @@ pub async fn load_epochs<B: Backend>(
             .map_err(io_err(format!("syncing {}", dir.display())))?;
     }
     let of_zxid = last_zxid >> 32;
-    let current = match read_epoch(backend, dir, CURRENT_EPOCH).await? {
+    let accepted_file = read_epoch(backend, dir, ACCEPTED_EPOCH).await?;
+    let mut current = match read_epoch(backend, dir, CURRENT_EPOCH).await? {
         Some(e) => e,
         None => {
             write_epoch(backend, dir, CURRENT_EPOCH, of_zxid).await?;
@@ -169,14 +170,30 @@ pub async fn load_epochs<B: Backend>(
         }
     };
     if of_zxid > current {
-        return Err(StorageError::Corrupt(format!(
-            "The current epoch, {current:#x}, is older than the last zxid, {last_zxid:#x} \
-             (of epoch {of_zxid:#x}): {} is behind the data in {}",
-            dir.join(CURRENT_EPOCH).display(),
-            dir.display()
-        )));
+        // A learner logs the txns its new leader syncs to it (some of that leader's
+        // epoch when it joins an established leader) before it writes currentEpoch;
+        // a crash in between leaves a log ahead of currentEpoch. Those txns exist only
+        // because a quorum acknowledged NEWLEADER for their epoch, and this server had
+        // accepted it: adopt it, as ZooKeeper 3.4's updatingEpoch marker did. A log
+        // ahead of acceptedEpoch as well is damage.
+        if accepted_file.is_some_and(|a| of_zxid <= a) {
+            tracing::warn!(
+                "{} is {current:#x} but the log holds txns of epoch {of_zxid:#x} (a crash \
+                 between syncing with a leader and acknowledging it): adopting {of_zxid:#x}",
+                dir.join(CURRENT_EPOCH).display()
+            );
+            write_epoch(backend, dir, CURRENT_EPOCH, of_zxid).await?;
+            current = of_zxid;
+        } else {
+            return Err(StorageError::Corrupt(format!(
+                "The current epoch, {current:#x}, is older than the last zxid, {last_zxid:#x} \
+                 (of epoch {of_zxid:#x}): {} is behind the data in {}",
+                dir.join(CURRENT_EPOCH).display(),
+                dir.display()
+            )));
+        }
     }
-    let accepted = match read_epoch(backend, dir, ACCEPTED_EPOCH).await? {
+    let accepted = match accepted_file {
         Some(e) => e,
         None => {
             write_epoch(backend, dir, ACCEPTED_EPOCH, of_zxid).await?;

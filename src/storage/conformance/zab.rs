@@ -156,9 +156,14 @@ async fn epoch_start_up_rules<B: Backend>(b: B, d: Dirs) {
         dir_names(&b, dir).await,
         vec![ACCEPTED_EPOCH.to_string(), CURRENT_EPOCH.to_string()]
     );
-    // Txns of an epoch whose NEWLEADER was never acknowledged.
-    let e = load_epochs(&b, dir, zx(4, 1)).await.err().unwrap();
+    // Txns of an accepted epoch whose NEWLEADER this server had not yet acknowledged
+    // (a crash between syncing and the ACK): currentEpoch adopts it.
+    assert_eq!(load_epochs(&b, dir, zx(4, 1)).await.unwrap(), (4, 4));
+    assert_eq!(raw(&b, &dir.join(CURRENT_EPOCH)).await, b"4");
+    // Txns of an epoch this server never even accepted: damage.
+    let e = load_epochs(&b, dir, zx(5, 1)).await.err().unwrap();
     assert!(e.to_string().contains("is older than the last zxid"), "{e}");
+    write_epoch(&b, dir, CURRENT_EPOCH, 3).await.unwrap();
     // acceptedEpoch behind currentEpoch.
     write_epoch(&b, dir, ACCEPTED_EPOCH, 2).await.unwrap();
     let e = load_epochs(&b, dir, zx(3, 1)).await.err().unwrap();
