@@ -333,15 +333,27 @@ fn write_changes(tree: &DataTree, paths: &[Box<str>], w: &mut SnapshotWriter<Glo
 /// `storage::snapshot` and `tree::snapshot_walk`). The walk goes a step at a time with
 /// a timer sleep between steps, so batches commit meanwhile and the reactor is polled.
 async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storage::Result<Taken> {
-    let (start_zxid, mut walk) = {
+    let (start_zxid, mut walk, generation) = {
         let mut shard = rt.shard.borrow_mut();
         let z = shard.tree.last_processed_zxid();
-        (z, shard.tree.start_snapshot_walk())
+        let g = shard.tree_generation;
+        (z, shard.tree.start_snapshot_walk(), g)
+    };
+    // An ensemble member may replace its tree (a SNAP from its leader) while the walk
+    // sleeps between steps: the walk of the old tree is then abandoned.
+    let replaced = || -> crate::storage::Result<()> {
+        if rt.shard.borrow().tree_generation != generation {
+            return Err(crate::storage::StorageError::Invalid(
+                "the tree was replaced during the snapshot walk; abandoned".into(),
+            ));
+        }
+        Ok(())
     };
     let mut w = SnapshotWriter::create(GlommioBackend, dir, start_zxid).await?;
     let mut walked = 0u64;
     let mut longest_step_us = 0u64;
     loop {
+        replaced()?;
         let step = std::time::Instant::now();
         let done = {
             let shard = rt.shard.borrow();
@@ -364,10 +376,12 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     w.add_changes_marker();
     let mut changed = 0usize;
     for _ in 0..MAX_CHANGE_ROUNDS {
+        replaced()?;
         let paths = rt.shard.borrow_mut().tree.take_snapshot_changes();
         changed += paths.len();
         let few = paths.len() < FEW_CHANGES;
         for chunk in paths.chunks(WALK_STEP) {
+            replaced()?;
             {
                 let shard = rt.shard.borrow();
                 write_changes(&shard.tree, chunk, &mut w);
@@ -379,6 +393,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
             break;
         }
     }
+    replaced()?;
     let end = std::time::Instant::now();
     let last_zxid = {
         let mut shard = rt.shard.borrow_mut();

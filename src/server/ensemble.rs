@@ -150,6 +150,9 @@ struct Pipeline {
     /// Learner: our clients' syncs forwarded, oldest first.
     syncs: VecDeque<(Origin, String)>,
     session_ids: SessionIdGenerator,
+    /// Snapshots are taken here only when shard 0 is the only shard (otherwise on the
+    /// last shard's replica, as in standalone mode).
+    snapshotter: Option<durability::Snapshotter>,
     my_sid: Sid,
     state: ServerState,
     serving: bool,
@@ -174,6 +177,7 @@ pub(super) async fn ensemble_task(
             std::process::exit(14);
         }
     };
+    let to_shards_len = to_shards.len();
     let mut senders = Vec::new();
     for tx in to_shards {
         senders.push(tx.connect().await);
@@ -205,6 +209,7 @@ pub(super) async fn ensemble_task(
             my_sid as i64,
         )
     };
+    let only_shard = to_shards_len == 0;
     let mut p = Pipeline {
         rt: rt.clone(),
         peer,
@@ -217,10 +222,14 @@ pub(super) async fn ensemble_task(
         local: HashMap::new(),
         syncs: VecDeque::new(),
         session_ids: SessionIdGenerator::new(my_sid as i64, now_wall_ms()),
+        snapshotter: None,
         my_sid,
         state: ServerState::Looking,
         serving: false,
     };
+    if only_shard {
+        p.snapshotter = Some(durability::Snapshotter::new(&config, now_wall_ms() as u64));
+    }
     p.rt.serving.store(false, Ordering::Release);
     p.execute(actions).await;
     let tick = Duration::from_millis(20);
@@ -711,6 +720,13 @@ impl Pipeline {
                 self.core.applied(z);
             }
             self.rt.published.store(z, Ordering::Release);
+        }
+        if let Some(s) = self.snapshotter.as_mut() {
+            let txns = batch
+                .iter()
+                .filter(|c| matches!(c, Committed::Txn { .. }))
+                .count();
+            s.after_batch(&self.rt, txns as u64);
         }
         self.rt.flush_dirty();
     }

@@ -146,6 +146,9 @@ pub struct Shard {
     pub cfg: ShardConfig,
     pub stats: ShardStats,
     scratch_watchers: Vec<u64>,
+    /// Bumped whenever the tree is replaced by another (an ensemble's SNAP sync or
+    /// reload): a snapshot walk of the old tree must not go on in the new one.
+    pub tree_generation: u64,
 }
 
 impl Shard {
@@ -165,6 +168,7 @@ impl Shard {
             cfg,
             stats: ShardStats::default(),
             scratch_watchers: Vec::new(),
+            tree_generation: 0,
         }
     }
 
@@ -714,6 +718,7 @@ impl Shard {
                 }
                 Committed::Install(tree) => {
                     self.tree = (*tree.0).clone();
+                    self.tree_generation += 1;
                 }
                 Committed::CloseAll => {
                     let ids: Vec<ConnId> = self.conns.keys().copied().collect();
