@@ -31,6 +31,12 @@ pub struct CommitCore {
     /// What the batch being built changed in the tracker, oldest first: each session's
     /// state before (timeout, closing), None if it was not tracked. Undone by `reject`.
     tracker_undo: Vec<(i64, Option<(i32, bool)>)>,
+    /// This server's id (0 standalone).
+    server_id: u64,
+    /// An ensemble leader: which server holds each session's connection
+    /// (`SessionImpl.owner`). A write from another server fails with SessionMoved; the
+    /// owner moves when a client reconnects elsewhere (REVALIDATE).
+    owners: std::collections::HashMap<i64, u64>,
 }
 
 impl CommitCore {
@@ -54,6 +60,38 @@ impl CommitCore {
             next_session_id: session::initial_session_id(server_id, now_wall_ms),
             inbox: Vec::new(),
             tracker_undo: Vec::new(),
+            server_id: server_id as u64,
+            owners: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The server an item came from: a learner's sid for a forwarded request.
+    fn server_of(&self, origin: &Origin) -> u64 {
+        if origin.shard == Origin::REMOTE_SHARD {
+            origin.conn
+        } else {
+            self.server_id
+        }
+    }
+
+    /// Leader: `session_id`'s client now talks to `server` (it reconnected there).
+    pub fn set_owner(&mut self, session_id: i64, server: u64) {
+        if self.tracker.contains(session_id) {
+            self.owners.insert(session_id, server);
+        }
+    }
+
+    /// `checkSession` with its owner: a session without one (it predates this leader)
+    /// takes the first server it is heard from; another server's request is refused.
+    fn check_owner(&mut self, session_id: i64, server: u64) -> bool {
+        match self.owners.get(&session_id) {
+            Some(&o) => o == server,
+            None => {
+                if self.tracker.contains(session_id) {
+                    self.owners.insert(session_id, server);
+                }
+                true
+            }
         }
     }
 
@@ -70,6 +108,7 @@ impl CommitCore {
         self.tracker = tracker;
         self.inbox.clear();
         self.tracker_undo.clear();
+        self.owners.clear();
     }
 
     /// Leader: a learner's client is alive (PING touch table, REVALIDATE). False if
@@ -127,6 +166,8 @@ impl CommitCore {
                     };
                     self.save_tracker(session_id);
                     self.tracker.add(session_id, timeout, now_mono_ms);
+                    let owner = self.server_of(&item.origin);
+                    self.owners.insert(session_id, owner);
                     let hdr = TxnHeader {
                         client_id: session_id,
                         cxid: 0,
@@ -143,8 +184,11 @@ impl CommitCore {
                 WriteKind::Request(req) => {
                     let zxid = self.next_zxid();
                     let op = req.opcode();
+                    let from = self.server_of(&item.origin);
                     let txn = if !self.tracker.touch(item.session_id, now_mono_ms) {
                         Txn::Error(ErrorCode::SessionExpired)
+                    } else if !self.check_owner(item.session_id, from) {
+                        Txn::Error(ErrorCode::SessionMoved)
                     } else {
                         let ctx = PrepCtx {
                             session_id: item.session_id,
@@ -153,9 +197,10 @@ impl CommitCore {
                         };
                         self.prepper.prep(tree, zxid, &ctx, &req)
                     };
-                    if matches!(req, Request::CloseSession) {
+                    if matches!(req, Request::CloseSession) && !matches!(txn, Txn::Error(_)) {
                         self.save_tracker(item.session_id);
                         self.tracker.remove(item.session_id);
+                        self.owners.remove(&item.session_id);
                     }
                     let hdr = TxnHeader {
                         client_id: item.session_id,
@@ -176,6 +221,8 @@ impl CommitCore {
                 }),
                 WriteKind::Reattach => {
                     self.tracker.touch(item.session_id, now_mono_ms);
+                    let owner = self.server_of(&item.origin);
+                    self.set_owner(item.session_id, owner);
                     out.push(Committed::Reattach {
                         session_id: item.session_id,
                         origin: item.origin,
@@ -186,6 +233,7 @@ impl CommitCore {
         for session_id in self.tracker.expired(now_mono_ms) {
             self.save_tracker(session_id);
             self.tracker.remove(session_id);
+            self.owners.remove(&session_id);
             let zxid = self.next_zxid();
             let ctx = PrepCtx {
                 session_id,
@@ -506,5 +554,51 @@ mod tests {
         );
         let b = core.build_batch(&tree, WALL, 1300);
         assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+
+    /// ZooKeeper's session owner check on a leader: a session's writes come from the
+    /// server its client is connected to; once it reconnects elsewhere (REVALIDATE), a
+    /// write through its old connection fails with SessionMoved.
+    #[test]
+    fn a_write_from_a_server_the_session_moved_away_from_fails_with_session_moved() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 1);
+        let remote = |xid, sid, session, kind| WriteItem {
+            origin: Origin::remote(xid, sid),
+            session_id: session,
+            auth: Arc::from(Vec::<Id>::new()),
+            kind,
+        };
+        // Server 2 opens the session for its client, with the id it chose.
+        let s = (2i64 << 56) | 7;
+        send(
+            &mut core,
+            vec![remote(0, 2, s, WriteKind::CreateSession { timeout: 1000 })],
+            0,
+        );
+        let b = core.build_batch(&tree, WALL, 0);
+        assert_eq!(txns(&b)[0].0.client_id, s);
+        commit(&mut core, &mut tree, &b);
+        // Its writes through server 2 go through; through server 3 they do not.
+        send(&mut core, vec![remote(1, 2, s, create("/a"))], 10);
+        let b = core.build_batch(&tree, WALL, 10);
+        assert!(matches!(txns(&b)[0].1, Txn::Create { .. }));
+        commit(&mut core, &mut tree, &b);
+        send(&mut core, vec![remote(2, 3, s, create("/b"))], 20);
+        let b = core.build_batch(&tree, WALL, 20);
+        assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::SessionMoved));
+        commit(&mut core, &mut tree, &b);
+        // The client reconnects to server 3 (REVALIDATE there): now server 2's old
+        // connection is the one refused.
+        core.set_owner(s, 3);
+        send(
+            &mut core,
+            vec![remote(3, 3, s, create("/b")), remote(4, 2, s, create("/c"))],
+            30,
+        );
+        let b = core.build_batch(&tree, WALL, 30);
+        let t = txns(&b);
+        assert!(matches!(t[0].1, Txn::Create { .. }));
+        assert_eq!(t[1].1, Txn::Error(ErrorCode::SessionMoved));
     }
 }

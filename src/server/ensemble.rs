@@ -336,17 +336,23 @@ impl Pipeline {
                 // Applied at once: a SendSnap later in the same list must see it.
                 Action::Commit { up_to } => self.commit(up_to).await,
                 Action::Submit {
+                    from,
                     session_id,
                     cxid,
                     op,
                     body,
                     auth,
-                    ..
-                } => self.submit(session_id, cxid, op, &body, auth),
+                } => self.submit(from, session_id, cxid, op, &body, auth),
                 Action::Revalidate {
-                    link, session_id, ..
+                    from,
+                    link,
+                    session_id,
+                    ..
                 } => {
                     let valid = self.core.touch(session_id, self.rt.now_mono_ms());
+                    if valid {
+                        self.core.set_owner(session_id, from);
+                    }
                     self.inbox.push(Event::RevalidateAnswer {
                         link,
                         session_id,
@@ -448,6 +454,7 @@ impl Pipeline {
     /// Leader: a learner's forwarded request enters the commit pipeline.
     fn submit(
         &mut self,
+        from: Sid,
         session_id: i64,
         cxid: i32,
         op: i32,
@@ -477,7 +484,7 @@ impl Pipeline {
         self.core.on_input(
             ToCommit {
                 items: vec![WriteItem {
-                    origin: Origin::remote(cxid),
+                    origin: Origin::remote(cxid, from),
                     session_id,
                     auth: Arc::from(auth),
                     kind,

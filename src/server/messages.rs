@@ -20,12 +20,16 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// A request a learner forwarded to this leader: no shard here answers it (its own
-    /// server does, once the txn is committed there).
-    pub fn remote(cxid: i32) -> Origin {
+    /// The `shard` of a request a learner forwarded to this leader.
+    pub const REMOTE_SHARD: usize = usize::MAX;
+
+    /// A request learner `sid` forwarded to this leader: no shard here answers it (its
+    /// own server does, once the txn is committed there); `conn` holds the learner's
+    /// sid, the session's owner at the leader.
+    pub fn remote(cxid: i32, sid: u64) -> Origin {
         Origin {
-            shard: usize::MAX,
-            conn: 0,
+            shard: Self::REMOTE_SHARD,
+            conn: sid,
             xid: cxid,
         }
     }

@@ -468,8 +468,10 @@ impl Leader {
                 true
             }
             (HandlerState::UpToDate, wire::REVALIDATE) => {
+                let from = h.sid;
                 match p.data.as_deref().map(wire::RevalidateRequest::decode) {
                     Some(Ok(r)) => out.push(Action::Revalidate {
+                        from,
                         link,
                         session_id: r.session_id,
                         timeout: r.timeout,

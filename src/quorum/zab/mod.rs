@@ -178,8 +178,9 @@ pub enum Action {
         body: Bytes,
         auth: Vec<Id>,
     },
-    /// Leader: is `session_id` alive? (touch it; it now belongs to this learner.)
+    /// Leader: is `session_id` alive? (touch it; it now belongs to learner `from`.)
     Revalidate {
+        from: Sid,
         link: LinkId,
         session_id: i64,
         timeout: i32,
