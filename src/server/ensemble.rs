@@ -49,6 +49,43 @@ use crate::session::SessionIdGenerator;
 use crate::storage::{GlommioBackend, StorageError, TxnLog};
 use crate::tree::DataTree;
 
+/// TEMPORARY until storage::log_reader lands: no DIFF from disk (learners get a SNAP).
+mod log_reader {
+    use crate::request::{Txn, TxnHeader};
+    use crate::storage::{Backend, Result, StorageError};
+    use std::path::Path;
+    pub async fn oldest_complete_from<B: Backend>(_b: &B, _dir: &Path) -> Result<Option<i64>> {
+        Ok(None)
+    }
+    pub async fn read_txns_after<B: Backend>(
+        _b: &B,
+        _dir: &Path,
+        _after: i64,
+        _up_to: i64,
+        _max: usize,
+    ) -> Result<Vec<(TxnHeader, Txn)>> {
+        Err(StorageError::Invalid("no log reader yet".into()))
+    }
+}
+
+/// The most txns a DIFF reads from the log on disk; a learner further behind gets a
+/// SNAP (ZooKeeper bounds it by size: `snapshotSizeFactor` of the snapshot).
+const MAX_DIFF_FROM_LOG: usize = 100_000;
+
+/// How often the leader re-reads where the log on disk starts (purge moves it).
+const LOG_HORIZON_EVERY: Duration = Duration::from_secs(10);
+
+/// Tells the peer, now and periodically, from where the log on disk is complete.
+async fn log_horizon(dir: std::path::PathBuf, inbox: Rc<PeerInbox>) {
+    loop {
+        match log_reader::oldest_complete_from(&GlommioBackend, &dir).await {
+            Ok(complete_from) => inbox.push(Event::LogHorizon { complete_from }),
+            Err(e) => tracing::warn!("reading where the txn log starts: {e}"),
+        }
+        glommio::timer::sleep(LOG_HORIZON_EVERY).await;
+    }
+}
+
 /// The `PeerConfig` for this server's zoo.cfg (which must be distributed).
 pub fn peer_config(config: &Config) -> PeerConfig {
     let quorum = config.quorum.as_ref().expect("an ensemble config");
@@ -194,6 +231,7 @@ pub(super) async fn ensemble_task(
         log,
     ))
     .detach();
+    glommio::spawn_local(log_horizon(config.data_log_dir.clone(), inbox.clone())).detach();
     let cfg = peer_config(&config);
     let my_sid = cfg.my_sid;
     let now = rt.now_mono_ms();
@@ -335,6 +373,7 @@ impl Pipeline {
                 },
                 // Applied at once: a SendSnap later in the same list must see it.
                 Action::Commit { up_to } => self.commit(up_to).await,
+                Action::ReadLog { link, from, before } => self.read_log(link, from, before),
                 Action::Submit {
                     from,
                     session_id,
@@ -427,6 +466,34 @@ impl Pipeline {
             records.push((hdr, txn));
         }
         self.store(StorageOp::Append(records));
+    }
+
+    /// Leader: reads a learner's DIFF from the log on disk, beside the pipeline.
+    fn read_log(&self, link: u64, from: i64, before: i64) {
+        let dir = self.rt.config.data_log_dir.clone();
+        let inbox = self.inbox.clone();
+        glommio::spawn_local(async move {
+            let read = log_reader::read_txns_after(
+                &GlommioBackend,
+                &dir,
+                from - 1,
+                before - 1,
+                MAX_DIFF_FROM_LOG,
+            )
+            .await;
+            let txns = match read {
+                Ok(records) => {
+                    let empty = DataTree::new();
+                    Some(records.iter().map(|(h, t)| zab_txn(h, t, &empty)).collect())
+                }
+                Err(e) => {
+                    tracing::info!("a learner's DIFF is not in the log ({e}): it gets a SNAP");
+                    None
+                }
+            };
+            inbox.push(Event::LogRead { link, txns });
+        })
+        .detach();
     }
 
     fn send_snap(&self, link: u64, zxid: i64) {

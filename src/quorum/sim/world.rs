@@ -5,26 +5,36 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::{Bytes, BytesMut};
 
-use super::node::{Node, StorageOp};
+use super::node::{Given, Node, SnapMeta};
+use super::store::{self, Done, Failed, StorageOp};
+use super::workload::{self, Write};
+use crate::quorum::snap_stream::{write_snap, SnapReader};
 use crate::quorum::wire::{self, Notification};
-use crate::quorum::zab::{Action, Event, LinkId, PeerConfig, ZabTxn};
-use crate::quorum::{LearnerType, ServerState, Sid};
+use crate::quorum::zab::{Action, Event, LinkId, PeerConfig, PeerState, ZabTxn};
+use crate::quorum::{zk_txn, LearnerType, ServerState, Sid};
+use crate::request::{PrepConfig, Prepper, Txn, TxnHeader};
 use crate::storage::backend::SimRng;
+use crate::storage::StorageError;
 
 /// Which faults a run injects.
 #[derive(Debug, Clone, Copy)]
 pub struct Faults {
+    /// Servers lose power: at once, or in the middle of one of their next storage
+    /// operations (and now and then again during the recovery that follows).
     pub crashes: bool,
     pub partitions: bool,
     pub link_resets: bool,
     pub slow_disks: bool,
-    /// Every disk slow all the time (appends take 50-350 ms), so much is in flight when
-    /// a crash comes.
+    /// Every disk slow all the time (completions take 50-350 ms), so much is queued
+    /// when a crash comes.
     pub always_slow_disks: bool,
     /// The whole ensemble loses power at once now and then.
     pub whole_power_loss: bool,
     /// Election messages lost at random (per mille).
     pub election_loss_permille: u64,
+    /// A disk fills up for a while (ENOSPC) or fails an fdatasync (EIO); the server
+    /// stops on it (exit 70) and is restarted.
+    pub storage_errors: bool,
 }
 
 impl Faults {
@@ -37,6 +47,7 @@ impl Faults {
             always_slow_disks: false,
             whole_power_loss: true,
             election_loss_permille: 20,
+            storage_errors: true,
         }
     }
 
@@ -58,6 +69,7 @@ impl Faults {
             always_slow_disks: false,
             whole_power_loss: false,
             election_loss_permille: 0,
+            storage_errors: false,
         }
     }
 }
@@ -67,13 +79,62 @@ impl Faults {
 pub struct SimReport {
     pub committed: usize,
     pub acked_writes: usize,
+    /// Servers that went down (every cause below).
     pub crashes: u64,
+    /// Power cut at once (`SimBackend::power_cut`): unsynced writes kept, lost or torn.
+    pub power_cuts: u64,
+    /// Power cut inside a storage operation (`cut_power_after`).
+    pub mid_op_cuts: u64,
+    /// Power cut inside the recovery of a restarting server.
+    pub recovery_cuts: u64,
+    /// Servers stopped by an injected storage failure (exit 70): ENOSPC, EIO.
+    pub enospc_stops: u64,
+    pub eio_stops: u64,
+    /// Restarts that failed (recovery under an injected fault) and were retried.
+    pub failed_restarts: u64,
     pub partitions: u64,
     pub link_resets: u64,
     pub slow_disks: u64,
     pub power_losses: u64,
+    pub snaps_installed: u64,
+    pub truncations: u64,
+    /// Truncations below the applied state, which reload it from the disk.
+    pub state_reloads: u64,
+    /// What recoveries reported: torn tails cut, interrupted installs and cuts
+    /// finished, half-made segments removed.
+    pub torn_tails: u64,
+    pub finished_installs: u64,
+    pub finished_cuts: u64,
+    pub dropped_segments: u64,
     pub leaders: usize,
     pub steps: u64,
+}
+
+impl SimReport {
+    pub fn add(&mut self, r: &SimReport) {
+        self.committed += r.committed;
+        self.acked_writes += r.acked_writes;
+        self.crashes += r.crashes;
+        self.power_cuts += r.power_cuts;
+        self.mid_op_cuts += r.mid_op_cuts;
+        self.recovery_cuts += r.recovery_cuts;
+        self.enospc_stops += r.enospc_stops;
+        self.eio_stops += r.eio_stops;
+        self.failed_restarts += r.failed_restarts;
+        self.partitions += r.partitions;
+        self.link_resets += r.link_resets;
+        self.slow_disks += r.slow_disks;
+        self.power_losses += r.power_losses;
+        self.snaps_installed += r.snaps_installed;
+        self.truncations += r.truncations;
+        self.state_reloads += r.state_reloads;
+        self.torn_tails += r.torn_tails;
+        self.finished_installs += r.finished_installs;
+        self.finished_cuts += r.finished_cuts;
+        self.dropped_segments += r.dropped_segments;
+        self.leaders += r.leaders;
+        self.steps += r.steps;
+    }
 }
 
 enum What {
@@ -90,10 +151,23 @@ enum What {
         to_side: usize,
         msg: ConnMsg,
     },
+    /// The server's storage task takes the next operation.
+    StorageStart {
+        node: usize,
+        generation: u64,
+    },
+    /// The operation under way reports its completion.
     StorageDone {
         node: usize,
         generation: u64,
     },
+    /// A power cut scheduled inside a storage operation has not come: it comes now.
+    CutDeadline {
+        node: usize,
+        generation: u64,
+    },
+    /// A full disk has room again.
+    DiskFreed(usize),
     Client,
     Fault,
     Restart(usize),
@@ -104,7 +178,14 @@ enum What {
 
 enum ConnMsg {
     Packet(Bytes),
-    Snap { zxid: i64, state: Vec<ZabTxn> },
+    /// A SNAP and its stream (`snap_stream`'s format), with what the checker knows of
+    /// the state it carries (not part of the protocol).
+    Snap {
+        zxid: i64,
+        stream: Bytes,
+        meta: SnapMeta,
+        print: i64,
+    },
     Closed,
 }
 
@@ -147,20 +228,38 @@ pub struct World {
 /// The invariants, checked as the run goes.
 #[derive(Default)]
 pub struct Checker {
-    /// The one sequence every server's committed state is a prefix of.
+    /// The one sequence every server's committed state is a prefix of (zxids
+    /// increasing), as plain PROPOSAL data (closeSession without its path list, which
+    /// the log does not keep).
     pub canon: Vec<ZabTxn>,
+    /// The state (tree digest and sessions) after each txn of `canon`, where a server
+    /// was seen holding exactly that state.
+    prints: Vec<Option<i64>>,
     /// epoch -> the leader established in it.
     pub leaders: BTreeMap<i64, Sid>,
     /// Write id -> the zxid it was acknowledged at.
     pub acked: BTreeMap<u64, i64>,
+    /// Per server: the snapshots it installed, by zxid (what a recovery that loads one
+    /// of them starts from).
+    installs: Vec<BTreeMap<i64, SnapMeta>>,
+}
+
+impl Checker {
+    fn pos(&self, zxid: i64) -> Option<usize> {
+        self.canon.binary_search_by_key(&zxid, |t| t.zxid).ok()
+    }
 }
 
 const TICK_MS: i64 = 100;
 
-fn write_id(t: &ZabTxn) -> Option<u64> {
-    t.data
-        .get(..8)
-        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+/// The same txn as plain PROPOSAL data: what the checker compares.
+fn plain(hdr: &TxnHeader, txn: &Txn) -> ZabTxn {
+    let mut buf = BytesMut::new();
+    zk_txn::encode_txn(hdr, txn, &[], None, &mut buf);
+    ZabTxn {
+        zxid: hdr.zxid,
+        data: buf.freeze(),
+    }
 }
 
 impl World {
@@ -204,20 +303,27 @@ impl World {
                 unsafe_ack_before_log: false,
             })
             .collect();
+        let mut rng = SimRng::new(seed);
+        let nodes = (1..=n)
+            .map(|i| Node::new(i as u64, rng.next_u64()))
+            .collect();
         let mut w = World {
-            rng: SimRng::new(seed),
+            rng,
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
             events: BTreeMap::new(),
-            nodes: (1..=n).map(|i| Node::new(i as u64)).collect(),
+            nodes,
             cfgs,
             conns: Vec::new(),
             blocked: vec![vec![false; n]; n],
             last_note: BTreeMap::new(),
             faults,
             fault_until: 20_000,
-            checker: Checker::default(),
+            checker: Checker {
+                installs: vec![BTreeMap::new(); n],
+                ..Checker::default()
+            },
             report: SimReport::default(),
             next_write: 1,
             clients_until: i64::MAX,
@@ -291,9 +397,25 @@ impl World {
                 }
             }
             What::OnConn { conn, to_side, msg } => self.on_conn(conn, to_side, msg)?,
+            What::StorageStart { node, generation } => {
+                if self.nodes[node].generation == generation && self.nodes[node].peer.is_some() {
+                    self.storage_start(node)?;
+                }
+            }
             What::StorageDone { node, generation } => {
-                if self.nodes[node].generation == generation {
+                if self.nodes[node].generation == generation && self.nodes[node].peer.is_some() {
                     self.storage_done(node)?;
+                }
+            }
+            What::CutDeadline { node, generation } => {
+                if self.nodes[node].generation == generation && self.nodes[node].cut_armed {
+                    self.power_off(node);
+                    self.restart_later(node, 100, 1000);
+                }
+            }
+            What::DiskFreed(i) => {
+                if self.nodes[i].full_until <= self.now {
+                    self.nodes[i].disk.set_capacity(None);
                 }
             }
             What::Client => {
@@ -328,9 +450,96 @@ impl World {
         Ok(())
     }
 
+    fn restart_later(&mut self, i: usize, min: i64, spread: u64) {
+        let d = min + self.rng.below(spread) as i64;
+        self.at(d, What::Restart(i));
+    }
+
+    /// A server starts from its disk: recovery, the epoch files, the tree from the
+    /// snapshot and the log (as `server::durability` and `ensemble::peer_state` do).
     fn restart(&mut self, i: usize) -> Result<(), String> {
+        // Now and then the power goes again while recovery runs (finishing an
+        // interrupted install or cut is itself interrupted).
+        let cut = self.faults.crashes && self.now < self.fault_until && self.rng.below(8) == 0;
+        if cut {
+            let n = self.rng.below(6);
+            self.nodes[i].disk.cut_power_after(n);
+        }
+        let restored = store::restore(&self.nodes[i].disk);
+        if cut {
+            if !self.nodes[i].disk.cut_pending() {
+                self.report.recovery_cuts += 1;
+                self.restart_later(i, 100, 1000);
+                return Ok(());
+            }
+            // Recovery finished first: no cut.
+            self.nodes[i].disk.cut_power_after(u64::MAX);
+        }
+        let r = match restored {
+            Ok(r) => r,
+            Err(e) if self.nodes[i].storage_fault_active(self.now) => {
+                let _ = e;
+                self.report.failed_restarts += 1;
+                self.restart_later(i, 200, 1000);
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(format!(
+                    "server {} cannot restart: {e}\n{}",
+                    self.nodes[i].sid,
+                    self.describe()
+                ))
+            }
+        };
+        for w in &r.rec.warnings {
+            if w.contains("torn tail") {
+                self.report.torn_tails += 1;
+            } else if w.contains("finished installing") {
+                self.report.finished_installs += 1;
+            } else if w.contains("finished cutting") {
+                self.report.finished_cuts += 1;
+            } else if w.contains("header is incomplete") {
+                self.report.dropped_segments += 1;
+            }
+        }
+        let logged: Vec<ZabTxn> = r.rec.txns.iter().map(|(h, t)| plain(h, t)).collect();
+        let snap_zxid = r.rec.snapshot.as_ref().map_or(0, |s| s.last_zxid);
+        let meta = if snap_zxid == 0 {
+            SnapMeta::default()
+        } else {
+            self.checker.installs[i]
+                .get(&snap_zxid)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "server {} recovered a snapshot at {snap_zxid:#x} it never installed",
+                        self.nodes[i].sid
+                    )
+                })?
+        };
         let keep = self.cfgs[i].commit_log_count;
-        let state = self.nodes[i].recover(keep);
+        let skip = logged.len().saturating_sub(keep);
+        let state = PeerState {
+            accepted_epoch: r.accepted_epoch,
+            current_epoch: r.current_epoch,
+            last_logged_zxid: r.rec.last_zxid,
+            // As `ensemble::peer_state`: the newest logged txns, encoded again.
+            committed_log: logged[skip..].to_vec(),
+        };
+        let n = &mut self.nodes[i];
+        n.log = Some(r.log);
+        n.tree = r.tree;
+        n.confirmed = meta.confirmed;
+        n.tentative = meta.tentative.into_iter().chain(logged).collect();
+        let expect = n.tentative.back().map_or(n.confirmed, |t| t.zxid);
+        if n.applied_zxid() != expect {
+            return Err(format!(
+                "server {}: recovery built the state at {:#x}, its snapshot and log end at {expect:#x}",
+                n.sid,
+                n.applied_zxid()
+            ));
+        }
+        self.check_print(i)?;
         let mut out = Vec::new();
         let peer = crate::quorum::zab::Peer::new(self.cfgs[i].clone(), state, self.now, &mut out);
         self.nodes[i].peer = Some(peer);
@@ -405,8 +614,22 @@ impl World {
                         n.applied_zxid()
                     ));
                 }
-                let state = n.applied.clone();
-                self.conn_send(i, link, ConnMsg::Snap { zxid, state });
+                // The stream as the runtime writes it (`ensemble::send_snap`).
+                let sessions = n.tree.sessions();
+                let mut buf = BytesMut::new();
+                write_snap(&n.tree, &sessions, &mut buf);
+                let meta = SnapMeta {
+                    confirmed: n.confirmed,
+                    tentative: n.tentative.iter().cloned().collect(),
+                };
+                let print = workload::fingerprint(&n.tree);
+                let msg = ConnMsg::Snap {
+                    zxid,
+                    stream: buf.freeze(),
+                    meta,
+                    print,
+                };
+                self.conn_send(i, link, msg);
             }
             Action::Close { link } => {
                 if let Some((c, side)) = self.find_conn(i, link) {
@@ -416,42 +639,64 @@ impl World {
                     self.conns[c].open[side] = false;
                 }
             }
-            Action::Log { txns } => {
-                self.nodes[i].given.extend(txns.iter().cloned());
-                self.storage(i, StorageOp::Append(txns));
-            }
+            Action::Log { txns } => self.log(i, txns)?,
             Action::WriteEpoch { file, epoch } => self.storage(i, StorageOp::Epoch(file, epoch)),
             Action::Truncate { zxid } => {
-                self.nodes[i].given.retain(|t| t.zxid <= zxid);
+                let n = &mut self.nodes[i];
+                if zxid < n.confirmed {
+                    return Err(format!(
+                        "server {}: TRUNC to {zxid:#x} takes away txns it committed (up to {:#x})",
+                        n.sid, n.confirmed
+                    ));
+                }
+                n.given.retain(|g| g.t.zxid <= zxid);
+                self.report.truncations += 1;
                 self.storage(i, StorageOp::Truncate(zxid));
             }
             Action::InstallSnap { link, zxid } => {
-                let state = self.nodes[i]
+                let (mut tree, meta) = self.nodes[i]
                     .snaps
                     .remove(&link)
                     .ok_or("InstallSnap without a SNAP")?;
-                if state.last().map_or(0, |t| t.zxid) != zxid {
-                    return Err("InstallSnap at another zxid than received".into());
-                }
-                self.nodes[i].given.clear();
-                self.storage(i, StorageOp::Install(state));
+                tree.set_last_processed_zxid(zxid);
+                self.checker.installs[i].insert(zxid, meta.clone());
+                let n = &mut self.nodes[i];
+                // The state is replaced at once, as the runtime publishes it to the
+                // shards; the disk follows.
+                n.given.clear();
+                n.confirmed = meta.confirmed;
+                n.tentative = meta.tentative.into_iter().collect();
+                n.tree = tree.clone();
+                self.check_print(i)?;
+                self.report.snaps_installed += 1;
+                self.storage(i, StorageOp::Install(Box::new(tree), zxid));
             }
             Action::Commit { up_to } => {
-                let done = self.nodes[i].commit(up_to)?;
-                self.check_prefix(i)?;
-                for t in done {
-                    if let Some(id) = write_id(&t) {
-                        if self.waiting.get(&id) == Some(&i) {
-                            self.waiting.remove(&id);
-                            self.checker.acked.insert(id, t.zxid);
-                            self.report.acked_writes += 1;
-                        }
+                let (confirmed, applied) = self.nodes[i].commit(up_to)?;
+                self.confirm(i, &confirmed)?;
+                if let Some(p) = self.nodes[i].prepper.as_mut() {
+                    p.applied(up_to);
+                }
+                for hdr in applied {
+                    let id = hdr.cxid as u32 as u64;
+                    if self.waiting.get(&id) == Some(&i) {
+                        self.waiting.remove(&id);
+                        self.checker.acked.insert(id, hdr.zxid);
+                        self.report.acked_writes += 1;
                     }
                 }
             }
-            Action::Submit { body, .. } => {
-                // The leader's commit pipeline: the body is the client's write id.
-                self.propose(i, body);
+            Action::Submit {
+                session_id,
+                cxid,
+                op,
+                body,
+                ..
+            } => {
+                // The leader's commit pipeline: the learner's REQUEST as sent.
+                let w = workload::decode_forwarded(op, &body)
+                    .map_err(|e| format!("server {}: {e}", self.nodes[i].sid))?;
+                self.propose(i, session_id, cxid, &w);
             }
             Action::Revalidate {
                 link, session_id, ..
@@ -465,6 +710,9 @@ impl World {
                 },
             ),
             Action::TouchSessions { .. } | Action::RevalidateResult { .. } | Action::SyncDone => {}
+            // The simulated disk keeps no horizon: a learner older than the window gets
+            // a SNAP (the real runtime reads the log; tests/ensemble covers it).
+            Action::ReadLog { link, .. } => self.deliver(0, i, Event::LogRead { link, txns: None }),
             Action::RoleChanged {
                 state,
                 epoch,
@@ -487,6 +735,13 @@ impl World {
                         }
                         _ => self.report.leaders += 1,
                     }
+                    // The commit pipeline starts leading (`CommitCore::lead_from`).
+                    self.nodes[i].prepper = Some(Prepper::new(PrepConfig {
+                        max_buffer: workload::MAX_BUFFER,
+                        ..PrepConfig::default()
+                    }));
+                } else {
+                    self.nodes[i].prepper = None;
                 }
                 if !serving {
                     // Clients of this server lose their pending writes (their
@@ -494,6 +749,41 @@ impl World {
                     self.waiting.retain(|_, s| *s != i);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Log: the leader's own proposals are kept as prepped; a learner's come from the
+    /// leader and are decoded (`ensemble::log`).
+    fn log(&mut self, i: usize, txns: Vec<ZabTxn>) -> Result<(), String> {
+        let n = &mut self.nodes[i];
+        let mut records = Vec::with_capacity(txns.len());
+        for t in txns {
+            let (hdr, txn) = match n.own.remove(&t.zxid) {
+                Some(r) => r,
+                None => {
+                    let (hdr, txn, _digest) = zk_txn::decode_txn(&t.data, workload::MAX_BUFFER)
+                        .map_err(|e| {
+                            format!("server {}: proposal {:#x} does not decode: {e}", n.sid, t.zxid)
+                        })?;
+                    (hdr, txn)
+                }
+            };
+            if hdr.zxid != t.zxid {
+                return Err(format!(
+                    "server {}: proposal {:#x} carries a header for {:#x}",
+                    n.sid, t.zxid, hdr.zxid
+                ));
+            }
+            n.given.push_back(Given {
+                t: plain(&hdr, &txn),
+                hdr,
+                txn: txn.clone(),
+            });
+            records.push((hdr, txn));
+        }
+        if !records.is_empty() {
+            self.storage(i, StorageOp::Append(records));
         }
         Ok(())
     }
@@ -520,23 +810,26 @@ impl World {
         Ok(())
     }
 
-    fn propose(&mut self, i: usize, body: Bytes) {
+    /// The leader's commit pipeline: prep against the applied tree, propose.
+    fn propose(&mut self, i: usize, session_id: i64, cxid: i32, w: &Write) {
         let now = self.now;
-        let Some(peer) = self.nodes[i].peer.as_mut() else {
+        let n = &mut self.nodes[i];
+        let Some(peer) = n.peer.as_mut() else {
             return;
         };
         let Some(zxid) = peer.next_zxid() else {
             return;
         };
+        let Some(prepper) = n.prepper.as_mut() else {
+            return;
+        };
+        let (hdr, txn, t) = workload::prep(prepper, &n.tree, zxid, now, session_id, cxid, w);
+        n.own.insert(zxid, (hdr, txn));
         let mut out = Vec::new();
-        peer.handle(
-            now,
-            Event::Propose {
-                txns: vec![ZabTxn { zxid, data: body }],
-            },
-            &mut out,
-        );
+        peer.handle(now, Event::Propose { txns: vec![t] }, &mut out);
         let _ = self.carry_out(i, out);
+        // Not logged: the peer did not take it.
+        self.nodes[i].own.remove(&zxid);
     }
 
     fn storage(&mut self, i: usize, op: StorageOp) {
@@ -544,43 +837,114 @@ impl World {
         self.kick_storage(i);
     }
 
+    /// The storage task wakes for the next operation (after the current step, as the
+    /// runtime's task runs once the pipeline yields).
     fn kick_storage(&mut self, i: usize) {
-        let n = &self.nodes[i];
-        if n.storage_busy || n.storage.is_empty() {
+        let n = &mut self.nodes[i];
+        if n.storage_busy || n.storage.is_empty() || n.peer.is_none() {
             return;
         }
-        let slow = self.faults.always_slow_disks || n.slow_disk_until > self.now;
+        n.storage_busy = true;
         let generation = n.generation;
-        self.nodes[i].storage_busy = true;
-        let d = if slow {
-            50 + self.rng.below(300) as i64
-        } else {
-            1 + self.rng.below(3) as i64
-        };
         self.at(
-            d,
-            What::StorageDone {
+            0,
+            What::StorageStart {
                 node: i,
                 generation,
             },
         );
     }
 
-    fn storage_done(&mut self, i: usize) -> Result<(), String> {
-        self.nodes[i].storage_busy = false;
-        let op = self.nodes[i].complete_storage()?;
-        let ev = match op {
-            StorageOp::Append(txns) => Event::Logged {
-                zxid: txns.last().expect("non-empty append").zxid,
-            },
-            StorageOp::Epoch(file, epoch) => Event::EpochWritten { file, epoch },
-            StorageOp::Truncate(zxid) => Event::Truncated { zxid },
-            StorageOp::Install(state) => {
-                self.check_prefix(i)?;
-                Event::SnapInstalled {
-                    zxid: state.last().map_or(0, |t| t.zxid),
+    /// Carries out the next operation on the disk at once (group commit: appends
+    /// waiting behind it join it); its completion is reported after the disk's delay.
+    fn storage_start(&mut self, i: usize) -> Result<(), String> {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let Some(mut op) = n.storage.pop_front() else {
+            n.storage_busy = false;
+            return Ok(());
+        };
+        if let StorageOp::Append(records) = &mut op {
+            while let Some(StorageOp::Append(_)) = n.storage.front() {
+                if let Some(StorageOp::Append(more)) = n.storage.pop_front() {
+                    records.extend(more);
                 }
             }
+        }
+        let applied = n.applied_zxid();
+        let log = n.log.as_mut().ok_or("a running server without a log")?;
+        let result = store::execute(&n.disk, log, op, applied);
+        if n.cut_armed && !n.disk.cut_pending() {
+            // The power went during the operation: whatever it returned, the server is
+            // down and its disk holds what the cut left.
+            self.report.mid_op_cuts += 1;
+            self.crash(i);
+            self.restart_later(i, 100, 1500);
+            return Ok(());
+        }
+        match result {
+            Ok(done) => {
+                n.in_flight = Some(done);
+                let slow = self.faults.always_slow_disks || n.slow_disk_until > now;
+                let generation = n.generation;
+                let d = if slow {
+                    50 + self.rng.below(300) as i64
+                } else {
+                    1 + self.rng.below(3) as i64
+                };
+                self.at(
+                    d,
+                    What::StorageDone {
+                        node: i,
+                        generation,
+                    },
+                );
+                Ok(())
+            }
+            Err(Failed::Storage(what, e)) if n.storage_fault_active(now) => {
+                // The runtime stops: a storage failure that could lose data (and, in
+                // an ensemble, any failed append) ends the process with exit 70. What
+                // the failed operation left unsynced is kept, lost or torn.
+                if matches!(e, StorageError::NoSpace(_)) || n.full_until > now {
+                    self.report.enospc_stops += 1;
+                } else {
+                    self.report.eio_stops += 1;
+                }
+                if std::env::var("CORRAL_SIM_TRACE").is_ok() {
+                    eprintln!("{:>6} ms server {}: {what}: {e}: exit 70", now, n.sid);
+                }
+                self.power_off(i);
+                self.restart_later(i, 100, 1000);
+                Ok(())
+            }
+            Err(Failed::Storage(what, e)) => {
+                let sid = n.sid;
+                Err(format!(
+                    "server {sid}: {what} failed with no fault injected: {e}\n{}",
+                    self.describe()
+                ))
+            }
+            Err(Failed::Broken(m)) => Err(format!("server {}: {m}", n.sid)),
+        }
+    }
+
+    fn storage_done(&mut self, i: usize) -> Result<(), String> {
+        let n = &mut self.nodes[i];
+        n.storage_busy = false;
+        let done = n.in_flight.take().ok_or("a completion with nothing in flight")?;
+        let ev = match done.op {
+            Done::Logged(zxid) => Event::Logged { zxid },
+            Done::Epoch(file, epoch) => Event::EpochWritten { file, epoch },
+            Done::Truncated(zxid) => {
+                if let Some(tree) = done.reloaded {
+                    // The state applied what the cut took: it is the disk's now.
+                    n.tree = tree;
+                    n.tentative.retain(|t| t.zxid <= zxid);
+                    self.report.state_reloads += 1;
+                }
+                Event::Truncated { zxid }
+            }
+            Done::Installed(zxid) => Event::SnapInstalled { zxid },
         };
         self.feed(i, ev)?;
         self.kick_storage(i);
@@ -642,8 +1006,31 @@ impl World {
                 }
                 self.feed(node, Event::Packet { link, pkt })
             }
-            ConnMsg::Snap { zxid, state } => {
-                self.nodes[node].snaps.insert(link, state);
+            ConnMsg::Snap {
+                zxid,
+                stream,
+                meta,
+                print,
+            } => {
+                // Read as the runtime reads it, in pieces as they arrive.
+                let mut reader = SnapReader::new(workload::MAX_BUFFER + (2 << 20));
+                for piece in stream.chunks(1000) {
+                    reader
+                        .feed(piece)
+                        .map_err(|e| format!("a SNAP stream does not read back: {e}"))?;
+                }
+                let mut tree = reader
+                    .finish()
+                    .map_err(|e| format!("a SNAP stream does not read back: {e}"))?
+                    .tree;
+                tree.set_last_processed_zxid(zxid);
+                if workload::fingerprint(&tree) != print {
+                    return Err(format!(
+                        "server {}: the SNAP at {zxid:#x} read back as another state than sent",
+                        self.nodes[node].sid
+                    ));
+                }
+                self.nodes[node].snaps.insert(link, (tree, meta));
                 self.feed(node, Event::SnapReceived { link, zxid })
             }
             ConnMsg::Closed => {
@@ -662,19 +1049,22 @@ impl World {
         if !peer.serving() {
             return;
         }
+        let leading = peer.state() == ServerState::Leading;
         let id = self.next_write;
         self.next_write += 1;
         self.waiting.insert(id, i);
-        let body = Bytes::copy_from_slice(&id.to_be_bytes());
-        if peer.state() == ServerState::Leading {
-            self.propose(i, body);
+        let (session_id, w) = workload::random_write(&mut self.rng, id);
+        let cxid = id as i32;
+        if leading {
+            self.propose(i, session_id, cxid, &w);
         } else {
+            let (op, body) = workload::forward_body(&w);
             let _ = self.feed(
                 i,
                 Event::Forward {
-                    session_id: 1,
-                    cxid: id as i32,
-                    op: 5,
+                    session_id,
+                    cxid,
+                    op,
                     body,
                     auth: Vec::new(),
                 },
@@ -688,14 +1078,13 @@ impl World {
             self.report.power_losses += 1;
             for v in 0..n {
                 if self.nodes[v].peer.is_some() {
-                    self.crash(v);
-                    let d = 100 + self.rng.below(1000) as i64;
-                    self.at(d, What::Restart(v));
+                    self.power_off(v);
+                    self.restart_later(v, 100, 1000);
                 }
             }
             return;
         }
-        match self.rng.below(10) {
+        match self.rng.below(12) {
             0..=2 if self.faults.crashes => {
                 let i = self.rng.below(n as u64) as usize;
                 // Sometimes two servers lose power together (a rack, a PDU).
@@ -704,10 +1093,27 @@ impl World {
                     victims.push(self.rng.below(n as u64) as usize);
                 }
                 for v in victims {
-                    if self.nodes[v].peer.is_some() {
-                        self.crash(v);
-                        let d = 100 + self.rng.below(3000) as i64;
-                        self.at(d, What::Restart(v));
+                    if self.nodes[v].peer.is_none() || self.nodes[v].cut_armed {
+                        continue;
+                    }
+                    if self.rng.below(2) == 0 {
+                        self.power_off(v);
+                        self.restart_later(v, 100, 3000);
+                    } else {
+                        // In the middle of one of its next storage operations (a write
+                        // may be torn); if none comes soon, at the deadline.
+                        let ops = self.rng.below(16);
+                        self.nodes[v].disk.cut_power_after(ops);
+                        self.nodes[v].cut_armed = true;
+                        let generation = self.nodes[v].generation;
+                        let d = 200 + self.rng.below(1500) as i64;
+                        self.at(
+                            d,
+                            What::CutDeadline {
+                                node: v,
+                                generation,
+                            },
+                        );
                     }
                 }
             }
@@ -746,8 +1152,31 @@ impl World {
                 let i = self.rng.below(n as u64) as usize;
                 self.nodes[i].slow_disk_until = self.now + 500 + self.rng.below(2000) as i64;
             }
+            10 if self.faults.storage_errors => {
+                // The next fdatasync fails with EIO.
+                let i = self.rng.below(n as u64) as usize;
+                self.nodes[i].disk.fail_next_syncs(1);
+                self.nodes[i].eio_armed = true;
+            }
+            11 if self.faults.storage_errors => {
+                // The disk is full for a while: room for a segment or two, or none.
+                let i = self.rng.below(n as u64) as usize;
+                let node = &mut self.nodes[i];
+                let room = self.rng.below(3 * store::PREALLOC);
+                node.disk.set_capacity(Some(node.disk.used() + room));
+                let d = 300 + self.rng.below(2500) as i64;
+                node.full_until = node.full_until.max(self.now + d);
+                self.at(d, What::DiskFreed(i));
+            }
             _ => {}
         }
+    }
+
+    /// The server loses power: its disk keeps, loses or tears what was not synced.
+    fn power_off(&mut self, i: usize) {
+        self.report.power_cuts += 1;
+        self.nodes[i].disk.power_cut();
+        self.crash(i);
     }
 
     fn crash(&mut self, i: usize) {
@@ -764,7 +1193,11 @@ impl World {
                 }
             }
         }
-        self.nodes[i].crash();
+        let n = &mut self.nodes[i];
+        n.crash();
+        // The injected EIO is spent with the process.
+        n.disk.fail_next_syncs(0);
+        n.eio_armed = false;
         self.last_note.retain(|(a, _), _| *a != i);
     }
 
@@ -787,38 +1220,94 @@ impl World {
     fn heal_all(&mut self) {
         self.heal_network();
         for i in 0..self.nodes.len() {
-            self.nodes[i].slow_disk_until = 0;
+            let n = &mut self.nodes[i];
+            n.slow_disk_until = 0;
+            n.full_until = 0;
+            n.disk.set_capacity(None);
+            n.disk.fail_next_syncs(0);
+            n.eio_armed = false;
+            if n.cut_armed {
+                // The scheduled cut comes now rather than in the liveness phase.
+                self.power_off(i);
+            }
             if self.nodes[i].peer.is_none() {
                 self.at(0, What::Restart(i));
             }
         }
     }
 
-    /// A server's committed state is a prefix of the common sequence (extending it).
-    fn check_prefix(&mut self, i: usize) -> Result<(), String> {
+    /// The txns a server's state now confirms, in order, extend its committed prefix:
+    /// each must be the txn the common sequence holds after the one before it (or
+    /// extend the sequence).
+    fn confirm(&mut self, i: usize, txns: &[ZabTxn]) -> Result<(), String> {
+        let sid = self.nodes[i].sid;
+        let mut prev = self.nodes[i].confirmed;
+        for t in txns {
+            let next = if prev == 0 {
+                0
+            } else {
+                self.checker.pos(prev).ok_or_else(|| {
+                    format!("server {sid} committed past {prev:#x}, which is not in the common sequence")
+                })? + 1
+            };
+            let canon = &mut self.checker.canon;
+            match canon.get(next) {
+                Some(c) if c == t => {}
+                Some(c) => {
+                    return Err(format!(
+                        "server {sid} committed {:#x}/{:?} at position {next} where another committed {:#x}/{:?}",
+                        t.zxid,
+                        workload::write_id(t),
+                        c.zxid,
+                        workload::write_id(c)
+                    ))
+                }
+                None => {
+                    canon.push(t.clone());
+                    self.checker.prints.push(None);
+                }
+            }
+            prev = t.zxid;
+        }
+        self.nodes[i].confirmed = prev;
+        self.report.committed = self.checker.canon.len();
+        // The digest walks the whole tree: compared at every 16th position (and at
+        // every install, restart and at the end).
+        if self.checker.pos(prev).is_some_and(|p| p % 16 == 0) {
+            self.check_print(i)?;
+        }
+        Ok(())
+    }
+
+    /// A server whose state is exactly its committed prefix holds the same state as
+    /// every server that held that prefix (tree digest and sessions).
+    fn check_print(&mut self, i: usize) -> Result<(), String> {
         let n = &self.nodes[i];
-        let confirmed = &n.applied[..n.confirmed];
-        let canon = &mut self.checker.canon;
-        let shared = confirmed.len().min(canon.len());
-        if let Some(k) = (0..shared).find(|&k| confirmed[k] != canon[k]) {
-            return Err(format!(
-                "server {} committed {:#x}/{:?} at position {k} where another committed {:#x}/{:?}",
-                n.sid,
-                confirmed[k].zxid,
-                write_id(&confirmed[k]),
-                canon[k].zxid,
-                write_id(&canon[k])
-            ));
+        if n.confirmed == 0 || n.applied_zxid() != n.confirmed {
+            return Ok(());
         }
-        if confirmed.len() > canon.len() {
-            canon.extend_from_slice(&confirmed[canon.len()..]);
+        let pos = self.checker.pos(n.confirmed).ok_or_else(|| {
+            format!(
+                "server {} holds a state at {:#x}, which is not in the common sequence",
+                n.sid, n.confirmed
+            )
+        })?;
+        let print = workload::fingerprint(&n.tree);
+        match self.checker.prints[pos] {
+            None => self.checker.prints[pos] = Some(print),
+            Some(p) if p != print => {
+                return Err(format!(
+                    "server {} holds another state at {:#x} than another server held there",
+                    n.sid, n.confirmed
+                ))
+            }
+            Some(_) => {}
         }
-        self.report.committed = canon.len();
         Ok(())
     }
 
     /// After the liveness phase: everything healed has converged and serves, and holds
-    /// every acknowledged write.
+    /// every acknowledged write, in memory and on its disk.
     pub fn check_converged(&mut self) -> Result<(), String> {
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
@@ -834,19 +1323,42 @@ impl World {
             }
         }
         for (&id, &zxid) in &self.checker.acked {
-            let pos = self.checker.canon.iter().position(|t| t.zxid == zxid);
-            match pos {
-                Some(p) if write_id(&self.checker.canon[p]) == Some(id) => {}
+            match self.checker.pos(zxid) {
+                Some(p) if workload::write_id(&self.checker.canon[p]) == Some(id) => {}
                 _ => return Err(format!("acknowledged write {id} at {zxid:#x} is lost")),
             }
         }
-        // Every server has applied the whole common sequence.
-        let canon_len = self.checker.canon.len();
-        for n in &self.nodes {
-            if n.confirmed != canon_len {
+        // Every server has applied the whole common sequence, to the same state.
+        let last = self.checker.canon.last().map_or(0, |t| t.zxid);
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if n.confirmed != last || n.applied_zxid() != last {
                 return Err(format!(
-                    "server {} holds {} committed txns of {canon_len}",
-                    n.sid, n.confirmed
+                    "server {} committed up to {:#x} (applied {:#x}) of {last:#x}",
+                    n.sid,
+                    n.confirmed,
+                    n.applied_zxid()
+                ));
+            }
+            self.check_print(i)?;
+        }
+        // And its disk holds it: after a power cut, recovery rebuilds that state.
+        let print = self.checker.prints.last().copied().flatten();
+        for i in 0..self.nodes.len() {
+            self.nodes[i].log = None;
+            self.nodes[i].disk.power_cut();
+            let r = store::restore(&self.nodes[i].disk)
+                .map_err(|e| format!("server {}: final recovery: {e}", self.nodes[i].sid))?;
+            if r.rec.last_zxid != last {
+                return Err(format!(
+                    "server {}: after a final power cut its disk holds up to {:#x} of {last:#x}",
+                    self.nodes[i].sid, r.rec.last_zxid
+                ));
+            }
+            if print.is_some_and(|p| p != workload::fingerprint(&r.tree)) {
+                return Err(format!(
+                    "server {}: after a final power cut recovery builds another state",
+                    self.nodes[i].sid
                 ));
             }
         }
@@ -861,7 +1373,7 @@ impl World {
                 None => s += &format!("  server {}: down\n", n.sid),
                 Some(p) => {
                     s += &format!(
-                        "  server {}: {:?} leader {:?} serving {} epochs {}/{} logged {:#x} committed {:#x} applied {:#x} confirmed {} election {} {:?} {:?} next {:?}\n",
+                        "  server {}: {:?} leader {:?} serving {} epochs {}/{} logged {:#x} (log {:#x}) committed {:#x} applied {:#x} confirmed {:#x} (+{} tentative) election {} {:?} {:?} next {:?}\n",
                         n.sid,
                         p.state(),
                         p.leader(),
@@ -869,9 +1381,11 @@ impl World {
                         p.accepted_epoch(),
                         p.current_epoch(),
                         p.last_logged_zxid(),
+                        n.log.as_ref().map_or(0, |l| l.last_zxid()),
                         p.last_committed_zxid(),
                         n.applied_zxid(),
                         n.confirmed,
+                        n.tentative.len(),
                         p.election().logicalclock(),
                         p.election().state(),
                         p.election().proposal(),

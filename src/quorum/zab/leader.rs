@@ -48,6 +48,8 @@ enum HandlerState {
     EpochAck,
     /// ACKEPOCH read (its last zxid kept); waiting for the leader's currentEpoch.
     Sync { peer_last_zxid: i64 },
+    /// The txns it lacks are being read from the log on disk (`ReadLog`).
+    ReadingLog { peer_last_zxid: i64 },
     /// Synced and NEWLEADER sent; forwarding; the NEWLEADER ACK not yet read.
     NewLeaderAck,
     /// UPTODATE sent: broadcast.
@@ -221,6 +223,10 @@ impl Leader {
             }
             Event::EpochWritten { file, epoch } => self.on_epoch_written(peer, file, epoch, out),
             Event::Propose { txns } => self.propose(peer, txns, out),
+            Event::LogRead { link, txns } => {
+                self.on_log_read(peer, link, txns, out);
+                true
+            }
             Event::RevalidateAnswer {
                 link,
                 session_id,
@@ -241,7 +247,7 @@ impl Leader {
             // Learner-side events mean nothing here.
             Event::Forward { .. } | Event::Revalidate { .. } | Event::Touched { .. } => true,
             Event::Truncated { .. } | Event::SnapInstalled { .. } => true,
-            Event::Notification { .. } => true,
+            Event::Notification { .. } | Event::LogHorizon { .. } => true,
         };
         if !keep {
             self.shutdown(out);
@@ -608,32 +614,139 @@ impl Leader {
     /// pairs, then (for followers) the outstanding proposals, then NEWLEADER. From here
     /// on the learner gets every proposal and commit as they happen.
     fn sync_learner(&mut self, peer: &mut Peer, link: LinkId, out: &mut Vec<Action>) {
-        let h = self.handlers.get_mut(&link).expect("handler present");
-        let HandlerState::Sync { peer_last_zxid } = h.state else {
+        let HandlerState::Sync { peer_last_zxid } = self.handlers[&link].state else {
             return;
         };
-        let observer = h.kind == LearnerType::Observer;
-        let limit = if self.phase == Phase::Established {
+        let limit = self.synced_limit(peer);
+        let plan = peer.history.plan(peer_last_zxid, limit);
+        // ZooKeeper's rule 4: a learner older than the window in memory, whose txns the
+        // log on disk still holds, gets a DIFF read from the log (up to what is durable
+        // here) before the window.
+        if plan == SyncPlan::Snap && !peer.history.is_empty() {
+            let first = peer.history.get(0).zxid;
+            let reachable = peer
+                .log_complete_from
+                .is_some_and(|from| from < peer_last_zxid)
+                && peer_last_zxid < first
+                && first - 1 <= peer.last_logged;
+            if reachable {
+                let h = self.handlers.get_mut(&link).expect("handler present");
+                h.state = HandlerState::ReadingLog { peer_last_zxid };
+                out.push(Action::ReadLog {
+                    link,
+                    from: peer_last_zxid,
+                    before: first,
+                });
+                return;
+            }
+        }
+        let first = match plan {
+            SyncPlan::Diff { .. } => FirstPacket::Diff(peer_last_zxid),
+            SyncPlan::Trunc { zxid, .. } => FirstPacket::Trunc(zxid),
+            SyncPlan::Snap => FirstPacket::Snap,
+        };
+        self.finish_sync(peer, link, first, &[], out);
+    }
+
+    /// Where the history a learner is synced to ends: the last commit once
+    /// established; everything logged while establishing (all of it is committed then).
+    fn synced_limit(&self, peer: &Peer) -> i64 {
+        if self.phase == Phase::Established {
             peer.history.last_committed()
         } else {
             self.sync_limit_zxid
+        }
+    }
+
+    /// The answer to `ReadLog`: the logged txns from the learner's last zxid up to the
+    /// window in memory. A DIFF if they start at the learner's last txn (it is ours)
+    /// and reach the window without a gap; a SNAP otherwise.
+    fn on_log_read(
+        &mut self,
+        peer: &mut Peer,
+        link: LinkId,
+        read: Option<Vec<ZabTxn>>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(h) = self.handlers.get_mut(&link) else {
+            return;
         };
+        let HandlerState::ReadingLog { peer_last_zxid } = h.state else {
+            return;
+        };
+        h.state = HandlerState::Sync { peer_last_zxid };
+        let txns = read.unwrap_or_default();
+        let starts_at_ours = match txns.first() {
+            Some(t) if t.zxid == peer_last_zxid => true,
+            Some(t) => zxid::counter_of(peer_last_zxid) == 0 && t.zxid > peer_last_zxid,
+            None => false,
+        };
+        let after: Vec<ZabTxn> = txns
+            .into_iter()
+            .filter(|t| t.zxid > peer_last_zxid)
+            .collect();
+        let last_read = after.last().map_or(peer_last_zxid, |t| t.zxid);
+        let in_order = after
+            .windows(2)
+            .all(|w| crate::storage::zxid_follows(w[0].zxid, w[1].zxid));
+        // The window may have moved on while the log was read: it must still start
+        // right after what was read.
+        let joins = match peer.history.after(last_read).next() {
+            Some(t) => {
+                peer.history.find(last_read).is_some()
+                    || crate::storage::zxid_follows(last_read, t.zxid)
+            }
+            None => last_read >= peer.history.last_zxid(),
+        };
+        let first = if starts_at_ours && in_order && joins {
+            FirstPacket::Diff(peer_last_zxid)
+        } else {
+            FirstPacket::Snap
+        };
+        let pre = if matches!(first, FirstPacket::Diff(_)) {
+            after
+        } else {
+            Vec::new()
+        };
+        self.finish_sync(peer, link, first, &pre, out);
+    }
+
+    /// DIFF, TRUNC or SNAP, then `pre` (txns read from the log) and the history after
+    /// the sync point as PROPOSAL/COMMIT pairs, then (for followers) the outstanding
+    /// proposals, then NEWLEADER. From here on the learner gets every proposal and
+    /// commit as they happen.
+    fn finish_sync(
+        &mut self,
+        peer: &mut Peer,
+        link: LinkId,
+        first: FirstPacket,
+        pre: &[ZabTxn],
+        out: &mut Vec<Action>,
+    ) {
+        let limit = self.synced_limit(peer);
+        let h = self.handlers.get_mut(&link).expect("handler present");
+        let observer = h.kind == LearnerType::Observer;
         let send = |out: &mut Vec<Action>, p| out.push(Action::Send { link, pkt: p });
-        let from_zxid = match peer.history.plan(peer_last_zxid, limit) {
-            SyncPlan::Diff { .. } => {
+        let mut from_zxid = match first {
+            FirstPacket::Diff(peer_last_zxid) => {
                 send(out, pkt(wire::DIFF, limit, None));
                 peer_last_zxid
             }
-            SyncPlan::Trunc { zxid, .. } => {
+            FirstPacket::Trunc(zxid) => {
                 send(out, pkt(wire::TRUNC, zxid, None));
                 zxid
             }
-            SyncPlan::Snap => {
+            FirstPacket::Snap => {
                 let at = peer.history.last_committed();
                 out.push(Action::SendSnap { link, zxid: at });
                 at
             }
         };
+        for t in pre {
+            send(out, proposal(t));
+            send(out, pkt(wire::COMMIT, t.zxid, None));
+            from_zxid = t.zxid;
+        }
         for t in peer.history.after(from_zxid) {
             if t.zxid > limit {
                 if !observer {
@@ -781,6 +894,15 @@ impl Leader {
             });
         }
     }
+}
+
+/// How a sync starts.
+#[derive(Debug, Clone, Copy)]
+enum FirstPacket {
+    /// DIFF from the learner's last zxid.
+    Diff(i64),
+    Trunc(i64),
+    Snap,
 }
 
 fn proposal(t: &ZabTxn) -> QuorumPacket {

@@ -278,9 +278,11 @@ impl Learner {
                 self.touches.extend(sessions);
                 true
             }
-            Event::Propose { .. } | Event::RevalidateAnswer { .. } | Event::Notification { .. } => {
-                true
-            }
+            Event::Propose { .. }
+            | Event::RevalidateAnswer { .. }
+            | Event::Notification { .. }
+            | Event::LogRead { .. }
+            | Event::LogHorizon { .. } => true,
         };
         if !keep {
             out.push(Action::Close { link: self.link });

@@ -116,6 +116,15 @@ pub enum Event {
     },
     /// Learner: sessions whose clients were heard from, for the next PING reply.
     Touched { sessions: Vec<(i64, i32)> },
+    /// Leader: the answer to [`Action::ReadLog`]: the logged txns asked for, oldest
+    /// first, or None when the log could not give them all.
+    LogRead {
+        link: LinkId,
+        txns: Option<Vec<ZabTxn>>,
+    },
+    /// The log on disk holds every txn after this zxid (None: it is empty), as recovery
+    /// found it or after a purge, truncation or snapshot install changed it.
+    LogHorizon { complete_from: Option<i64> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +177,13 @@ pub enum Action {
     /// Apply every txn given in `Log` actions up to `up_to`.
     Commit {
         up_to: i64,
+    },
+    /// Leader: read the logged txns with `from <= zxid < before` (durable here) for a
+    /// learner's DIFF; report [`Event::LogRead`].
+    ReadLog {
+        link: LinkId,
+        from: i64,
+        before: i64,
     },
     /// Leader: a learner forwarded a client request (REQUEST); prep and propose it.
     Submit {

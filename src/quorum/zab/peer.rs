@@ -75,6 +75,9 @@ pub struct Peer {
     pub(super) resets_pending: u32,
     /// Committed txns (a bounded window) and the ones logged after them.
     pub(super) history: History,
+    /// The log on disk holds every txn after this zxid (a leader DIFFs from it for
+    /// learners older than `history`).
+    pub(super) log_complete_from: Option<i64>,
     pub(super) election: Election,
     pub(super) role: Role,
     next_link: LinkId,
@@ -130,6 +133,7 @@ impl Peer {
             last_logged: state.last_logged_zxid,
             resets_pending: 0,
             history,
+            log_complete_from: None,
             election,
             role: Role::Looking,
             next_link: 0,
@@ -234,6 +238,7 @@ impl Peer {
                 }
                 self.role_event(now_ms, Event::Tick { all_delivered }, out);
             }
+            Event::LogHorizon { complete_from } => self.log_complete_from = complete_from,
             Event::Logged { .. } if self.resets_pending > 0 => {}
             Event::Truncated { zxid } | Event::SnapInstalled { zxid } => {
                 assert!(self.resets_pending > 0, "a storage reset nobody asked for");

@@ -298,8 +298,12 @@ fn a_trunc_past_the_log_is_refused() {
 
 /// A leader of a one-voter ensemble, established.
 fn sole_leader() -> (Peer, i64) {
+    sole_leader_with(cfg(1, &[1]))
+}
+
+fn sole_leader_with(c: PeerConfig) -> (Peer, i64) {
     let mut out = Vec::new();
-    let mut peer = Peer::new(cfg(1, &[1]), PeerState::default(), 0, &mut out);
+    let mut peer = Peer::new(c, PeerState::default(), 0, &mut out);
     let mut now = 0;
     for _ in 0..100 {
         if peer.state() == ServerState::Leading {
@@ -401,4 +405,154 @@ fn a_leader_counts_its_own_vote_only_once_logged() {
     let mut out = Vec::new();
     peer.handle(now, Event::Logged { zxid: z }, &mut out);
     assert_eq!(out, vec![Action::Commit { up_to: z }]);
+}
+
+/// ZooKeeper's rule 4 of `syncFollower`: a learner older than the committed txns in
+/// memory, whose txns the log on disk still holds, gets a DIFF read from the log, then
+/// the window; when what the log gives does not start at the learner's last txn (it
+/// is not ours) or leaves a gap, a SNAP.
+#[test]
+fn a_learner_behind_the_window_is_diffed_from_the_log_on_disk() {
+    let mut c = cfg(1, &[1]);
+    c.commit_log_count = 3;
+    let (mut peer, now) = sole_leader_with(c);
+    let epoch = peer.current_epoch();
+    let z = |c| zxid::make(epoch, c);
+    let data = |c: i64| Bytes::from(vec![c as u8; 4]);
+    for c in 1..=10 {
+        let mut out = Vec::new();
+        peer.handle(
+            now,
+            Event::Propose {
+                txns: vec![ZabTxn {
+                    zxid: z(c),
+                    data: data(c),
+                }],
+            },
+            &mut out,
+        );
+        peer.handle(now, Event::Logged { zxid: z(c) }, &mut out);
+    }
+    assert_eq!(peer.last_committed_zxid(), z(10));
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::LogHorizon {
+            complete_from: Some(0),
+        },
+        &mut out,
+    );
+    // An observer (server 2) that has everything up to (epoch, 2).
+    let sync = |peer: &mut Peer, link: u64| {
+        let mut out = Vec::new();
+        peer.handle(now, Event::LearnerConnected { link }, &mut out);
+        let info = wire::LearnerInfo {
+            server_id: 2,
+            protocol_version: wire::PROTOCOL_VERSION,
+            config_version: 0,
+        };
+        peer.handle(
+            now,
+            Event::Packet {
+                link,
+                pkt: pkt(
+                    wire::OBSERVERINFO,
+                    zxid::make(epoch, 0),
+                    Some(info.to_bytes()),
+                ),
+            },
+            &mut out,
+        );
+        out.clear();
+        peer.handle(
+            now,
+            Event::Packet {
+                link,
+                pkt: pkt(wire::ACKEPOCH, z(2), Some(wire::ack_epoch_data(None))),
+            },
+            &mut out,
+        );
+        out
+    };
+    let out = sync(&mut peer, 7);
+    assert_eq!(
+        out,
+        vec![Action::ReadLog {
+            link: 7,
+            from: z(2),
+            before: z(8)
+        }],
+        "the window holds (8..10): the rest comes from the disk"
+    );
+    let logged = |from: i64, to: i64| -> Vec<ZabTxn> {
+        (from..=to)
+            .map(|c| ZabTxn {
+                zxid: z(c),
+                data: data(c),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::LogRead {
+            link: 7,
+            txns: Some(logged(2, 7)),
+        },
+        &mut out,
+    );
+    let mut expected = vec![(wire::DIFF, z(10))];
+    for c in 3..=10 {
+        expected.push((wire::PROPOSAL, z(c)));
+        expected.push((wire::COMMIT, z(c)));
+    }
+    expected.push((wire::NEWLEADER, zxid::make(epoch, 0)));
+    assert_eq!(sent(&out), expected);
+
+    // The log's first txn is not the learner's last: its (epoch, 2) is not ours.
+    let out = sync(&mut peer, 8);
+    assert!(matches!(out[..], [Action::ReadLog { .. }]));
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::LogRead {
+            link: 8,
+            txns: Some(logged(3, 7)),
+        },
+        &mut out,
+    );
+    assert!(
+        matches!(out[0], Action::SendSnap { link: 8, .. }),
+        "{out:?}"
+    );
+    // The log could not give them: a SNAP as well.
+    sync(&mut peer, 9);
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::LogRead {
+            link: 9,
+            txns: None,
+        },
+        &mut out,
+    );
+    assert!(
+        matches!(out[0], Action::SendSnap { link: 9, .. }),
+        "{out:?}"
+    );
+    // A gap between what was read and the window: a SNAP.
+    sync(&mut peer, 10);
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::LogRead {
+            link: 10,
+            txns: Some(logged(2, 5)),
+        },
+        &mut out,
+    );
+    assert!(
+        matches!(out[0], Action::SendSnap { link: 10, .. }),
+        "{out:?}"
+    );
 }
