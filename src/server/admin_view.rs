@@ -280,6 +280,8 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
                 ),
                 ("synced_observers".to_string(), n(c.observers)),
                 ("pending_syncs".to_string(), n(c.pending_syncs)),
+                ("diff_count".to_string(), n(c.diff_syncs)),
+                ("snap_count".to_string(), n(c.snap_syncs)),
             ]);
         }
     }

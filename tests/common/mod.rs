@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod durable;
+pub mod ensemble;
 pub mod raw;
 
 use std::collections::BTreeMap;

@@ -93,6 +93,9 @@ pub(super) struct Leader {
     last_proposed: i64,
     /// Learners' SYNCs waiting for a zxid to commit.
     pending_syncs: Vec<(LinkId, i64)>,
+    /// Syncs done by DIFF or TRUNC, and by SNAP (mntr's zk_diff_count, zk_snap_count).
+    diff_syncs: usize,
+    snap_syncs: usize,
     tick: i64,
     next_tick_ms: i64,
     next_ping_ms: i64,
@@ -130,6 +133,8 @@ impl Leader {
             outstanding: BTreeMap::new(),
             last_proposed: 0,
             pending_syncs: Vec::new(),
+            diff_syncs: 0,
+            snap_syncs: 0,
             tick: 0,
             next_tick_ms: now_ms + peer.cfg.tick_ms,
             next_ping_ms: now_ms + peer.cfg.tick_ms / 2,
@@ -155,6 +160,8 @@ impl Leader {
     pub(super) fn counts(&self, cfg: &PeerConfig) -> LearnerCounts {
         let mut c = LearnerCounts {
             pending_syncs: self.pending_syncs.len(),
+            diff_syncs: self.diff_syncs,
+            snap_syncs: self.snap_syncs,
             ..LearnerCounts::default()
         };
         for h in self.handlers.values() {
@@ -727,6 +734,11 @@ impl Leader {
         let h = self.handlers.get_mut(&link).expect("handler present");
         let observer = h.kind == LearnerType::Observer;
         let send = |out: &mut Vec<Action>, p| out.push(Action::Send { link, pkt: p });
+        if matches!(first, FirstPacket::Snap) {
+            self.snap_syncs += 1;
+        } else {
+            self.diff_syncs += 1;
+        }
         let mut from_zxid = match first {
             FirstPacket::Diff(peer_last_zxid) => {
                 send(out, pkt(wire::DIFF, limit, None));

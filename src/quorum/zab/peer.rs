@@ -412,4 +412,7 @@ pub struct LearnerCounts {
     pub syncing: usize,
     /// Learners' SYNCs waiting for a commit (`zk_pending_syncs`).
     pub pending_syncs: usize,
+    /// Learners synced by DIFF or TRUNC, and by SNAP, since this server leads.
+    pub diff_syncs: usize,
+    pub snap_syncs: usize,
 }

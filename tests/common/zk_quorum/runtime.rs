@@ -959,6 +959,8 @@ impl Runtime {
                     serving,
                 });
             }
+            // This harness keeps no log on disk: learners behind the window get a SNAP.
+            Action::ReadLog { link, .. } => queue.push_back(Event::LogRead { link, txns: None }),
             Action::SyncDone | Action::RevalidateResult { .. } => {
                 self.trace(format!("client-side action ignored: {a:?}"));
             }
@@ -975,6 +977,7 @@ impl Runtime {
                 link,
                 session_id,
                 timeout,
+                ..
             } => {
                 let valid = self
                     .spec_tree
