@@ -3,7 +3,8 @@
 //! `SimBackend`. Plus the fault tests only the simulator can stage (ENOSPC, EIO, power
 //! cuts at random points) and the zero-fill vs fallocate probe. The operations of a ZAB
 //! ensemble member (epoch files, cutting the log, installing a leader's snapshot) are in
-//! [`zab`], on the same harness.
+//! [`zab`], and reading logged txns back for a leader's DIFF in [`log_reader`], on the
+//! same harness.
 
 use std::path::{Path, PathBuf};
 
@@ -625,6 +626,7 @@ macro_rules! conformance {
     };
 }
 
+mod log_reader;
 mod zab;
 
 conformance!(

@@ -5,6 +5,7 @@
 //! - [`backend`]: the only seam to the OS (a glommio `DmaFile` backend and a seeded,
 //!   fault-injecting in-memory backend used by the tests).
 //! - [`log`]: segment files of batch frames; `append_batch` is durable when it returns.
+//! - [`log_reader`]: logged txns read back beside the appends (a leader's DIFF).
 //! - [`snapshot`]: crc-sealed snapshot files written by a streaming writer.
 //! - [`recovery`]: newest valid snapshot + every logged txn after it, with the refusal
 //!   rules in a decision table.
@@ -23,6 +24,7 @@ pub mod dir_lock;
 pub mod epoch;
 pub mod install;
 pub mod log;
+pub mod log_reader;
 pub mod recovery;
 pub mod snapshot;
 pub mod tools;
@@ -36,6 +38,7 @@ pub use backend::{Backend, GlommioBackend, SimBackend, StorageFile};
 pub use epoch::{load_epochs, read_epoch, write_epoch, ACCEPTED_EPOCH, CURRENT_EPOCH};
 pub use install::install_snapshot;
 pub use log::{LogConfig, TxnLog};
+pub use log_reader::{oldest_complete_from, read_txns_after};
 pub use recovery::{recover, Recovered};
 pub use snapshot::{load_snapshot, LoadedSnapshot, SnapshotNode, SnapshotWriter, StatFields};
 
