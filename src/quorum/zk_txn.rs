@@ -172,7 +172,14 @@ fn encode_record(typ: i32, txn: &Txn, close_paths: &[String], out: &mut BytesMut
             out.put_i32(ops.len() as i32);
             let mut sub = BytesMut::new();
             for (op, t) in ops {
-                let sub_typ = zk_txn_type(*op, t);
+                // ZooKeeper 3.8's DataTree accepts only create (1) among the creates
+                // without a TTL or container inside a multi: its own leader writes
+                // create2 there as create, and a follower drops the rest of a multi at
+                // a create2 (logged at DEBUG only).
+                let sub_typ = match zk_txn_type(*op, t) {
+                    15 => 1,
+                    t => t,
+                };
                 sub.clear();
                 encode_record(sub_typ, t, &[], &mut sub);
                 out.put_i32(sub_typ);
@@ -397,7 +404,11 @@ fn read_multi(r: &mut Reader<'_>, client_id: i64, max: usize) -> Result<Txn, Wir
         };
         let sub = &mut Reader::new(data);
         let t = read_record(sub, op, client_id, max, false)?;
-        if sub.remaining() != 0 {
+        // A ZooKeeper leader's committed log holds a failed multi as applied: each
+        // sub-txn retyped to error in place, its original record still after the
+        // error code (`DataTree.processTxn` sets the type, not the data); its reader
+        // ignores the rest, and so does this one.
+        if sub.remaining() != 0 && op != OpCode::Error {
             return Err(WireError::TrailingBytes(sub.remaining()));
         }
         ops.push((op, t));
@@ -682,6 +693,50 @@ mod tests {
         out.to_vec()
     }
 
+    /// A failed multi as a ZooKeeper leader's committed log (and so its DIFF) holds it:
+    /// every sub-txn retyped to error, the original records still in the data.
+    #[test]
+    fn a_failed_multi_from_a_zookeeper_diff_decodes() {
+        let h = hdr(0x1_0000_00dc, OpCode::Multi);
+        let mut body = BytesMut::new();
+        body.put_i32(2);
+        // Sub-txn 1: type -1, data = ErrorTxn{0} followed by its CreateTxn record.
+        let mut sub = BytesMut::new();
+        sub.put_i32(0);
+        encode_record(1, &create(0, 1), &[], &mut sub);
+        body.put_i32(-1);
+        body.put_i32(sub.len() as i32);
+        body.put_slice(&sub);
+        // Sub-txn 2: the failing op: ErrorTxn{NoNode}.
+        body.put_i32(-1);
+        body.put_i32(4);
+        body.put_i32(ErrorCode::NoNode.as_i32());
+        let mut b = BytesMut::new();
+        b.put_i64(h.client_id);
+        b.put_i32(h.cxid);
+        b.put_i64(h.zxid);
+        b.put_i64(h.time);
+        b.put_i32(14);
+        b.put_slice(&body);
+        let (_, t, _) = decode_txn(&b, MAX).expect("a ZooKeeper DIFF's failed multi decodes");
+        assert_eq!(
+            t,
+            Txn::Multi(vec![
+                (OpCode::Error, Txn::Error(ErrorCode::Ok)),
+                (OpCode::Error, Txn::Error(ErrorCode::NoNode)),
+            ])
+        );
+    }
+
+    /// ZooKeeper 3.8 followers drop the rest of a multi at a sub-txn of type 15.
+    #[test]
+    fn a_create2_inside_a_multi_is_written_as_create() {
+        let t = Txn::Multi(vec![(OpCode::Create2, create(0, 1))]);
+        let b = encode(&hdr(7, OpCode::Multi), &t, &[], None);
+        // Header (32), count (4), then the sub-txn's type.
+        assert_eq!(i32::from_be_bytes(b[36..40].try_into().unwrap()), 1);
+    }
+
     #[test]
     fn every_kind_round_trips_with_and_without_digest() {
         for (i, (op, txn)) in samples().into_iter().enumerate() {
@@ -690,7 +745,20 @@ mod tests {
                 let b = encode(&h, &txn, &[], digest);
                 let (h2, t2, d2) = decode_txn(&b, MAX).unwrap();
                 assert_eq!(h2, h, "sample {i}");
-                assert_eq!(t2, txn, "sample {i}");
+                // Inside a multi a create2 travels as create (ZooKeeper 3.8 accepts
+                // nothing else there).
+                let want = match &txn {
+                    Txn::Multi(ops) => Txn::Multi(
+                        ops.iter()
+                            .map(|(o, t)| match o {
+                                OpCode::Create2 => (OpCode::Create, t.clone()),
+                                _ => (*o, t.clone()),
+                            })
+                            .collect(),
+                    ),
+                    t => t.clone(),
+                };
+                assert_eq!(t2, want, "sample {i}");
                 assert_eq!(d2, digest, "sample {i}");
                 if let Txn::Create { data, .. } = &t2 {
                     let Txn::Create { data: want, .. } = &txn else {

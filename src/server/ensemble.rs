@@ -49,36 +49,18 @@ use crate::session::SessionIdGenerator;
 use crate::storage::{GlommioBackend, StorageError, TxnLog};
 use crate::tree::DataTree;
 
-/// TEMPORARY until storage::log_reader lands: no DIFF from disk (learners get a SNAP).
-mod log_reader {
-    use crate::request::{Txn, TxnHeader};
-    use crate::storage::{Backend, Result, StorageError};
-    use std::path::Path;
-    pub async fn oldest_complete_from<B: Backend>(_b: &B, _dir: &Path) -> Result<Option<i64>> {
-        Ok(None)
-    }
-    pub async fn read_txns_after<B: Backend>(
-        _b: &B,
-        _dir: &Path,
-        _after: i64,
-        _up_to: i64,
-        _max: usize,
-    ) -> Result<Vec<(TxnHeader, Txn)>> {
-        Err(StorageError::Invalid("no log reader yet".into()))
-    }
-}
-
 /// The most txns a DIFF reads from the log on disk; a learner further behind gets a
 /// SNAP (ZooKeeper bounds it by size: `snapshotSizeFactor` of the snapshot).
 const MAX_DIFF_FROM_LOG: usize = 100_000;
 
-/// How often the leader re-reads where the log on disk starts (purge moves it).
-const LOG_HORIZON_EVERY: Duration = Duration::from_secs(10);
+/// How often the leader re-reads where the log on disk starts (purge moves it, and a
+/// new log gets its first segment).
+const LOG_HORIZON_EVERY: Duration = Duration::from_secs(2);
 
 /// Tells the peer, now and periodically, from where the log on disk is complete.
 async fn log_horizon(dir: std::path::PathBuf, inbox: Rc<PeerInbox>) {
     loop {
-        match log_reader::oldest_complete_from(&GlommioBackend, &dir).await {
+        match crate::storage::log_reader::oldest_complete_from(&GlommioBackend, &dir).await {
             Ok(complete_from) => inbox.push(Event::LogHorizon { complete_from }),
             Err(e) => tracing::warn!("reading where the txn log starts: {e}"),
         }
@@ -157,6 +139,10 @@ enum Given {
     Other(Committed),
 }
 
+/// A learner's client write at the leader: where to answer, and the request's opcode
+/// (and its multi's ops), which shape the reply.
+type LocalWrite = (Origin, OpCode, Vec<OpCode>);
+
 /// Storage work, in the order the peer asked for it.
 enum StorageOp {
     Append(Vec<(TxnHeader, Txn)>),
@@ -182,8 +168,9 @@ struct Pipeline {
     senders: Vec<ConnectedSender<Batch>>,
     core: CommitCore,
     given: VecDeque<Given>,
-    /// Learner: our clients' writes at the leader, by (session id, cxid).
-    local: HashMap<(i64, i32), VecDeque<(Origin, OpCode)>>,
+    /// Learner: our clients' writes at the leader, by (session id, cxid), with the
+    /// opcode of the request (and of a multi's ops) that shapes the reply.
+    local: HashMap<(i64, i32), VecDeque<LocalWrite>>,
     /// Learner: our clients' syncs forwarded, oldest first.
     syncs: VecDeque<(Origin, String)>,
     session_ids: SessionIdGenerator,
@@ -472,11 +459,25 @@ impl Pipeline {
     fn read_log(&self, link: u64, from: i64, before: i64) {
         let dir = self.rt.config.data_log_dir.clone();
         let inbox = self.inbox.clone();
+        // ZooKeeper's `snapshotSizeFactor` (0.33): a DIFF whose txns weigh more than a
+        // third of a snapshot goes as a SNAP instead. The snapshot's size is estimated
+        // from the tree (data, paths, and a Stat per node).
+        let snapshot_bytes = {
+            let shard = self.rt.shard.borrow();
+            shard.tree.approximate_data_size() + shard.tree.node_count() as u64 * 68
+        };
+        // From the learner's own last txn on (so the peer can check it is ours), or
+        // after it when that is an epoch's zero (no txn is stored there).
+        let after = if zxid::counter_of(from) == 0 {
+            from
+        } else {
+            from - 1
+        };
         glommio::spawn_local(async move {
-            let read = log_reader::read_txns_after(
+            let read = crate::storage::log_reader::read_txns_after(
                 &GlommioBackend,
                 &dir,
-                from - 1,
+                after,
                 before - 1,
                 MAX_DIFF_FROM_LOG,
             )
@@ -484,7 +485,19 @@ impl Pipeline {
             let txns = match read {
                 Ok(records) => {
                     let empty = DataTree::new();
-                    Some(records.iter().map(|(h, t)| zab_txn(h, t, &empty)).collect())
+                    let txns: Vec<ZabTxn> =
+                        records.iter().map(|(h, t)| zab_txn(h, t, &empty)).collect();
+                    let bytes: u64 = txns.iter().map(|t| t.data.len() as u64).sum();
+                    if bytes.saturating_mul(3) > snapshot_bytes {
+                        tracing::info!(
+                            bytes,
+                            snapshot_bytes,
+                            "a learner's DIFF would outweigh a third of a snapshot: it gets a SNAP"
+                        );
+                        None
+                    } else {
+                        Some(txns)
+                    }
                 }
                 Err(e) => {
                     tracing::info!("a learner's DIFF is not in the log ({e}): it gets a SNAP");
@@ -642,9 +655,13 @@ impl Pipeline {
     /// Learner: one client write goes to the leader.
     async fn forward(&mut self, item: WriteItem) {
         let o = item.origin;
+        let mut sub_ops = Vec::new();
         let (session_id, op, body, opcode) = match item.kind {
             WriteKind::Request(req) => {
                 let opcode = req.opcode();
+                if let Request::Multi(m) = &req {
+                    sub_ops = m.ops.iter().map(|o| o.opcode()).collect();
+                }
                 let mut buf = BytesMut::new();
                 let op = zk_txn::encode_forwarded(&zk_txn::ForwardedRequest::Client(req), &mut buf);
                 (item.session_id, op, buf.freeze(), opcode)
@@ -705,7 +722,7 @@ impl Pipeline {
         self.local
             .entry((session_id, cxid))
             .or_default()
-            .push_back((o, opcode));
+            .push_back((o, opcode, sub_ops));
         self.handle(Event::Forward {
             session_id,
             cxid,
@@ -728,17 +745,28 @@ impl Pipeline {
             match self.given.pop_front().expect("front exists") {
                 Given::Txn {
                     mut hdr,
-                    txn,
+                    mut txn,
                     mut origin,
                 } => {
                     if origin.is_none() {
                         if let Some(q) = self.local.get_mut(&(hdr.client_id, hdr.cxid)) {
-                            if let Some((o, op)) = q.pop_front() {
+                            if let Some((o, op, sub_ops)) = q.pop_front() {
                                 origin = Some(o);
                                 if hdr.op == OpCode::Error {
                                     // ZooKeeper's error txns carry no opcode: the
                                     // reply is shaped by the request's.
                                     hdr.op = op;
+                                }
+                                // A create2 in a multi travels as create (ZooKeeper
+                                // 3.8's rule); the client asked for create2's reply.
+                                if let Txn::Multi(ops) = &mut txn {
+                                    if ops.len() == sub_ops.len() {
+                                        for ((o, _), asked) in ops.iter_mut().zip(&sub_ops) {
+                                            if *o == OpCode::Create && *asked == OpCode::Create2 {
+                                                *o = OpCode::Create2;
+                                            }
+                                        }
+                                    }
                                 }
                             }
                             if q.is_empty() {

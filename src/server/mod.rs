@@ -448,9 +448,17 @@ async fn shard_main(
         auth: AuthProviders {
             super_digest: config.super_digest.clone(),
         },
+        config_node: config
+            .quorum
+            .as_ref()
+            .filter(|_| config.is_distributed())
+            .map(|q| (bytes::Bytes::from(q.to_config_string()), q.version)),
     };
     let mut shard = Shard::new(id, shard_cfg);
     shard.tree = tree;
+    if let Some((c, v)) = &shard.cfg.config_node {
+        shard.tree.init_config_node(c.clone(), *v, now_wall_ms());
+    }
     let rt = Rc::new(Runtime {
         shard: RefCell::new(shard),
         writers: RefCell::new(HashMap::new()),

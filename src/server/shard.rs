@@ -34,6 +34,9 @@ pub struct ShardConfig {
     pub max_session_timeout: i32,
     pub limits: Limits,
     pub auth: AuthProviders,
+    /// An ensemble member's `/zookeeper/config` (its config string), set on every tree
+    /// it builds or installs.
+    pub config_node: Option<(bytes::Bytes, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -719,6 +722,10 @@ impl Shard {
                 Committed::Install(tree) => {
                     self.tree = (*tree.0).clone();
                     self.tree_generation += 1;
+                    if let Some((c, v)) = &self.cfg.config_node {
+                        self.tree
+                            .init_config_node(c.clone(), *v, super::now_wall_ms());
+                    }
                 }
                 Committed::CloseAll => {
                     let ids: Vec<ConnId> = self.conns.keys().copied().collect();

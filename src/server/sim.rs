@@ -39,6 +39,7 @@ impl Sim {
             max_session_timeout: 20_000,
             limits: Limits::default(),
             auth: AuthProviders::default(),
+            config_node: None,
         };
         let shards: Vec<Shard> = (0..shards).map(|i| Shard::new(i, cfg.clone())).collect();
         let core = CommitCore::new(

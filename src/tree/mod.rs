@@ -554,6 +554,23 @@ impl DataTree {
         Ok(stat)
     }
 
+    /// An ensemble member's `/zookeeper/config`: the membership as this server's
+    /// config has it, set outside any txn (ZooKeeper's `initConfigInZKDatabase`, at
+    /// start and after a SNAP: data replaced, version -1, mzxid the config's version,
+    /// mtime now).
+    pub fn init_config_node(&mut self, data: Bytes, config_version: i64, time: i64) {
+        let Some(n) = self.nodes.get_mut(quota::CONFIG_ZOOKEEPER) else {
+            return;
+        };
+        let old_len = n.data.len() as i64;
+        let new_len = data.len() as i64;
+        n.data = data;
+        n.stat.version = -1;
+        n.stat.mzxid = config_version;
+        n.stat.mtime = time;
+        self.data_size = (self.data_size as i64 + new_len - old_len).max(0) as u64;
+    }
+
     /// `setACL`: `version` is the node's new aversion, chosen by prep.
     pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         let key = if path.is_empty() { "/" } else { path };

@@ -715,9 +715,6 @@ impl Ensemble {
             c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
                 .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
                 .arg("-Dzookeeper.admin.enableServer=false")
-                // A learner more than commitLogCount (500) txns behind gets a SNAP, as
-                // from corral: no DIFF read back from the txn log files.
-                .arg("-Dzookeeper.snapshotSizeFactor=-1")
                 .arg("-cp")
                 .arg(cp)
                 .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
