@@ -15,8 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::Bytes;
-
 use super::history::SyncPlan;
 use super::peer::{LearnerCounts, Peer, PeerConfig};
 use super::{Action, EpochFile, Event, LinkId, ZabTxn};
@@ -101,15 +99,6 @@ pub(super) struct Leader {
     next_ping_ms: i64,
     /// The tick by which the current establishment phase must be done.
     phase_deadline_tick: i64,
-}
-
-fn pkt(typ: i32, zxid: i64, data: Option<Bytes>) -> QuorumPacket {
-    QuorumPacket {
-        typ,
-        zxid,
-        data,
-        authinfo: None,
-    }
 }
 
 impl Leader {
@@ -242,7 +231,7 @@ impl Leader {
                 if self.handlers.contains_key(&link) {
                     out.push(Action::Send {
                         link,
-                        pkt: pkt(
+                        pkt: QuorumPacket::new(
                             wire::REVALIDATE,
                             -1,
                             Some(wire::RevalidateReply { session_id, valid }.to_bytes()),
@@ -283,7 +272,7 @@ impl Leader {
                 if h.forwarding() {
                     out.push(Action::Send {
                         link,
-                        pkt: pkt(wire::PING, self.last_proposed, None),
+                        pkt: QuorumPacket::new(wire::PING, self.last_proposed, None),
                     });
                 }
             }
@@ -504,7 +493,7 @@ impl Leader {
                     if self.outstanding.is_empty() {
                         out.push(Action::Send {
                             link,
-                            pkt: pkt(wire::SYNC, 0, None),
+                            pkt: QuorumPacket::new(wire::SYNC, 0, None),
                         });
                     } else {
                         self.pending_syncs.push((link, self.last_proposed));
@@ -609,7 +598,7 @@ impl Leader {
         h.state = HandlerState::EpochAck;
         out.push(Action::Send {
             link,
-            pkt: pkt(
+            pkt: QuorumPacket::new(
                 wire::LEADERINFO,
                 zxid::make(self.new_epoch, 0),
                 Some(wire::leader_info_data(wire::PROTOCOL_VERSION)),
@@ -741,11 +730,11 @@ impl Leader {
         }
         let mut from_zxid = match first {
             FirstPacket::Diff(peer_last_zxid) => {
-                send(out, pkt(wire::DIFF, limit, None));
+                send(out, QuorumPacket::new(wire::DIFF, limit, None));
                 peer_last_zxid
             }
             FirstPacket::Trunc(zxid) => {
-                send(out, pkt(wire::TRUNC, zxid, None));
+                send(out, QuorumPacket::new(wire::TRUNC, zxid, None));
                 zxid
             }
             FirstPacket::Snap => {
@@ -756,7 +745,7 @@ impl Leader {
         };
         for t in pre {
             send(out, proposal(t));
-            send(out, pkt(wire::COMMIT, t.zxid, None));
+            send(out, QuorumPacket::new(wire::COMMIT, t.zxid, None));
             from_zxid = t.zxid;
         }
         for t in peer.history.after(from_zxid) {
@@ -766,12 +755,12 @@ impl Leader {
                 }
             } else {
                 send(out, proposal(t));
-                send(out, pkt(wire::COMMIT, t.zxid, None));
+                send(out, QuorumPacket::new(wire::COMMIT, t.zxid, None));
             }
         }
         send(
             out,
-            pkt(
+            QuorumPacket::new(
                 wire::NEWLEADER,
                 zxid::make(self.new_epoch, 0),
                 Some(peer.cfg.config_string.clone()),
@@ -831,7 +820,7 @@ impl Leader {
         h.deadline_tick = self.tick + peer.cfg.sync_limit;
         out.push(Action::Send {
             link,
-            pkt: pkt(wire::UPTODATE, -1, None),
+            pkt: QuorumPacket::new(wire::UPTODATE, -1, None),
         });
     }
 
@@ -887,8 +876,8 @@ impl Leader {
                     continue;
                 }
                 let p = match h.kind {
-                    LearnerType::Participant => pkt(wire::COMMIT, z, None),
-                    LearnerType::Observer => pkt(wire::INFORM, z, data.clone()),
+                    LearnerType::Participant => QuorumPacket::new(wire::COMMIT, z, None),
+                    LearnerType::Observer => QuorumPacket::new(wire::INFORM, z, data.clone()),
                 };
                 out.push(Action::Send { link, pkt: p });
             }
@@ -902,7 +891,7 @@ impl Leader {
         for (link, _) in done {
             out.push(Action::Send {
                 link,
-                pkt: pkt(wire::SYNC, 0, None),
+                pkt: QuorumPacket::new(wire::SYNC, 0, None),
             });
         }
     }
@@ -918,5 +907,5 @@ enum FirstPacket {
 }
 
 fn proposal(t: &ZabTxn) -> QuorumPacket {
-    pkt(wire::PROPOSAL, t.zxid, Some(t.data.clone()))
+    QuorumPacket::new(wire::PROPOSAL, t.zxid, Some(t.data.clone()))
 }

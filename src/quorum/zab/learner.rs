@@ -17,8 +17,6 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
 use super::peer::Peer;
 use super::{Action, EpochFile, Event, LinkId, ZabTxn};
 use crate::quorum::wire::{self, QuorumPacket};
@@ -66,15 +64,6 @@ pub(super) struct Learner {
     touches: Vec<(i64, i32)>,
     /// When the leader was last heard from.
     last_heard_ms: i64,
-}
-
-fn pkt(typ: i32, zxid: i64, data: Option<Bytes>) -> QuorumPacket {
-    QuorumPacket {
-        typ,
-        zxid,
-        data,
-        authinfo: None,
-    }
 }
 
 impl Learner {
@@ -152,7 +141,7 @@ impl Learner {
                 };
                 self.send(
                     out,
-                    pkt(
+                    QuorumPacket::new(
                         typ,
                         zxid::make(peer.accepted_epoch, 0),
                         Some(info.to_bytes()),
@@ -219,7 +208,10 @@ impl Learner {
                     }
                     (Phase::WritingCurrentEpoch, EpochFile::Current) if epoch == self.new_epoch => {
                         self.phase = Phase::UpToDate;
-                        self.send(out, pkt(wire::ACK, zxid::make(self.new_epoch, 0), None));
+                        self.send(
+                            out,
+                            QuorumPacket::new(wire::ACK, zxid::make(self.new_epoch, 0), None),
+                        );
                     }
                     _ => {}
                 }
@@ -259,7 +251,7 @@ impl Learner {
                 if self.phase == Phase::Broadcast {
                     self.send(
                         out,
-                        pkt(
+                        QuorumPacket::new(
                             wire::REVALIDATE,
                             -1,
                             Some(
@@ -294,7 +286,7 @@ impl Learner {
         self.phase = Phase::SyncMode;
         self.send(
             out,
-            pkt(
+            QuorumPacket::new(
                 wire::ACKEPOCH,
                 peer.history.last_zxid(),
                 Some(wire::ack_epoch_data(epoch)),
@@ -359,7 +351,7 @@ impl Learner {
                     #[cfg(test)]
                     if peer.cfg.unsafe_ack_before_log && self.phase == Phase::Broadcast {
                         self.unacked.pop_back();
-                        self.send(out, pkt(wire::ACK, p.zxid, None));
+                        self.send(out, QuorumPacket::new(wire::ACK, p.zxid, None));
                     }
                 }
                 Ok(())
@@ -409,7 +401,10 @@ impl Learner {
             }
             (Phase::UpToDate, wire::UPTODATE) => {
                 self.phase = Phase::Broadcast;
-                self.send(out, pkt(wire::ACK, zxid::make(self.new_epoch, 0), None));
+                self.send(
+                    out,
+                    QuorumPacket::new(wire::ACK, zxid::make(self.new_epoch, 0), None),
+                );
                 self.ack_logged(peer, out);
                 self.commit(peer, out);
                 peer.election.update_peer_epoch(self.new_epoch);
@@ -435,7 +430,7 @@ impl Learner {
                     .collect();
                 self.send(
                     out,
-                    pkt(wire::PING, p.zxid, Some(wire::ping_reply_data(&touches))),
+                    QuorumPacket::new(wire::PING, p.zxid, Some(wire::ping_reply_data(&touches))),
                 );
                 Ok(())
             }
@@ -506,7 +501,7 @@ impl Learner {
                 break;
             }
             self.unacked.pop_front();
-            self.send(out, pkt(wire::ACK, z, None));
+            self.send(out, QuorumPacket::new(wire::ACK, z, None));
         }
     }
 

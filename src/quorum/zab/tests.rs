@@ -26,15 +26,6 @@ fn cfg(my_sid: u64, voters: &[u64]) -> PeerConfig {
     }
 }
 
-fn pkt(typ: i32, zxid: i64, data: Option<Bytes>) -> QuorumPacket {
-    QuorumPacket {
-        typ,
-        zxid,
-        data,
-        authinfo: None,
-    }
-}
-
 /// Packets sent, as (type, zxid).
 fn sent(out: &[Action]) -> Vec<(i32, i64)> {
     out.iter()
@@ -96,7 +87,7 @@ impl Learner {
 
     /// LEADERINFO of `epoch` through ACKEPOCH (acceptedEpoch written first).
     fn accept_epoch(&mut self, epoch: i64) {
-        let out = self.packet(pkt(
+        let out = self.packet(QuorumPacket::new(
             wire::LEADERINFO,
             zxid::make(epoch, 0),
             Some(wire::leader_info_data(wire::PROTOCOL_VERSION)),
@@ -118,7 +109,7 @@ impl Learner {
 }
 
 fn txn(z: i64) -> QuorumPacket {
-    pkt(wire::PROPOSAL, z, Some(Bytes::from(vec![z as u8; 8])))
+    QuorumPacket::new(wire::PROPOSAL, z, Some(Bytes::from(vec![z as u8; 8])))
 }
 
 /// ZOOKEEPER-3911, 4394, 4643, 4646: a learner ACKed NEWLEADER before the txns synced
@@ -131,15 +122,16 @@ fn zookeeper_4394_newleader_is_acked_only_after_the_synced_history_and_epoch_are
     let mut l = Learner::following(PeerState::default());
     l.accept_epoch(1);
     let (z1, z2) = (zxid::make(1, 1), zxid::make(1, 2));
-    assert!(sent(&l.packet(pkt(wire::DIFF, 0, None))).is_empty());
+    assert!(sent(&l.packet(QuorumPacket::new(wire::DIFF, 0, None))).is_empty());
     let out = l.packet(txn(z1));
     assert!(matches!(&out[..], [Action::Log { txns }] if txns[0].zxid == z1));
     assert!(
-        l.packet(pkt(wire::COMMIT, z1, None)).is_empty(),
+        l.packet(QuorumPacket::new(wire::COMMIT, z1, None))
+            .is_empty(),
         "nothing applied before UPTODATE"
     );
     l.packet(txn(z2));
-    let out = l.packet(pkt(wire::NEWLEADER, zxid::make(1, 0), None));
+    let out = l.packet(QuorumPacket::new(wire::NEWLEADER, zxid::make(1, 0), None));
     assert!(
         out.is_empty(),
         "NEWLEADER with txns not yet durable: {out:?}"
@@ -160,7 +152,7 @@ fn zookeeper_4394_newleader_is_acked_only_after_the_synced_history_and_epoch_are
         epoch: 1,
     });
     assert_eq!(sent(&out), vec![(wire::ACK, zxid::make(1, 0))]);
-    let out = l.packet(pkt(wire::UPTODATE, -1, None));
+    let out = l.packet(QuorumPacket::new(wire::UPTODATE, -1, None));
     assert_eq!(
         sent(&out),
         vec![
@@ -179,13 +171,13 @@ fn zookeeper_4394_newleader_is_acked_only_after_the_synced_history_and_epoch_are
 fn a_proposal_is_acked_only_once_logged() {
     let mut l = Learner::following(PeerState::default());
     l.accept_epoch(1);
-    l.packet(pkt(wire::DIFF, 0, None));
-    l.packet(pkt(wire::NEWLEADER, zxid::make(1, 0), None));
+    l.packet(QuorumPacket::new(wire::DIFF, 0, None));
+    l.packet(QuorumPacket::new(wire::NEWLEADER, zxid::make(1, 0), None));
     l.ev(Event::EpochWritten {
         file: EpochFile::Current,
         epoch: 1,
     });
-    l.packet(pkt(wire::UPTODATE, -1, None));
+    l.packet(QuorumPacket::new(wire::UPTODATE, -1, None));
     let z = zxid::make(1, 1);
     let out = l.packet(txn(z));
     assert!(
@@ -195,7 +187,7 @@ fn a_proposal_is_acked_only_once_logged() {
     let out = l.ev(Event::Logged { zxid: z });
     assert_eq!(sent(&out), vec![(wire::ACK, z)]);
     // A COMMIT applies it.
-    let out = l.packet(pkt(wire::COMMIT, z, None));
+    let out = l.packet(QuorumPacket::new(wire::COMMIT, z, None));
     assert_eq!(out, vec![Action::Commit { up_to: z }]);
 }
 
@@ -218,7 +210,7 @@ fn looking(out: &[Action]) -> bool {
 fn zookeeper_4925_a_hole_in_the_stream_sends_the_learner_back_to_looking() {
     let mut l = Learner::following(PeerState::default());
     l.accept_epoch(1);
-    l.packet(pkt(wire::DIFF, 0, None));
+    l.packet(QuorumPacket::new(wire::DIFF, 0, None));
     l.packet(txn(zxid::make(1, 1)));
     let out = l.packet(txn(zxid::make(1, 3)));
     assert!(looking(&out), "{out:?}");
@@ -226,10 +218,10 @@ fn zookeeper_4925_a_hole_in_the_stream_sends_the_learner_back_to_looking() {
 
     let mut l = Learner::following(PeerState::default());
     l.accept_epoch(1);
-    l.packet(pkt(wire::DIFF, 0, None));
+    l.packet(QuorumPacket::new(wire::DIFF, 0, None));
     l.packet(txn(zxid::make(1, 1)));
     l.packet(txn(zxid::make(1, 2)));
-    let out = l.packet(pkt(wire::COMMIT, zxid::make(1, 2), None));
+    let out = l.packet(QuorumPacket::new(wire::COMMIT, zxid::make(1, 2), None));
     assert!(
         looking(&out),
         "a COMMIT skipping the oldest pending: {out:?}"
@@ -291,7 +283,7 @@ fn a_trunc_past_the_log_is_refused() {
         committed_log: Vec::new(),
     });
     l.accept_epoch(2);
-    let out = l.packet(pkt(wire::TRUNC, zxid::make(1, 7), None));
+    let out = l.packet(QuorumPacket::new(wire::TRUNC, zxid::make(1, 7), None));
     assert!(looking(&out), "{out:?}");
     assert!(!out.iter().any(|a| matches!(a, Action::Truncate { .. })));
 }
@@ -455,7 +447,7 @@ fn a_learner_behind_the_window_is_diffed_from_the_log_on_disk() {
             now,
             Event::Packet {
                 link,
-                pkt: pkt(
+                pkt: QuorumPacket::new(
                     wire::OBSERVERINFO,
                     zxid::make(epoch, 0),
                     Some(info.to_bytes()),
@@ -468,7 +460,7 @@ fn a_learner_behind_the_window_is_diffed_from_the_log_on_disk() {
             now,
             Event::Packet {
                 link,
-                pkt: pkt(wire::ACKEPOCH, z(2), Some(wire::ack_epoch_data(None))),
+                pkt: QuorumPacket::new(wire::ACKEPOCH, z(2), Some(wire::ack_epoch_data(None))),
             },
             &mut out,
         );
