@@ -1,137 +1,161 @@
-//! One simulated server: its disk (what survives a crash), its applied state, and the
-//! [`Peer`] while it runs.
+//! One simulated server: its disk (a [`SimBackend`] holding a real data dir and log
+//! dir), its applied state (a real [`DataTree`]), and the [`Peer`] while it runs.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::quorum::zab::{EpochFile, Peer, PeerState, ZabTxn};
-use crate::storage::zxid_follows;
+use super::store::{Completed, StorageOp};
+use crate::quorum::zab::{Peer, ZabTxn};
+use crate::request::{apply, Prepper, Txn, TxnHeader};
+use crate::storage::{zxid_follows, SimBackend, TxnLog};
+use crate::tree::DataTree;
 
-/// What a server's disk holds durably.
+/// A txn given in a `Log` action, waiting for its commit.
+pub struct Given {
+    pub t: ZabTxn,
+    pub hdr: TxnHeader,
+    pub txn: Txn,
+}
+
+/// What the checker knows of a snapshot's contents: the committed position it starts
+/// from and the txns past it that were tentative when it was taken (a restarted
+/// leader's state holds its whole log).
 #[derive(Debug, Clone, Default)]
-pub struct Disk {
-    pub accepted_epoch: i64,
-    pub current_epoch: i64,
-    /// The state a SNAP installed (every txn applied up to it, in order).
-    pub snapshot: Vec<ZabTxn>,
-    pub log: Vec<ZabTxn>,
-}
-
-impl Disk {
-    pub fn last_zxid(&self) -> i64 {
-        self.log
-            .last()
-            .or(self.snapshot.last())
-            .map_or(0, |t| t.zxid)
-    }
-
-    /// Snapshot then log: what recovery applies.
-    pub fn recovered_state(&self) -> Vec<ZabTxn> {
-        let mut s = self.snapshot.clone();
-        s.extend(self.log.iter().cloned());
-        s
-    }
-}
-
-/// A storage operation on its way to the disk.
-#[derive(Debug, Clone)]
-pub enum StorageOp {
-    Append(Vec<ZabTxn>),
-    Epoch(EpochFile, i64),
-    Truncate(i64),
-    Install(Vec<ZabTxn>),
+pub struct SnapMeta {
+    pub confirmed: i64,
+    pub tentative: Vec<ZabTxn>,
 }
 
 pub struct Node {
     pub sid: u64,
-    pub disk: Disk,
+    /// The disk: survives crashes, loses what was not durable at a power cut.
+    pub disk: SimBackend,
+    /// The open log while the server runs.
+    pub log: Option<TxnLog<SimBackend>>,
     /// Incremented at every crash: events for an earlier incarnation are dropped.
     pub generation: u64,
     pub peer: Option<Peer>,
-    /// The applied state: every txn in order.
-    pub applied: Vec<ZabTxn>,
-    /// How much of `applied` came through a Commit (checked against the common
-    /// sequence); what recovery applied beyond it is tentative until then.
-    pub confirmed: usize,
+    /// The applied state.
+    pub tree: DataTree,
+    /// The zxid up to which the applied state was checked against the common sequence
+    /// (a commit, an installed SNAP, or the snapshot recovery loaded).
+    pub confirmed: i64,
+    /// Txns recovery applied past `confirmed`: tentative until a commit covers them.
+    pub tentative: VecDeque<ZabTxn>,
     /// Txns given in Log actions and not yet applied, oldest first.
-    pub given: VecDeque<ZabTxn>,
-    /// Storage operations not yet durable, oldest first.
+    pub given: VecDeque<Given>,
+    /// Leader: its own proposals between prep and the Log action (as the runtime keeps
+    /// them in its `given`, never decoding its own txns).
+    pub own: BTreeMap<i64, (TxnHeader, Txn)>,
+    /// Established leader: the commit pipeline's prep.
+    pub prepper: Option<Prepper>,
+    /// Storage operations not yet started, oldest first.
     pub storage: VecDeque<StorageOp>,
-    /// When the head storage operation completes (None: nothing in progress).
+    /// An operation is under way (started, or its completion not yet reported).
     pub storage_busy: bool,
+    /// The operation done on the disk whose completion is not yet reported.
+    pub in_flight: Option<Completed>,
     /// SNAP states received, by link, until installed.
-    pub snaps: BTreeMap<u64, Vec<ZabTxn>>,
+    pub snaps: BTreeMap<u64, (DataTree, SnapMeta)>,
     /// Sim time until which this disk is slow.
     pub slow_disk_until: i64,
     /// Local link numbering for accepted connections.
     pub next_link: u64,
+    /// A power cut is scheduled inside one of the next storage operations.
+    pub cut_armed: bool,
+    /// The next fdatasync fails with EIO (injected).
+    pub eio_armed: bool,
+    /// The disk is full until this sim time (injected ENOSPC).
+    pub full_until: i64,
 }
 
 impl Node {
-    pub fn new(sid: u64) -> Node {
+    pub fn new(sid: u64, disk_seed: u64) -> Node {
         Node {
             sid,
-            disk: Disk::default(),
+            disk: SimBackend::new(disk_seed),
+            log: None,
             generation: 0,
             peer: None,
-            applied: Vec::new(),
+            tree: DataTree::new(),
             confirmed: 0,
+            tentative: VecDeque::new(),
             given: VecDeque::new(),
+            own: BTreeMap::new(),
+            prepper: None,
             storage: VecDeque::new(),
             storage_busy: false,
+            in_flight: None,
             snaps: BTreeMap::new(),
             slow_disk_until: 0,
             next_link: 0,
+            cut_armed: false,
+            eio_armed: false,
+            full_until: 0,
         }
     }
 
-    /// What recovery hands the peer, and the state it applies.
-    pub fn recover(&mut self, keep: usize) -> PeerState {
-        self.applied = self.disk.recovered_state();
-        self.confirmed = 0;
-        self.given.clear();
-        self.storage.clear();
-        self.storage_busy = false;
-        self.snaps.clear();
-        let skip = self.applied.len().saturating_sub(keep);
-        PeerState {
-            accepted_epoch: self.disk.accepted_epoch,
-            current_epoch: self.disk.current_epoch,
-            last_logged_zxid: self.disk.last_zxid(),
-            committed_log: self.applied[skip..].to_vec(),
-        }
-    }
-
+    /// The process is gone: everything in memory goes (the disk keeps what it kept).
     pub fn crash(&mut self) {
         self.peer = None;
+        self.log = None;
         self.generation += 1;
         self.storage.clear();
         self.storage_busy = false;
+        self.in_flight = None;
         self.given.clear();
+        self.own.clear();
+        self.prepper = None;
         self.snaps.clear();
+        self.tentative.clear();
+        self.cut_armed = false;
+    }
+
+    /// Whether an injected storage fault (ENOSPC, EIO) may be what made an operation
+    /// fail.
+    pub fn storage_fault_active(&self, now: i64) -> bool {
+        self.eio_armed || self.full_until > now
     }
 
     pub fn applied_zxid(&self) -> i64 {
-        self.applied.last().map_or(0, |t| t.zxid)
+        self.tree.last_processed_zxid()
     }
 
-    /// Applies every given txn up to `up_to`; returns them.
-    pub fn commit(&mut self, up_to: i64) -> Result<Vec<ZabTxn>, String> {
-        let mut done = Vec::new();
-        while self.given.front().is_some_and(|t| t.zxid <= up_to) {
-            let t = self.given.pop_front().expect("front checked");
+    /// Applies every given txn up to `up_to`. Returns the txns this commit confirms, in
+    /// order (a tentative tail recovery applied, then the txns applied now), and the
+    /// headers of those applied now (for the clients).
+    pub fn commit(&mut self, up_to: i64) -> Result<(Vec<ZabTxn>, Vec<TxnHeader>), String> {
+        let mut confirmed = Vec::new();
+        while self.tentative.front().is_some_and(|t| t.zxid <= up_to) {
+            confirmed.push(self.tentative.pop_front().expect("front checked"));
+        }
+        let mut applied = Vec::new();
+        let mut triggers = Vec::new();
+        while self.given.front().is_some_and(|g| g.t.zxid <= up_to) {
+            let g = self.given.pop_front().expect("front checked");
             let last = self.applied_zxid();
-            if t.zxid <= last {
-                // Applied by recovery already (a tentative tail now committed).
+            if g.t.zxid <= last {
+                // Applied by recovery already (a tentative tail now committed): it must
+                // be the same txn.
+                if let Some(t) = confirmed.iter().find(|t| t.zxid == g.t.zxid) {
+                    if *t != g.t {
+                        return Err(format!(
+                            "server {}: recovery applied {:#x} as {:?}, the commit gives {:?}",
+                            self.sid, t.zxid, t.data, g.t.data
+                        ));
+                    }
+                }
                 continue;
             }
-            if !zxid_follows(last, t.zxid) {
+            if !zxid_follows(last, g.t.zxid) {
                 return Err(format!(
                     "server {}: applying {:#x} after {last:#x} leaves a hole",
-                    self.sid, t.zxid
+                    self.sid, g.t.zxid
                 ));
             }
-            self.applied.push(t.clone());
-            done.push(t);
+            triggers.clear();
+            apply(&mut self.tree, &g.hdr, &g.txn, &mut triggers);
+            applied.push(g.hdr);
+            confirmed.push(g.t);
         }
         if self.applied_zxid() < up_to {
             return Err(format!(
@@ -140,59 +164,6 @@ impl Node {
                 self.applied_zxid()
             ));
         }
-        self.confirmed = self.applied.len();
-        Ok(done)
-    }
-
-    /// Carries out the head storage operation durably; returns it.
-    pub fn complete_storage(&mut self) -> Result<StorageOp, String> {
-        let mut op = self.storage.pop_front().ok_or("no storage operation")?;
-        // Group commit, as the runtime's storage task does: appends waiting behind
-        // this one are written with it.
-        if let StorageOp::Append(txns) = &mut op {
-            while let Some(StorageOp::Append(_)) = self.storage.front() {
-                if let Some(StorageOp::Append(more)) = self.storage.pop_front() {
-                    txns.extend(more);
-                }
-            }
-        }
-        match &op {
-            StorageOp::Append(txns) => {
-                for t in txns {
-                    let last = self.disk.last_zxid();
-                    if t.zxid <= last || !zxid_follows(last, t.zxid) {
-                        return Err(format!(
-                            "server {}: log append {:#x} after {last:#x}",
-                            self.sid, t.zxid
-                        ));
-                    }
-                    self.disk.log.push(t.clone());
-                }
-            }
-            StorageOp::Epoch(EpochFile::Accepted, e) => self.disk.accepted_epoch = *e,
-            StorageOp::Epoch(EpochFile::Current, e) => self.disk.current_epoch = *e,
-            StorageOp::Truncate(z) => {
-                let base = self.disk.snapshot.last().map_or(0, |t| t.zxid);
-                if *z < base {
-                    return Err(format!(
-                        "server {}: TRUNC to {z:#x} below its snapshot at {base:#x}",
-                        self.sid
-                    ));
-                }
-                self.disk.log.retain(|t| t.zxid <= *z);
-                if self.applied_zxid() > *z {
-                    // The state had applied what is gone: reload it from the disk.
-                    self.applied = self.disk.recovered_state();
-                    self.confirmed = self.confirmed.min(self.applied.len());
-                }
-            }
-            StorageOp::Install(state) => {
-                self.disk.snapshot = state.clone();
-                self.disk.log.clear();
-                self.applied = state.clone();
-                self.confirmed = self.applied.len();
-            }
-        }
-        Ok(op)
+        Ok((confirmed, applied))
     }
 }

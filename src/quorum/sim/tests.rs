@@ -18,9 +18,47 @@ fn shape(seed: u64) -> (usize, usize) {
     }
 }
 
-fn replay_hint(seed: u64) -> String {
+/// Runs a seed; a panic inside (an assertion of the core, of the storage engine) is
+/// reported like a violation, so the seed to replay is printed.
+fn run_caught(
+    seed: u64,
+    voters: usize,
+    observers: usize,
+    faults: Faults,
+    sabotage: bool,
+) -> Result<super::SimReport, String> {
+    std::panic::catch_unwind(|| run_seed(seed, voters, observers, faults, sabotage)).unwrap_or_else(
+        |p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {msg}"))
+        },
+    )
+}
+
+/// The fault set of the swarm and of a replay: `CORRAL_SIM_FAULTS=power_losses` for the
+/// schedule with every disk slow, `no_storage_errors` without ENOSPC and EIO.
+fn faults() -> (Faults, &'static str) {
+    match std::env::var("CORRAL_SIM_FAULTS").as_deref() {
+        Ok("power_losses") => (Faults::power_losses(), "CORRAL_SIM_FAULTS=power_losses "),
+        Ok("no_storage_errors") => (
+            Faults {
+                storage_errors: false,
+                ..Faults::all()
+            },
+            "CORRAL_SIM_FAULTS=no_storage_errors ",
+        ),
+        _ => (Faults::all(), ""),
+    }
+}
+
+/// `env`: the `CORRAL_SIM_FAULTS=...` setting of the run, if any.
+fn replay_hint(seed: u64, env: &str) -> String {
     format!(
-        "replay: CORRAL_SIM_SEED={seed} cargo test --lib quorum::sim::tests::replay -- --nocapture"
+        "replay: {env}CORRAL_SIM_SEED={seed} cargo test --lib quorum::sim::tests::replay -- --nocapture"
     )
 }
 
@@ -33,6 +71,9 @@ fn swarm() {
     let start = Instant::now();
     let mut seeds = 0u64;
     let mut total = super::SimReport::default();
+    // CORRAL_SIM_KEEP_GOING: report every failing seed, not only the first.
+    let keep_going = std::env::var("CORRAL_SIM_KEEP_GOING").is_ok();
+    let mut failed = Vec::new();
     loop {
         match wanted {
             Some(n) if seeds >= n => break,
@@ -41,41 +82,63 @@ fn swarm() {
         }
         let seed = first + seeds;
         let (voters, observers) = shape(seed);
-        match run_seed(seed, voters, observers, Faults::all(), false) {
-            Ok(r) => {
-                total.committed += r.committed;
-                total.acked_writes += r.acked_writes;
-                total.crashes += r.crashes;
-                total.partitions += r.partitions;
-                total.link_resets += r.link_resets;
-                total.slow_disks += r.slow_disks;
-                total.power_losses += r.power_losses;
-                total.leaders += r.leaders;
-                total.steps += r.steps;
+        match run_caught(seed, voters, observers, faults().0, false) {
+            Ok(r) => total.add(&r),
+            Err(e) => {
+                let msg = format!(
+                    "seed {seed} ({voters} voters, {observers} observers): {e}\n{}",
+                    replay_hint(seed, faults().1)
+                );
+                if !keep_going {
+                    panic!("{msg}");
+                }
+                println!("{msg}");
+                failed.push(seed);
             }
-            Err(e) => panic!(
-                "seed {seed} ({voters} voters, {observers} observers): {e}\n{}",
-                replay_hint(seed)
-            ),
         }
         seeds += 1;
     }
     println!(
-        "quorum sim swarm: {seeds} seeds, {} steps, {} txns committed, {} writes acknowledged, \
-         {} leaders established; faults: {} crashes, {} whole-ensemble power losses, {} partitions, \
-         {} link resets, {} slow disks",
+        "quorum sim swarm: {seeds} seeds in {:.1} s, {} steps, {} txns committed, {} writes \
+         acknowledged, {} leaders established, {} snapshots installed, {} DIFFs read from a \
+         log on disk, {} truncations ({} reloading the state); faults: {} crashes ({} power cuts at once, {} inside a storage \
+         operation, {} more inside recovery), {} whole-ensemble power losses, {} stops on \
+         ENOSPC, {} on EIO, {} restarts retried, {} partitions, {} link resets, {} slow \
+         disks; recoveries: {} torn tails cut, {} installs and {} cuts finished, {} half-made \
+         segments dropped",
+        start.elapsed().as_secs_f64(),
         total.steps,
         total.committed,
         total.acked_writes,
         total.leaders,
+        total.snaps_installed,
+        total.diffs_from_disk,
+        total.truncations,
+        total.state_reloads,
         total.crashes,
+        total.power_cuts,
+        total.mid_op_cuts,
+        total.recovery_cuts,
         total.power_losses,
+        total.enospc_stops,
+        total.eio_stops,
+        total.failed_restarts,
         total.partitions,
         total.link_resets,
-        total.slow_disks
+        total.slow_disks,
+        total.torn_tails,
+        total.finished_installs,
+        total.finished_cuts,
+        total.dropped_segments,
     );
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
     assert!(seeds >= 5, "the swarm ran only {seeds} seeds");
     assert!(total.acked_writes > 0 && total.crashes > 0 && total.partitions > 0);
+    // The disks really failed in every way the fault set asks for.
+    assert!(total.mid_op_cuts > 0 && total.power_cuts > 0 && total.recovery_cuts > 0);
+    if faults().0.storage_errors {
+        assert!(total.eio_stops > 0 && total.enospc_stops > 0);
+    }
 }
 
 #[test]
@@ -85,7 +148,7 @@ fn replay() {
     };
     let sabotage = std::env::var("CORRAL_SIM_SABOTAGE").is_ok();
     let (voters, observers) = shape(seed);
-    let r = run_seed(seed, voters, observers, Faults::all(), sabotage)
+    let r = run_seed(seed, voters, observers, faults().0, sabotage)
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     println!("seed {seed}: {r:?}");
 }
@@ -95,8 +158,12 @@ fn replay() {
 fn power_losses_with_slow_disks_lose_nothing() {
     for seed in 0..12 {
         let (voters, observers) = shape(seed);
-        run_seed(seed, voters, observers, Faults::power_losses(), false)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", replay_hint(seed)));
+        run_caught(seed, voters, observers, Faults::power_losses(), false).unwrap_or_else(|e| {
+            panic!(
+                "seed {seed}: {e}\n{}",
+                replay_hint(seed, "CORRAL_SIM_FAULTS=power_losses ")
+            )
+        });
     }
 }
 
@@ -104,8 +171,8 @@ fn power_losses_with_slow_disks_lose_nothing() {
 fn without_faults_an_ensemble_elects_once_and_commits() {
     for seed in 0..4 {
         let (voters, observers) = shape(seed);
-        let r = run_seed(seed, voters, observers, Faults::none(), false)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", replay_hint(seed)));
+        let r = run_caught(seed, voters, observers, Faults::none(), false)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", replay_hint(seed, "")));
         assert_eq!(r.leaders, 1, "seed {seed}: {r:?}");
         assert!(r.acked_writes > 100, "seed {seed}: {r:?}");
     }

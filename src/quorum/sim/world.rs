@@ -97,6 +97,8 @@ pub struct SimReport {
     pub slow_disks: u64,
     pub power_losses: u64,
     pub snaps_installed: u64,
+    /// DIFFs a leader read from its log on disk (older than its window in memory).
+    pub diffs_from_disk: u64,
     pub truncations: u64,
     /// Truncations below the applied state, which reload it from the disk.
     pub state_reloads: u64,
@@ -126,6 +128,7 @@ impl SimReport {
         self.slow_disks += r.slow_disks;
         self.power_losses += r.power_losses;
         self.snaps_installed += r.snaps_installed;
+        self.diffs_from_disk += r.diffs_from_disk;
         self.truncations += r.truncations;
         self.state_reloads += r.state_reloads;
         self.torn_tails += r.torn_tails;
@@ -168,6 +171,12 @@ enum What {
     },
     /// A full disk has room again.
     DiskFreed(usize),
+    /// The runtime tells the peer from where its log on disk is complete, at start and
+    /// every `HORIZON_EVERY_MS`.
+    Horizon {
+        node: usize,
+        generation: u64,
+    },
     Client,
     Fault,
     Restart(usize),
@@ -223,6 +232,8 @@ pub struct World {
     pub clients_until: i64,
     /// Writes a client is waiting for: write id -> the server it was sent to.
     waiting: BTreeMap<u64, usize>,
+    /// `CORRAL_SIM_TRACE`: print what happens to each server.
+    trace: bool,
 }
 
 /// The invariants, checked as the run goes.
@@ -251,6 +262,8 @@ impl Checker {
 }
 
 const TICK_MS: i64 = 100;
+/// `ensemble::LOG_HORIZON_EVERY`.
+const HORIZON_EVERY_MS: i64 = 2_000;
 
 /// The same txn as plain PROPOSAL data: what the checker compares.
 fn plain(hdr: &TxnHeader, txn: &Txn) -> ZabTxn {
@@ -328,6 +341,7 @@ impl World {
             next_write: 1,
             clients_until: i64::MAX,
             waiting: BTreeMap::new(),
+            trace: std::env::var("CORRAL_SIM_TRACE").is_ok(),
         };
         for i in 0..n {
             let at = w.rng.below(50) as i64;
@@ -343,6 +357,12 @@ impl World {
     pub fn sabotage_ack_before_log(&mut self) {
         for c in &mut self.cfgs {
             c.unsafe_ack_before_log = true;
+        }
+    }
+
+    fn trace(&self, i: usize, what: std::fmt::Arguments) {
+        if self.trace {
+            eprintln!("{:>6} ms server {}: {what}", self.now, self.nodes[i].sid);
         }
     }
 
@@ -413,6 +433,14 @@ impl World {
                     self.restart_later(node, 100, 1000);
                 }
             }
+            What::Horizon { node, generation } => {
+                if self.nodes[node].generation == generation && self.nodes[node].peer.is_some() {
+                    if let Ok(complete_from) = store::horizon(&self.nodes[node].disk) {
+                        self.feed(node, Event::LogHorizon { complete_from })?;
+                    }
+                    self.at(HORIZON_EVERY_MS, What::Horizon { node, generation });
+                }
+            }
             What::DiskFreed(i) => {
                 if self.nodes[i].full_until <= self.now {
                     self.nodes[i].disk.set_capacity(None);
@@ -420,7 +448,7 @@ impl World {
             }
             What::Client => {
                 if self.now < self.clients_until {
-                    self.client();
+                    self.client()?;
                 }
                 let d = 5 + self.rng.below(20) as i64;
                 self.at(d, What::Client);
@@ -468,6 +496,7 @@ impl World {
         let restored = store::restore(&self.nodes[i].disk);
         if cut {
             if !self.nodes[i].disk.cut_pending() {
+                self.trace(i, format_args!("power cut inside recovery"));
                 self.report.recovery_cuts += 1;
                 self.restart_later(i, 100, 1000);
                 return Ok(());
@@ -478,7 +507,9 @@ impl World {
         let r = match restored {
             Ok(r) => r,
             Err(e) if self.nodes[i].storage_fault_active(self.now) => {
-                let _ = e;
+                // The process stops (what it wrote and did not sync stays in the page
+                // cache, where the next start reads it), and is started again.
+                self.trace(i, format_args!("cannot start: {e}"));
                 self.report.failed_restarts += 1;
                 self.restart_later(i, 200, 1000);
                 return Ok(());
@@ -540,10 +571,49 @@ impl World {
             ));
         }
         self.check_print(i)?;
+        self.trace(
+            i,
+            format_args!(
+                "up: snapshot {snap_zxid:#x}, log to {:#x}, epochs {}/{}, confirmed {:#x} + {} tentative{}",
+                state.last_logged_zxid,
+                state.accepted_epoch,
+                state.current_epoch,
+                self.nodes[i].confirmed,
+                self.nodes[i].tentative.len(),
+                if r.rec.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.rec.warnings.join("; "))
+                }
+            ),
+        );
+        // Every running server gets a new election connection to this one, on which its
+        // `SendWorker` sends `lastMessageSent` first (`peer_links::election_writer`).
+        let to_me: Vec<usize> = self
+            .last_note
+            .keys()
+            .filter(|&&(a, b)| b == i && a != i)
+            .map(|&(a, _)| a)
+            .collect();
+        for a in to_me {
+            if let Some(e) = self.last_note.get_mut(&(a, i)) {
+                e.1 = true;
+            }
+            let d = 10 + self.rng.below(100) as i64;
+            self.at(d, What::Reconnect(a, i));
+        }
         let mut out = Vec::new();
         let peer = crate::quorum::zab::Peer::new(self.cfgs[i].clone(), state, self.now, &mut out);
         self.nodes[i].peer = Some(peer);
         self.at(10, What::Tick(i));
+        let generation = self.nodes[i].generation;
+        self.at(
+            0,
+            What::Horizon {
+                node: i,
+                generation,
+            },
+        );
         self.carry_out(i, out)
     }
 
@@ -651,6 +721,7 @@ impl World {
                 }
                 n.given.retain(|g| g.t.zxid <= zxid);
                 self.report.truncations += 1;
+                self.trace(i, format_args!("TRUNC to {zxid:#x}"));
                 self.storage(i, StorageOp::Truncate(zxid));
             }
             Action::InstallSnap { link, zxid } => {
@@ -669,10 +740,14 @@ impl World {
                 n.tree = tree.clone();
                 self.check_print(i)?;
                 self.report.snaps_installed += 1;
+                self.trace(i, format_args!("SNAP at {zxid:#x}"));
                 self.storage(i, StorageOp::Install(Box::new(tree), zxid));
             }
             Action::Commit { up_to } => {
                 let (confirmed, applied) = self.nodes[i].commit(up_to)?;
+                if let (Some(a), Some(b)) = (confirmed.first(), confirmed.last()) {
+                    self.trace(i, format_args!("commits {:#x}..={:#x}", a.zxid, b.zxid));
+                }
                 self.confirm(i, &confirmed)?;
                 if let Some(p) = self.nodes[i].prepper.as_mut() {
                     p.applied(up_to);
@@ -696,7 +771,7 @@ impl World {
                 // The leader's commit pipeline: the learner's REQUEST as sent.
                 let w = workload::decode_forwarded(op, &body)
                     .map_err(|e| format!("server {}: {e}", self.nodes[i].sid))?;
-                self.propose(i, session_id, cxid, &w);
+                self.propose(i, session_id, cxid, &w)?;
             }
             Action::Revalidate {
                 link, session_id, ..
@@ -710,21 +785,31 @@ impl World {
                 },
             ),
             Action::TouchSessions { .. } | Action::RevalidateResult { .. } | Action::SyncDone => {}
-            // The simulated disk keeps no horizon: a learner older than the window gets
-            // a SNAP (the real runtime reads the log; tests/ensemble covers it).
-            Action::ReadLog { link, .. } => self.deliver(0, i, Event::LogRead { link, txns: None }),
+            Action::ReadLog { link, from, before } => {
+                // Read beside the pipeline, from the disk as it is now (the runtime's
+                // read is a task of its own: its answer comes a little later).
+                let n = &self.nodes[i];
+                let txns = store::read_log(&n.disk, &n.tree, from, before);
+                self.trace(
+                    i,
+                    format_args!(
+                        "reads its log from {from:#x} before {before:#x}: {:?}",
+                        txns.as_ref().map(|t| t.len())
+                    ),
+                );
+                if txns.is_some() {
+                    self.report.diffs_from_disk += 1;
+                }
+                let d = self.net_delay();
+                self.deliver(d, i, Event::LogRead { link, txns });
+            }
             Action::RoleChanged {
                 state,
                 epoch,
                 serving,
                 ..
             } => {
-                if std::env::var("CORRAL_SIM_TRACE").is_ok() {
-                    eprintln!(
-                        "{:>6} ms server {}: {state:?} epoch {epoch} serving {serving}",
-                        self.now, self.nodes[i].sid
-                    );
-                }
+                self.trace(i, format_args!("{state:?} epoch {epoch} serving {serving}"));
                 if state == ServerState::Leading && serving {
                     let sid = self.nodes[i].sid;
                     match self.checker.leaders.insert(epoch, sid) {
@@ -764,7 +849,10 @@ impl World {
                 None => {
                     let (hdr, txn, _digest) = zk_txn::decode_txn(&t.data, workload::MAX_BUFFER)
                         .map_err(|e| {
-                            format!("server {}: proposal {:#x} does not decode: {e}", n.sid, t.zxid)
+                            format!(
+                                "server {}: proposal {:#x} does not decode: {e}",
+                                n.sid, t.zxid
+                            )
                         })?;
                     (hdr, txn)
                 }
@@ -790,6 +878,12 @@ impl World {
 
     fn send_note(&mut self, i: usize, to: usize, n: Notification) -> Result<(), String> {
         let lost = self.rng.below(1000) < self.faults.election_loss_permille;
+        if self.nodes[to].peer.is_none() {
+            // No connection to a server that is down: the notification waits for one
+            // (it goes out when that server starts and connects, see `restart`).
+            self.last_note.insert((i, to), (n, true));
+            return Ok(());
+        }
         if self.blocked[i][to] || lost {
             self.last_note.insert((i, to), (n, true));
             if !self.blocked[i][to] {
@@ -811,25 +905,26 @@ impl World {
     }
 
     /// The leader's commit pipeline: prep against the applied tree, propose.
-    fn propose(&mut self, i: usize, session_id: i64, cxid: i32, w: &Write) {
+    fn propose(&mut self, i: usize, session_id: i64, cxid: i32, w: &Write) -> Result<(), String> {
         let now = self.now;
         let n = &mut self.nodes[i];
         let Some(peer) = n.peer.as_mut() else {
-            return;
+            return Ok(());
         };
         let Some(zxid) = peer.next_zxid() else {
-            return;
+            return Ok(());
         };
         let Some(prepper) = n.prepper.as_mut() else {
-            return;
+            return Ok(());
         };
         let (hdr, txn, t) = workload::prep(prepper, &n.tree, zxid, now, session_id, cxid, w);
         n.own.insert(zxid, (hdr, txn));
         let mut out = Vec::new();
         peer.handle(now, Event::Propose { txns: vec![t] }, &mut out);
-        let _ = self.carry_out(i, out);
+        let r = self.carry_out(i, out);
         // Not logged: the peer did not take it.
         self.nodes[i].own.remove(&zxid);
+        r
     }
 
     fn storage(&mut self, i: usize, op: StorageOp) {
@@ -878,6 +973,7 @@ impl World {
             // The power went during the operation: whatever it returned, the server is
             // down and its disk holds what the cut left.
             self.report.mid_op_cuts += 1;
+            self.trace(i, format_args!("power cut inside a storage operation"));
             self.crash(i);
             self.restart_later(i, 100, 1500);
             return Ok(());
@@ -901,7 +997,10 @@ impl World {
                 );
                 Ok(())
             }
-            Err(Failed::Storage(what, e)) if n.storage_fault_active(now) => {
+            Err(Failed::Storage(what, e))
+                if n.storage_fault_active(now)
+                    && !matches!(e, StorageError::Invalid(_) | StorageError::Corrupt(_)) =>
+            {
                 // The runtime stops: a storage failure that could lose data (and, in
                 // an ensemble, any failed append) ends the process with exit 70. What
                 // the failed operation left unsynced is kept, lost or torn.
@@ -910,9 +1009,7 @@ impl World {
                 } else {
                     self.report.eio_stops += 1;
                 }
-                if std::env::var("CORRAL_SIM_TRACE").is_ok() {
-                    eprintln!("{:>6} ms server {}: {what}: {e}: exit 70", now, n.sid);
-                }
+                self.trace(i, format_args!("{what}: {e}: exit 70"));
                 self.power_off(i);
                 self.restart_later(i, 100, 1000);
                 Ok(())
@@ -931,7 +1028,14 @@ impl World {
     fn storage_done(&mut self, i: usize) -> Result<(), String> {
         let n = &mut self.nodes[i];
         n.storage_busy = false;
-        let done = n.in_flight.take().ok_or("a completion with nothing in flight")?;
+        let done = n
+            .in_flight
+            .take()
+            .ok_or("a completion with nothing in flight")?;
+        if self.trace {
+            self.trace(i, format_args!("disk: {:?}", done.op));
+        }
+        let n = &mut self.nodes[i];
         let ev = match done.op {
             Done::Logged(zxid) => Event::Logged { zxid },
             Done::Epoch(file, epoch) => Event::EpochWritten { file, epoch },
@@ -1004,6 +1108,16 @@ impl World {
                 if used != bytes.len() {
                     return Err("packet decode left bytes".into());
                 }
+                if self.trace && ![wire::PING, wire::REQUEST, wire::REVALIDATE].contains(&pkt.typ) {
+                    let from = self.conns[c].ends[1 - to_side].0;
+                    self.trace(
+                        node,
+                        format_args!(
+                            "gets type {} {:#x} from server {}",
+                            pkt.typ, pkt.zxid, self.nodes[from].sid
+                        ),
+                    );
+                }
                 self.feed(node, Event::Packet { link, pkt })
             }
             ConnMsg::Snap {
@@ -1041,13 +1155,13 @@ impl World {
     }
 
     /// A client sends a write to a random server that serves.
-    fn client(&mut self) {
+    fn client(&mut self) -> Result<(), String> {
         let i = self.rng.below(self.nodes.len() as u64) as usize;
         let Some(peer) = self.nodes[i].peer.as_ref() else {
-            return;
+            return Ok(());
         };
         if !peer.serving() {
-            return;
+            return Ok(());
         }
         let leading = peer.state() == ServerState::Leading;
         let id = self.next_write;
@@ -1056,10 +1170,10 @@ impl World {
         let (session_id, w) = workload::random_write(&mut self.rng, id);
         let cxid = id as i32;
         if leading {
-            self.propose(i, session_id, cxid, &w);
+            self.propose(i, session_id, cxid, &w)
         } else {
             let (op, body) = workload::forward_body(&w);
-            let _ = self.feed(
+            self.feed(
                 i,
                 Event::Forward {
                     session_id,
@@ -1068,7 +1182,7 @@ impl World {
                     body,
                     auth: Vec::new(),
                 },
-            );
+            )
         }
     }
 
@@ -1180,6 +1294,7 @@ impl World {
     }
 
     fn crash(&mut self, i: usize) {
+        self.trace(i, format_args!("down"));
         self.report.crashes += 1;
         self.waiting.retain(|_, s| *s != i);
         // Its connections reset: the other ends hear of it.
