@@ -197,3 +197,46 @@ fn the_checker_catches_acks_before_the_log() {
     let (seed, e) = caught.expect("no seed caught followers that ACK before logging");
     println!("sabotaged run failed at seed {seed}: {e}");
 }
+
+/// ZOOKEEPER-3701: the leader's log disk fills up. The leader cannot log its
+/// proposals, so it stops (a storage error that could lose data stops the server);
+/// the others elect a new leader and go on; nothing acknowledged is lost, and once
+/// space returns the old leader rejoins.
+#[test]
+fn zookeeper_3701_the_leaders_disk_fills_up() {
+    for seed in 0..6 {
+        let (voters, observers) = shape(seed);
+        let mut w = super::world::World::new(seed, voters, observers, Faults::none());
+        w.run(3_000).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let leader = w
+            .fill_leaders_disk(20_000)
+            .unwrap_or_else(|| panic!("seed {seed}: no leader after 3 s\n{}", w.describe()));
+        // Appends fill the preallocated segment first: the leader stops at the roll-over
+        // that finds no room.
+        let mut t = 3_000;
+        while w.report.enospc_stops == 0 && t < 20_000 {
+            t += 500;
+            w.run(t)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", w.describe()));
+        }
+        assert!(
+            w.report.enospc_stops >= 1,
+            "seed {seed}: leader {leader} never hit its full disk"
+        );
+        // The others go on without it.
+        let acked = w.report.acked_writes;
+        w.run(t + 3_000)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", w.describe()));
+        assert!(
+            w.report.acked_writes > acked,
+            "seed {seed}: no write acknowledged after the leader stopped\n{}",
+            w.describe()
+        );
+        // Space returns at 23 s; everyone converges.
+        w.clients_until = 30_000;
+        w.run(36_000)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", w.describe()));
+        w.check_converged()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", w.describe()));
+    }
+}

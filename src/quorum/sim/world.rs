@@ -1480,6 +1480,21 @@ impl World {
         Ok(())
     }
 
+    /// ZOOKEEPER-3701's schedule: the established leader's disk fills up (no room
+    /// for another byte) for `for_ms`. Returns the leader's sid, if there was one.
+    pub fn fill_leaders_disk(&mut self, for_ms: i64) -> Option<Sid> {
+        let i = self.nodes.iter().position(|n| {
+            n.peer
+                .as_ref()
+                .is_some_and(|p| p.state() == ServerState::Leading && p.serving())
+        })?;
+        let node = &mut self.nodes[i];
+        node.disk.set_capacity(Some(node.disk.used()));
+        node.full_until = node.full_until.max(self.now + for_ms);
+        self.at(for_ms, What::DiskFreed(i));
+        Some(self.nodes[i].sid)
+    }
+
     /// Each server's role and progress, for a failure report.
     pub fn describe(&self) -> String {
         let mut s = String::new();
