@@ -76,7 +76,7 @@ impl CommitCore {
 
     /// Leader: `session_id`'s client now talks to `server` (it reconnected there).
     pub fn set_owner(&mut self, session_id: i64, server: u64) {
-        if self.tracker.contains(session_id) {
+        if self.server_id != 0 && self.tracker.contains(session_id) {
             self.owners.insert(session_id, server);
         }
     }
@@ -84,6 +84,10 @@ impl CommitCore {
     /// `checkSession` with its owner: a session without one (it predates this leader)
     /// takes the first server it is heard from; another server's request is refused.
     fn check_owner(&mut self, session_id: i64, server: u64) -> bool {
+        if self.server_id == 0 {
+            // Standalone: every session's connection is here.
+            return true;
+        }
         match self.owners.get(&session_id) {
             Some(&o) => o == server,
             None => {
@@ -166,8 +170,10 @@ impl CommitCore {
                     };
                     self.save_tracker(session_id);
                     self.tracker.add(session_id, timeout, now_mono_ms);
-                    let owner = self.server_of(&item.origin);
-                    self.owners.insert(session_id, owner);
+                    if self.server_id != 0 {
+                        let owner = self.server_of(&item.origin);
+                        self.owners.insert(session_id, owner);
+                    }
                     let hdr = TxnHeader {
                         client_id: session_id,
                         cxid: 0,
