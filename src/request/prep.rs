@@ -21,6 +21,7 @@ use crate::acl;
 use crate::proto::{
     ephemeral_owner, perms, Acl, CreateMode, ErrorCode, Id, MultiOp, OpCode, Request,
 };
+use crate::quorum::digest;
 use crate::request::path::is_valid_path;
 use crate::request::txn::Txn;
 use crate::tree::{quota, DataTree, EphemeralType, StatPersisted, StatsTrack};
@@ -82,6 +83,11 @@ pub struct Prepper {
     order: VecDeque<(i64, String)>,
     /// While prepping a multi: the changes it replaced, to restore if an op fails.
     undo: Option<Vec<(String, Option<Change>)>>,
+    /// ZooKeeper's tree digest as it will be once every prepped txn is applied (an
+    /// ensemble leader sends it in each proposal's TxnDigest); None when off.
+    digest: Option<i64>,
+    /// The digest before the multi being prepped, to restore if an op fails.
+    undo_digest: Option<i64>,
 }
 
 type PResult<T> = Result<T, ErrorCode>;
@@ -162,6 +168,8 @@ impl Prepper {
             latest: HashMap::new(),
             order: VecDeque::new(),
             undo: None,
+            digest: None,
+            undo_digest: None,
         }
     }
 
@@ -185,9 +193,26 @@ impl Prepper {
         })
     }
 
-    /// `addChangeRecord`.
-    fn add_change(&mut self, zxid: i64, path: &str, node: Option<PendingNode>) {
+    /// `addChangeRecord`. With the digest on, it moves by this path's change: the
+    /// node's digest as it will be, less its digest as it was (its latest outstanding
+    /// change, or the tree).
+    fn add_change(&mut self, tree: &DataTree, zxid: i64, path: &str, node: Option<PendingNode>) {
         let k = key(path).to_string();
+        if let Some(d) = self.digest.as_mut() {
+            let before = match self.latest.get(&k) {
+                Some(c) => c
+                    .node
+                    .as_ref()
+                    .map_or(0, |n| digest::node_digest(&k, &n.data, &n.stat)),
+                None => tree
+                    .get(&k)
+                    .map_or(0, |n| digest::node_digest(&k, n.data(), n.persisted())),
+            };
+            let after = node
+                .as_ref()
+                .map_or(0, |n| digest::node_digest(&k, &n.data, &n.stat));
+            *d = d.wrapping_sub(before).wrapping_add(after);
+        }
         let prev = self.latest.insert(k.clone(), Change { zxid, node });
         if let Some(u) = self.undo.as_mut() {
             u.push((k.clone(), prev));
@@ -311,9 +336,10 @@ impl Prepper {
         parent.child_count = parent.child_count.saturating_add(1);
         parent.stat.cversion = new_cversion;
         parent.stat.pzxid = zxid;
-        self.add_change(zxid, parent_path, Some(parent));
+        self.add_change(tree, zxid, parent_path, Some(parent));
         let acl_arc: Arc<[Acl]> = list_acl.clone().into();
         self.add_change(
+            tree,
             zxid,
             &path,
             Some(PendingNode {
@@ -350,8 +376,8 @@ impl Prepper {
         }
         parent.child_count -= 1;
         parent.stat.pzxid = zxid;
-        self.add_change(zxid, parent_path, Some(parent));
-        self.add_change(zxid, path, None);
+        self.add_change(tree, zxid, parent_path, Some(parent));
+        self.add_change(tree, zxid, path, None);
         Ok(Txn::Delete {
             path: path.to_string(),
         })
@@ -378,7 +404,7 @@ impl Prepper {
         node.stat.mtime = ctx.now_ms;
         node.stat.mzxid = zxid;
         node.data = data.clone();
-        self.add_change(zxid, path, Some(node));
+        self.add_change(tree, zxid, path, Some(node));
         Ok(Txn::SetData {
             path: path.to_string(),
             data: data.clone(),
@@ -402,7 +428,7 @@ impl Prepper {
         let new_version = check_and_inc_version(node.stat.aversion, version)?;
         node.stat.aversion = new_version;
         node.acl = list_acl.clone().into();
-        self.add_change(zxid, path, Some(node));
+        self.add_change(tree, zxid, path, Some(node));
         Ok(Txn::SetAcl {
             path: path.to_string(),
             acl: list_acl,
@@ -433,6 +459,7 @@ impl Prepper {
             return Txn::Error(ErrorCode::MarshallingError);
         }
         self.undo = Some(Vec::new());
+        self.undo_digest = self.digest;
         let mut txns: Vec<(OpCode, Txn)> = Vec::with_capacity(ops.len());
         let mut failed = false;
         for op in ops {
@@ -486,6 +513,7 @@ impl Prepper {
                 Err(e) => {
                     failed = true;
                     self.rollback(zxid);
+                    self.digest = self.undo_digest;
                     txns.push((OpCode::Error, Txn::Error(e)));
                 }
             }
@@ -524,10 +552,10 @@ impl Prepper {
                 if let Ok(mut parent) = self.record(tree, parent_path) {
                     parent.child_count -= 1;
                     parent.stat.pzxid = zxid;
-                    self.add_change(zxid, parent_path, Some(parent));
+                    self.add_change(tree, zxid, parent_path, Some(parent));
                 }
             }
-            self.add_change(zxid, &p, None);
+            self.add_change(tree, zxid, &p, None);
         }
         Txn::CloseSession
     }
@@ -597,8 +625,8 @@ impl Prepper {
         let mut parent = self.record(tree, parent_path).ok()?;
         parent.child_count -= 1;
         parent.stat.pzxid = zxid;
-        self.add_change(zxid, parent_path, Some(parent));
-        self.add_change(zxid, path, None);
+        self.add_change(tree, zxid, parent_path, Some(parent));
+        self.add_change(tree, zxid, path, None);
         Some(Txn::Delete {
             path: path.to_string(),
         })
@@ -614,6 +642,8 @@ impl Prepper {
     /// applies and acknowledges one batch before it preps the next. Asserted, since a
     /// wrong record would prep txns against a state the tree never had.
     pub fn discard_after(&mut self, zxid: i64) {
+        // The digest no longer follows the tree (only standalone servers discard).
+        self.digest = None;
         while matches!(self.order.back(), Some((z, _)) if *z > zxid) {
             self.order.pop_back();
         }
@@ -622,6 +652,20 @@ impl Prepper {
             self.order.is_empty() && self.latest.is_empty(),
             "discarding prepped txns after {zxid:#x} while older ones are not yet applied"
         );
+    }
+
+    /// Turns the digest on, from the whole tree's (nothing may be outstanding).
+    pub fn start_digest(&mut self, tree: &DataTree) {
+        assert!(
+            self.latest.is_empty(),
+            "the digest starts from an applied tree"
+        );
+        self.digest = Some(crate::quorum::digest::tree_digest(tree));
+    }
+
+    /// The tree digest once everything prepped so far is applied, if on.
+    pub fn digest(&self) -> Option<i64> {
+        self.digest
     }
 
     /// Called after the txn `zxid` has been applied to the commit shard's tree: drops

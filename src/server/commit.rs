@@ -33,6 +33,9 @@ pub struct CommitCore {
     tracker_undo: Vec<(i64, Option<(i32, bool)>)>,
     /// This server's id (0 standalone).
     server_id: u64,
+    /// An ensemble leader: the tree digest after each txn of the batch being built
+    /// (by zxid), for the proposals' TxnDigest; error txns have none, as in ZooKeeper.
+    digests: Vec<(i64, i64)>,
     /// An ensemble leader: which server holds each session's connection
     /// (`SessionImpl.owner`). A write from another server fails with SessionMoved; the
     /// owner moves when a client reconnects elsewhere (REVALIDATE).
@@ -61,6 +64,7 @@ impl CommitCore {
             inbox: Vec::new(),
             tracker_undo: Vec::new(),
             server_id: server_id as u64,
+            digests: Vec::new(),
             owners: std::collections::HashMap::new(),
         }
     }
@@ -71,6 +75,17 @@ impl CommitCore {
             origin.conn
         } else {
             self.server_id
+        }
+    }
+
+    /// The digests of the txns built since the last call, by zxid (see `digests`).
+    pub fn take_digests(&mut self) -> Vec<(i64, i64)> {
+        std::mem::take(&mut self.digests)
+    }
+
+    fn note_digest(&mut self, zxid: i64, txn: &Txn) {
+        if let (Some(d), false) = (self.prepper.digest(), matches!(txn, Txn::Error(_))) {
+            self.digests.push((zxid, d));
         }
     }
 
@@ -104,6 +119,8 @@ impl CommitCore {
     /// afresh from `now_mono_ms` (learners report theirs in PINGs from now on).
     pub fn lead_from(&mut self, cfg: PrepConfig, zxid: i64, tree: &DataTree, now_mono_ms: i64) {
         self.prepper = Prepper::new(cfg);
+        self.prepper.start_digest(tree);
+        self.digests.clear();
         self.last_zxid = zxid;
         let mut tracker = SessionTracker::new(self.tracker.tick_ms);
         for (id, timeout) in tree.sessions() {
@@ -181,9 +198,11 @@ impl CommitCore {
                         time: now_wall_ms,
                         op: OpCode::CreateSession,
                     };
+                    let txn = Txn::CreateSession { timeout };
+                    self.note_digest(hdr.zxid, &txn);
                     out.push(Committed::Txn {
                         hdr,
-                        txn: Txn::CreateSession { timeout },
+                        txn,
                         origin: Some(item.origin),
                     });
                 }
@@ -215,6 +234,7 @@ impl CommitCore {
                         time: now_wall_ms,
                         op,
                     };
+                    self.note_digest(zxid, &txn);
                     out.push(Committed::Txn {
                         hdr,
                         txn,
@@ -247,6 +267,7 @@ impl CommitCore {
                 now_ms: now_wall_ms,
             };
             let txn = self.prepper.prep(tree, zxid, &ctx, &Request::CloseSession);
+            self.note_digest(zxid, &txn);
             out.push(Committed::Txn {
                 hdr: TxnHeader {
                     client_id: session_id,
@@ -269,6 +290,7 @@ impl CommitCore {
             let zxid = self.last_zxid + 1;
             if let Some(txn) = self.prepper.prep_reap(tree, zxid, &path) {
                 self.last_zxid = zxid;
+                self.note_digest(zxid, &txn);
                 out.push(Committed::Txn {
                     hdr: TxnHeader {
                         client_id: 0,
@@ -606,5 +628,87 @@ mod tests {
         let t = txns(&b);
         assert!(matches!(t[0].1, Txn::Create { .. }));
         assert_eq!(t[1].1, Txn::Error(ErrorCode::SessionMoved));
+    }
+
+    /// The TxnDigest a leader proposes is the digest of the tree once the txn is
+    /// applied (ZooKeeper's followers check it): prep's running digest, over creates,
+    /// sequential and ephemeral nodes, setData, deletes, a failed and a good multi, and a
+    /// session's close, equals the applied tree's digest after every txn.
+    #[test]
+    fn the_proposed_digest_is_the_applied_trees() {
+        use crate::proto::{MultiOp, MultiRequest, SetDataRequest};
+        use crate::quorum::digest::tree_digest;
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 1);
+        core.lead_from(PrepConfig::default(), 1 << 32, &tree, 0);
+        let s = new_session(&mut core, &mut tree, 0);
+        let mk = |path: &str, flags: i32| {
+            WriteKind::Request(Request::Create {
+                op: OpCode::Create2,
+                req: CreateRequest {
+                    path: path.into(),
+                    data: bytes::Bytes::from_static(b"data"),
+                    acl: crate::tree::open_acl_unsafe(),
+                    flags,
+                },
+            })
+        };
+        let set = |path: &str| {
+            WriteKind::Request(Request::SetData(SetDataRequest {
+                path: path.into(),
+                data: bytes::Bytes::from_static(b"new data"),
+                version: -1,
+            }))
+        };
+        let multi = |ops: Vec<MultiOp>| WriteKind::Request(Request::Multi(MultiRequest { ops }));
+        let mop = |path: &str| MultiOp::Create {
+            op: OpCode::Create,
+            req: CreateRequest {
+                path: path.into(),
+                data: bytes::Bytes::new(),
+                acl: crate::tree::open_acl_unsafe(),
+                flags: 0,
+            },
+        };
+        let items = vec![
+            item(s, 1, mk("/a", 0)),
+            item(s, 2, mk("/a/seq-", 2)),
+            item(s, 3, mk("/a/eph", 1)),
+            item(s, 4, set("/a")),
+            item(s, 5, multi(vec![mop("/m1"), mop("/nope/x")])),
+            item(s, 6, multi(vec![mop("/m2"), mop("/m2/c")])),
+            item(
+                s,
+                7,
+                WriteKind::Request(Request::Delete(DeleteRequest {
+                    path: "/m2/c".into(),
+                    version: -1,
+                })),
+            ),
+            item(s, 8, WriteKind::Request(Request::CloseSession)),
+        ];
+        send(&mut core, items, 10);
+        let b = core.build_batch(&tree, WALL, 10);
+        let digests: std::collections::HashMap<i64, i64> =
+            core.take_digests().into_iter().collect();
+        let mut checked = 0;
+        let mut trig = Vec::new();
+        for (h, t) in txns(&b) {
+            apply(&mut tree, &h, &t, &mut trig);
+            match digests.get(&h.zxid) {
+                Some(&d) => {
+                    assert_eq!(d, tree_digest(&tree), "after {:?} {t:?}", h.op);
+                    checked += 1;
+                }
+                None => assert!(matches!(t, Txn::Error(_)), "no digest for {t:?}"),
+            }
+        }
+        // A failed multi is a multi txn (of error sub-txns), digested as ZooKeeper does:
+        // the tree it leaves is unchanged.
+        assert_eq!(checked, 8, "every txn carries a digest");
+        assert!(
+            tree.get("/a/eph").is_none(),
+            "the close deleted the ephemeral"
+        );
     }
 }

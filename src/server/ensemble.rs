@@ -89,14 +89,15 @@ pub fn peer_config(config: &Config) -> PeerConfig {
     }
 }
 
-/// Encodes our txn as ZooKeeper's PROPOSAL data.
-fn zab_txn(hdr: &TxnHeader, txn: &Txn, tree: &DataTree) -> ZabTxn {
+/// Encodes our txn as ZooKeeper's PROPOSAL data, with the tree digest after it when
+/// known (a ZooKeeper follower checks it).
+fn zab_txn(hdr: &TxnHeader, txn: &Txn, tree: &DataTree, digest: Option<i64>) -> ZabTxn {
     let close_paths = match txn {
         Txn::CloseSession => tree.ephemerals(hdr.client_id),
         _ => Vec::new(),
     };
     let mut buf = BytesMut::new();
-    zk_txn::encode_txn(hdr, txn, &close_paths, None, &mut buf);
+    zk_txn::encode_txn(hdr, txn, &close_paths, digest, &mut buf);
     ZabTxn {
         zxid: hdr.zxid,
         data: buf.freeze(),
@@ -118,7 +119,7 @@ pub async fn peer_state(
     let empty = DataTree::new();
     let committed_log = rec.txns[skip..]
         .iter()
-        .map(|(h, t)| zab_txn(h, t, &empty))
+        .map(|(h, t)| zab_txn(h, t, &empty, None))
         .collect();
     Ok(PeerState {
         accepted_epoch: accepted,
@@ -485,8 +486,10 @@ impl Pipeline {
             let txns = match read {
                 Ok(records) => {
                     let empty = DataTree::new();
-                    let txns: Vec<ZabTxn> =
-                        records.iter().map(|(h, t)| zab_txn(h, t, &empty)).collect();
+                    let txns: Vec<ZabTxn> = records
+                        .iter()
+                        .map(|(h, t)| zab_txn(h, t, &empty, None))
+                        .collect();
                     let bytes: u64 = txns.iter().map(|t| t.data.len() as u64).sum();
                     if bytes.saturating_mul(3) > snapshot_bytes {
                         tracing::info!(
@@ -623,10 +626,16 @@ impl Pipeline {
             if reap {
                 batch.extend(self.core.reap(&shard.tree, now_wall_ms()));
             }
+            let digests: HashMap<i64, i64> = self.core.take_digests().into_iter().collect();
             let txns: Vec<ZabTxn> = batch
                 .iter()
                 .filter_map(|c| match c {
-                    Committed::Txn { hdr, txn, .. } => Some(zab_txn(hdr, txn, &shard.tree)),
+                    Committed::Txn { hdr, txn, .. } => Some(zab_txn(
+                        hdr,
+                        txn,
+                        &shard.tree,
+                        digests.get(&hdr.zxid).copied(),
+                    )),
                     _ => None,
                 })
                 .collect();
