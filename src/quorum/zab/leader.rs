@@ -46,8 +46,9 @@ enum HandlerState {
     EpochAck,
     /// ACKEPOCH read (its last zxid kept); waiting for the leader's currentEpoch.
     Sync { peer_last_zxid: i64 },
-    /// The txns it lacks are being read from the log on disk (`ReadLog`).
-    ReadingLog { peer_last_zxid: i64 },
+    /// The txns it lacks (up to `before`, then the window) are being read from the
+    /// log on disk (`ReadLog`).
+    ReadingLog { peer_last_zxid: i64, before: i64 },
     /// Synced and NEWLEADER sent; forwarding; the NEWLEADER ACK not yet read.
     NewLeaderAck,
     /// UPTODATE sent: broadcast.
@@ -627,7 +628,10 @@ impl Leader {
                 && first - 1 <= peer.last_logged;
             if reachable {
                 let h = self.handlers.get_mut(&link).expect("handler present");
-                h.state = HandlerState::ReadingLog { peer_last_zxid };
+                h.state = HandlerState::ReadingLog {
+                    peer_last_zxid,
+                    before: first,
+                };
                 out.push(Action::ReadLog {
                     link,
                     from: peer_last_zxid,
@@ -667,7 +671,11 @@ impl Leader {
         let Some(h) = self.handlers.get_mut(&link) else {
             return;
         };
-        let HandlerState::ReadingLog { peer_last_zxid } = h.state else {
+        let HandlerState::ReadingLog {
+            peer_last_zxid,
+            before,
+        } = h.state
+        else {
             return;
         };
         h.state = HandlerState::Sync { peer_last_zxid };
@@ -681,19 +689,16 @@ impl Leader {
             .into_iter()
             .filter(|t| t.zxid > peer_last_zxid)
             .collect();
-        let last_read = after.last().map_or(peer_last_zxid, |t| t.zxid);
         let in_order = after
             .windows(2)
             .all(|w| crate::storage::zxid_follows(w[0].zxid, w[1].zxid));
-        // The window may have moved on while the log was read: it must still start
-        // right after what was read.
-        let joins = match peer.history.after(last_read).next() {
-            Some(t) => {
-                peer.history.find(last_read).is_some()
-                    || crate::storage::zxid_follows(last_read, t.zxid)
-            }
-            None => last_read >= peer.history.last_zxid(),
-        };
+        // What was read ends right before `before`, the window's first txn when the read
+        // was asked for; the window may have moved on meanwhile, so it must still hold
+        // `before` (zxid arithmetic cannot tell: a later epoch follows anything).
+        // What was read must end right before it (same epoch: a txn opening an epoch
+        // has no predecessor a zxid can name, so that case gets a SNAP).
+        let last_read = after.last().map_or(peer_last_zxid, |t| t.zxid);
+        let joins = last_read + 1 == before && peer.history.find(before).is_some();
         let first = if starts_at_ours && in_order && joins {
             FirstPacket::Diff(peer_last_zxid)
         } else {
