@@ -2,7 +2,8 @@
 //! `tests/common/ensemble.rs`), driven by the `zookeeper-client` crate: election and
 //! replication, observers, repeated kill -9 of the leader under a writer load, an
 //! isolated leader (user-space proxies on every quorum and election link), followers
-//! catching up by DIFF and by SNAP, and a whole-ensemble kill -9.
+//! catching up by DIFF and by SNAP, a whole-ensemble kill -9, and a session resumed at
+//! a lagging follower after the leader expired it.
 //!
 //! `CORRAL_TEST_ZOOKEEPER=1` runs the same tests against Apache ZooKeeper 3.8 servers
 //! (a check of the tests themselves). Tests in this file run one at a time (one
@@ -1304,4 +1305,92 @@ async fn whole_ensemble_restart() {
         acked_total(&logs),
         started.elapsed()
     ));
+}
+
+// ---------------------------------------------------------------------------------
+// g. A session resumed at a follower is revalidated by the leader.
+
+/// A client resumes, at a follower that lags, a session the leader has just expired:
+/// the follower's copy still holds the session, but it answers only once the leader's
+/// REVALIDATE answer is back (ZooKeeper's `Learner.validateSession`), and that answer
+/// says expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_expired_at_the_leader_is_not_resumed_at_a_lagging_follower() {
+    use common::raw::{connect_request, create_req, RawConn, Read};
+    use corral::proto::{ConnectResponse, Jute, OpCode};
+    let _serial = serial().await;
+    // The held link must not look dead to the follower (syncLimit ticks).
+    let mut e = Ensemble::launch(Opts::voters(3).proxied().cfg("syncLimit=30"));
+    let leader = e.wait_settled(SETTLE);
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let (f1, f2) = (followers[0], followers[1]);
+
+    // A session on f1 with an ephemeral, and the minimum timeout (2 ticks).
+    let min_timeout = 2 * e.opts.tick_ms as i32;
+    let mut owner = RawConn::open(e.client_addr(f1)).await;
+    let rsp = owner
+        .handshake(&connect_request(min_timeout, 0, &[0; 16]))
+        .await;
+    assert_ne!(rsp.session_id, 0);
+    let (session, passwd) = (rsp.session_id, rsp.passwd.clone());
+    let r = owner
+        .call(
+            OpCode::Create,
+            Some(&create_req("/revalidate", b"", 1 /* ephemeral */)),
+        )
+        .await;
+    assert_eq!(r.err(), 0, "create the ephemeral");
+    let watcher = within(40, "connect", connect(&e.connect_string_of(&[f1]), CONNECT)).await;
+    within(20, "sync", watcher.sync("/")).await.expect("sync");
+    assert!(within(20, "exists", watcher.check_stat("/revalidate"))
+        .await
+        .expect("exists")
+        .is_some());
+
+    // f2 stops hearing the leader (its link stays up); the client vanishes; the
+    // leader expires the session, and f1 sees the ephemeral go.
+    e.hold_quorum_link(f2, leader, true);
+    drop(owner);
+    let gone = common::eventually(Duration::from_secs(20), || async {
+        matches!(watcher.check_stat("/revalidate").await, Ok(None))
+    })
+    .await;
+    assert!(gone, "the leader never expired the session");
+    assert!(
+        e.four_letter(f2, "dump")
+            .is_some_and(|d| d.contains("/revalidate")),
+        "f2 is meant to lag: its copy still holds the session"
+    );
+
+    // The client comes back at f2: no answer while the leader's reply is held back...
+    let mut back = RawConn::open(e.client_addr(f2)).await;
+    back.send_frame(&connect_request(min_timeout, session, &passwd).to_bytes())
+        .await;
+    let early = back.read_frame(Duration::from_millis(600)).await;
+    e.hold_quorum_link(f2, leader, false);
+    if let Read::Frame(b) = &early {
+        let rsp = ConnectResponse::from_bytes(b).expect("ConnectResponse");
+        panic!(
+            "f2 answered before the leader did: session 0x{:x}, timeout {}",
+            rsp.session_id, rsp.time_out
+        );
+    }
+    assert_eq!(early, Read::Timeout, "f2 closed the connection instead");
+    // ...then the session is refused: the expired answer (all zeros) and a close, or
+    // (ZooKeeper, whose connection already carries the session id when the
+    // closeSession commit arrives ahead of the REVALIDATE answer) a close alone.
+    match back.read_frame(Duration::from_secs(10)).await {
+        Read::Frame(b) => {
+            let rsp = ConnectResponse::from_bytes(&b).expect("ConnectResponse");
+            assert_eq!(
+                (rsp.session_id, rsp.time_out),
+                (0, 0),
+                "an expired session was resumed"
+            );
+            assert!(back.closed_within(Duration::from_secs(5)).await);
+        }
+        Read::Closed => {}
+        Read::Timeout => panic!("no answer after the release"),
+    }
+    e.note("the expired session was refused once the leader answered");
 }

@@ -245,13 +245,18 @@ impl CommitCore {
                     origin: item.origin,
                     path,
                 }),
-                WriteKind::Reattach => {
-                    self.tracker.touch(item.session_id, now_mono_ms);
-                    let owner = self.server_of(&item.origin);
-                    self.set_owner(item.session_id, owner);
+                WriteKind::Reattach { passwd_ok } => {
+                    // `touch` refuses a session already expired (closing): its
+                    // closeSession is prepped but may not be applied on the shards yet.
+                    let valid = passwd_ok && self.tracker.touch(item.session_id, now_mono_ms);
+                    if valid {
+                        let owner = self.server_of(&item.origin);
+                        self.set_owner(item.session_id, owner);
+                    }
                     out.push(Committed::Reattach {
                         session_id: item.session_id,
                         origin: item.origin,
+                        valid,
                     });
                 }
             }

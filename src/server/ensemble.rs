@@ -17,12 +17,9 @@
 //! Storage actions go to one task that carries them out in order and reports each once
 //! durable (`storage_task`); network actions go to [`QuorumNet`].
 //!
-//! Where this departs from ZooKeeper (documented in README):
-//! - A reconnecting client is answered from this server's copy of the sessions; the
-//!   REVALIDATE sent to the leader moves the session's ownership but its answer is not
-//!   awaited.
-//! - Proposals carry no TxnDigest (ZooKeeper followers accept that: they skip the
-//!   check).
+//! A client that reconnects here with an existing session is answered only once the
+//! leader's REVALIDATE answer is back (ZooKeeper's `Learner.validateSession`), so a
+//! session the leader has just expired is refused, not resumed from our copy.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -174,6 +171,9 @@ struct Pipeline {
     local: HashMap<(i64, i32), VecDeque<LocalWrite>>,
     /// Learner: our clients' syncs forwarded, oldest first.
     syncs: VecDeque<(Origin, String)>,
+    /// Learner: reconnecting clients waiting for the leader's REVALIDATE answer, by
+    /// session id, oldest first (the leader answers each REVALIDATE in turn).
+    revalidating: HashMap<i64, VecDeque<Origin>>,
     session_ids: SessionIdGenerator,
     /// Snapshots are taken here only when shard 0 is the only shard (otherwise on the
     /// last shard's replica, as in standalone mode).
@@ -247,6 +247,7 @@ pub(super) async fn ensemble_task(
         given: VecDeque::new(),
         local: HashMap::new(),
         syncs: VecDeque::new(),
+        revalidating: HashMap::new(),
         session_ids: SessionIdGenerator::new(my_sid as i64, now_wall_ms()),
         snapshotter: None,
         my_sid,
@@ -392,7 +393,27 @@ impl Pipeline {
                         self.core.touch(id, now);
                     }
                 }
-                Action::RevalidateResult { .. } => {}
+                Action::RevalidateResult { session_id, valid } => {
+                    // Queued behind the txns given so far: the client's view then holds
+                    // at least what it held before it reconnected.
+                    let origin = match self.revalidating.get_mut(&session_id) {
+                        Some(q) => {
+                            let o = q.pop_front();
+                            if q.is_empty() {
+                                self.revalidating.remove(&session_id);
+                            }
+                            o
+                        }
+                        None => None,
+                    };
+                    if let Some(origin) = origin {
+                        self.given.push_back(Given::Other(Committed::Reattach {
+                            session_id,
+                            origin,
+                            valid,
+                        }));
+                    }
+                }
                 Action::SyncDone => {
                     if let Some((origin, path)) = self.syncs.pop_front() {
                         self.given
@@ -703,7 +724,18 @@ impl Pipeline {
                 .await;
                 return;
             }
-            WriteKind::Reattach => {
+            WriteKind::Reattach { passwd_ok } => {
+                if !passwd_ok {
+                    // Refused here (ZooKeeper checks the password before it asks the
+                    // leader); only the session's other connections are closed.
+                    self.given.push_back(Given::Other(Committed::Reattach {
+                        session_id: item.session_id,
+                        origin: o,
+                        valid: false,
+                    }));
+                    self.flush_ready().await;
+                    return;
+                }
                 let timeout = self
                     .rt
                     .shard
@@ -711,10 +743,10 @@ impl Pipeline {
                     .tree
                     .session_timeout(item.session_id)
                     .unwrap_or(0);
-                self.given.push_back(Given::Other(Committed::Reattach {
-                    session_id: item.session_id,
-                    origin: o,
-                }));
+                self.revalidating
+                    .entry(item.session_id)
+                    .or_default()
+                    .push_back(o);
                 self.handle(Event::Revalidate {
                     session_id: item.session_id,
                     timeout,
@@ -861,6 +893,7 @@ impl Pipeline {
             self.rt.serving.store(false, Ordering::Release);
             self.local.clear();
             self.syncs.clear();
+            self.revalidating.clear();
             for g in self.given.iter_mut() {
                 if let Given::Txn { origin, .. } = g {
                     *origin = None;

@@ -44,8 +44,12 @@ pub enum WriteKind {
     Sync(String),
     /// A new session asked for by a ConnectRequest, with its negotiated timeout.
     CreateSession { timeout: i32 },
-    /// A client resumed `session_id` on `origin`: any other connection holding it is closed.
-    Reattach,
+    /// A client resumed `session_id` on `origin`: any other connection holding it is
+    /// closed. `passwd_ok`: the password matched, so the session is revalidated (touched
+    /// where it is tracked: here, or at the leader through REVALIDATE) and moves to
+    /// `origin`'s server; otherwise the attempt only closes the old connection, as in
+    /// ZooKeeper's `processConnectRequest`.
+    Reattach { passwd_ok: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -82,9 +86,14 @@ pub enum Committed {
         origin: Origin,
         path: String,
     },
+    /// The answer to a `WriteKind::Reattach`: `valid` if the session is alive where it is
+    /// tracked (the commit core, or the leader's REVALIDATE answer). The origin's shard
+    /// answers the ConnectResponse only now, so a session that expired a moment before
+    /// is refused (ZooKeeper's `finishSessionInit` after `revalidateSession`).
     Reattach {
         session_id: i64,
         origin: Origin,
+        valid: bool,
     },
     /// An ensemble member synced to its leader by a snapshot, or reloaded after a
     /// truncation: every shard's tree becomes a copy of this one. No client is

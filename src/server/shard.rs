@@ -98,6 +98,9 @@ pub struct Conn {
     phase: Phase,
     pub session_id: i64,
     pub timeout: i32,
+    /// The session a ConnectRequest asked to resume, while its revalidation is pending
+    /// (0 otherwise).
+    reattaching: i64,
     /// Shared with every write forwarded for this session (changes only on addAuth).
     pub auth: Arc<[Id]>,
     /// Whether the ConnectRequest carried the readOnly byte (then the reply does too).
@@ -185,6 +188,7 @@ impl Shard {
                 phase: Phase::AwaitConnect,
                 session_id: 0,
                 timeout: 0,
+                reattaching: 0,
                 auth: acl::connection_ids(&acl::ip::host_address(remote.ip())).into(),
                 read_only_flag: None,
                 queue: VecDeque::new(),
@@ -291,7 +295,7 @@ impl Shard {
             return Ok(());
         }
         let known = self.tree.session_timeout(req.session_id).is_some();
-        let valid = known && req.passwd[..] == session::password(req.session_id)[..];
+        let passwd_ok = known && req.passwd[..] == session::password(req.session_id)[..];
         if known {
             // ZooKeeper closes the session's current connection before it checks the
             // password (processConnectRequest), so even a failed attempt moves it.
@@ -307,25 +311,91 @@ impl Shard {
                 },
                 session_id: req.session_id,
                 auth,
-                kind: WriteKind::Reattach,
+                kind: WriteKind::Reattach { passwd_ok },
             });
         }
-        if !valid {
-            // ZooKeeper's answer to an expired or unknown session: all zeros, then close.
-            self.send_connect_response(id, 0, 0, Bytes::from_static(&[0; 16]));
-            let conn = self.conns.get_mut(&id).unwrap();
-            conn.phase = Phase::Closing;
-            conn.close_after_flush = true;
+        if !passwd_ok {
+            self.refuse_session(id);
             return Ok(());
         }
+        // Answered when the commit shard (or, on a learner, the leader) says whether the
+        // session is still alive: our copy of the sessions can hold one that has just
+        // expired. What the client pipelines meanwhile waits, as behind a new session.
         let conn = self.conns.get_mut(&id).unwrap();
-        conn.phase = Phase::Connected;
-        conn.session_id = req.session_id;
-        self.session_conn.insert(req.session_id, id);
-        self.touched.insert(req.session_id);
-        let passwd = Bytes::copy_from_slice(&session::password(req.session_id));
-        self.send_connect_response(id, timeout, req.session_id, passwd);
+        conn.phase = Phase::Connecting;
+        conn.reattaching = req.session_id;
+        self.outstanding += 1;
+        conn.queue.push_back(Pending::Write {
+            xid: 0,
+            op: OpCode::CreateSession,
+            at: self.now_ms,
+        });
         Ok(())
+    }
+
+    /// ZooKeeper's answer to an expired, unknown or wrongly authenticated session: all
+    /// zeros, then close.
+    fn refuse_session(&mut self, id: ConnId) {
+        self.send_connect_response(id, 0, 0, Bytes::from_static(&[0; 16]));
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.phase = Phase::Closing;
+            conn.close_after_flush = true;
+        }
+    }
+
+    /// The commit shard's (or the leader's) answer to a resumed session on `id`.
+    fn on_reattach_answer(&mut self, id: ConnId, session_id: i64, valid: bool) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        if conn.phase != Phase::Connecting || conn.reattaching != session_id {
+            // Refused at once (wrong password), or closed meanwhile.
+            return;
+        }
+        if !self.pop_write(id, 0) {
+            return;
+        }
+        let timeout = self.conns[&id].timeout;
+        if valid && self.tree.session_timeout(session_id).is_some() {
+            self.finish_session_init(id, session_id, timeout);
+        } else {
+            // What was pipelined behind the ConnectRequest is never answered.
+            let conn = self.conns.get_mut(&id).unwrap();
+            self.outstanding -= conn.queue.len();
+            conn.queue.clear();
+            self.refuse_session(id);
+        }
+    }
+
+    /// A session is established on connection `id` (created, or resumed and
+    /// revalidated): the ConnectResponse goes out and the requests pipelined behind the
+    /// ConnectRequest enter the pipeline.
+    fn finish_session_init(&mut self, id: ConnId, session_id: i64, timeout: i32) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.phase = Phase::Connected;
+        conn.session_id = session_id;
+        conn.timeout = timeout;
+        conn.reattaching = 0;
+        self.session_conn.insert(session_id, id);
+        self.touched.insert(session_id);
+        let passwd = Bytes::copy_from_slice(&session::password(session_id));
+        self.send_connect_response(id, timeout, session_id, passwd);
+        let queued: Vec<Pending> = self.conns.get_mut(&id).unwrap().queue.drain(..).collect();
+        for p in queued {
+            match p {
+                Pending::Read { xid, req, .. } => {
+                    self.outstanding -= 1;
+                    self.dispatch(id, xid, Ok(req));
+                }
+                Pending::Fail { xid, code, .. } => {
+                    self.outstanding -= 1;
+                    self.dispatch(id, xid, Err(code));
+                }
+                Pending::Write { .. } => {}
+            }
+        }
     }
 
     fn send_connect_response(&mut self, id: ConnId, timeout: i32, session_id: i64, passwd: Bytes) {
@@ -734,12 +804,19 @@ impl Shard {
                     }
                     self.session_conn.clear();
                 }
-                Committed::Reattach { session_id, origin } => {
+                Committed::Reattach {
+                    session_id,
+                    origin,
+                    valid,
+                } => {
                     if let Some(&local) = self.session_conn.get(session_id) {
                         if !(origin.shard == self.id && origin.conn == local) {
                             self.session_conn.remove(session_id);
                             self.close_now(local);
                         }
+                    }
+                    if origin.shard == self.id {
+                        self.on_reattach_answer(origin.conn, *session_id, *valid);
                     }
                 }
             }
@@ -777,34 +854,7 @@ impl Shard {
             Txn::CreateSession { timeout } => {
                 if let Some(o) = local_origin {
                     if self.pop_write(o.conn, 0) {
-                        let conn = self.conns.get_mut(&o.conn).unwrap();
-                        conn.phase = Phase::Connected;
-                        conn.session_id = hdr.client_id;
-                        conn.timeout = *timeout;
-                        self.session_conn.insert(hdr.client_id, o.conn);
-                        let passwd = Bytes::copy_from_slice(&session::password(hdr.client_id));
-                        self.send_connect_response(o.conn, *timeout, hdr.client_id, passwd);
-                        // Requests pipelined behind the ConnectRequest now enter the pipeline.
-                        let queued: Vec<Pending> = self
-                            .conns
-                            .get_mut(&o.conn)
-                            .unwrap()
-                            .queue
-                            .drain(..)
-                            .collect();
-                        for p in queued {
-                            match p {
-                                Pending::Read { xid, req, .. } => {
-                                    self.outstanding -= 1;
-                                    self.dispatch(o.conn, xid, Ok(req));
-                                }
-                                Pending::Fail { xid, code, .. } => {
-                                    self.outstanding -= 1;
-                                    self.dispatch(o.conn, xid, Err(code));
-                                }
-                                Pending::Write { .. } => {}
-                            }
-                        }
+                        self.finish_session_init(o.conn, hdr.client_id, *timeout);
                     }
                 }
                 return;

@@ -2,6 +2,7 @@
 
 use super::sim::*;
 use crate::proto::*;
+use bytes::Buf;
 
 fn get_data(path: &str, watch: bool) -> GetDataRequest {
     GetDataRequest {
@@ -94,6 +95,77 @@ fn resuming_a_session_on_another_shard_closes_the_old_connection() {
     assert!(rsp.time_out > 0);
     assert!(sim.is_closing(0, old));
     assert!(!sim.is_closing(1, new));
+}
+
+/// ZooKeeper answers a resumed session only once the session tracker (the leader's,
+/// through REVALIDATE, on a learner) has touched it: a session whose expiry is decided
+/// but not yet applied on this replica is refused, not resumed from the replica's copy.
+#[test]
+fn a_session_expired_but_not_yet_applied_here_is_not_resumed() {
+    let mut sim = Sim::new(2);
+    let (old, id, pw) = sim.session(0);
+    sim.now_ms += 30_000;
+    // The commit core expires the session; its closeSession is not applied yet.
+    let expiry = sim.core.build_batch(
+        &sim.shards[0].tree,
+        1_700_000_000_000 + sim.now_ms,
+        sim.now_ms,
+    );
+    assert_eq!(expiry.len(), 1, "the expiry's closeSession");
+    assert!(sim.shards[1].tree.session_timeout(id).is_some());
+    let c = sim.open(1);
+    let rsp = sim.connect(1, c, id, &pw);
+    assert_eq!((rsp.session_id, rsp.time_out), (0, 0));
+    assert!(sim.is_closing(1, c));
+    for s in &mut sim.shards {
+        s.apply_batch(&expiry);
+    }
+    assert!(sim.is_closing(0, old));
+}
+
+/// Requests a client pipelines behind a resuming ConnectRequest wait for the answer,
+/// then run in order.
+#[test]
+fn requests_pipelined_behind_a_resume_wait_for_it() {
+    let mut sim = Sim::new(2);
+    let (_, id, pw) = sim.session(0);
+    let c = sim.open(1);
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 10_000,
+        session_id: id,
+        passwd: pw.clone(),
+        read_only: Some(false),
+    };
+    sim.shards[1].on_frame(c, &req.to_bytes()).unwrap();
+    sim.send(
+        1,
+        c,
+        1,
+        OpCode::Exists,
+        &ExistsRequest {
+            path: "/".into(),
+            watch: false,
+        },
+    )
+    .unwrap();
+    assert!(
+        sim.shards[1]
+            .take_output(c)
+            .is_none_or(|(o, _)| o.is_empty()),
+        "nothing is answered before the session is revalidated"
+    );
+    sim.pump();
+    let (out, _) = sim.shards[1].take_output(c).unwrap();
+    let mut out = out.freeze();
+    let len = out.get_i32() as usize;
+    let rsp = ConnectResponse::from_bytes(&out[..len]).unwrap();
+    assert_eq!(rsp.session_id, id);
+    out.advance(len);
+    let len = out.get_i32() as usize;
+    let hdr = ReplyHeader::decode(&mut Reader::new(&out[..len])).unwrap();
+    assert_eq!((hdr.xid, hdr.err), (1, 0));
 }
 
 #[test]

@@ -194,6 +194,9 @@ struct LinkProxy {
 struct ProxyState {
     stop: AtomicBool,
     blocked: AtomicBool,
+    /// Holds back what the target sends to the dialler (the kernel buffers it) until
+    /// cleared: a slow link in one direction, connections kept.
+    held: AtomicBool,
     next_id: AtomicU64,
     /// Live connections: (client side, server side), for `cut`.
     conns: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
@@ -316,11 +319,33 @@ fn forward(st: Arc<ProxyState>, inbound: TcpStream, target: SocketAddr, rewrite:
         let _ = in_r.shutdown(Shutdown::Both);
         let _ = out_w.shutdown(Shutdown::Both);
     });
-    let _ = std::io::copy(&mut out_r, &mut in_w);
+    copy_unless_held(&st, &mut out_r, &mut in_w);
     let _ = out_r.shutdown(Shutdown::Both);
     let _ = in_w.shutdown(Shutdown::Both);
     let _ = up.join();
     st.conns.lock().unwrap().remove(&id);
+}
+
+/// Copies target-to-dialler bytes, pausing while the proxy is held.
+fn copy_unless_held(st: &ProxyState, r: &mut TcpStream, w: &mut TcpStream) {
+    let wait = || {
+        while st.held.load(Ordering::SeqCst) && !st.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        wait();
+        let n = match r.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Read before a hold began: held back too.
+        wait();
+        if w.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
 }
 
 /// `QuorumCnxManager`'s initial message on an election connection: a negative protocol
@@ -1041,6 +1066,20 @@ impl Ensemble {
         let pairs: Vec<(usize, usize)> = self.links.keys().copied().collect();
         self.set_pairs(&pairs, false);
         self.note("all links healed");
+    }
+
+    /// Holds back (or, with `held` false, releases) what member `to` sends member `from`
+    /// on the quorum connection `from` dialled (a learner's link to its leader), without
+    /// cutting it: the learner falls behind while the leader hears it.
+    pub fn hold_quorum_link(&self, from: usize, to: usize, held: bool) {
+        let l = &self.links[&(from, to)];
+        l.quorum.state.held.store(held, Ordering::SeqCst);
+        self.note(format!(
+            "server.{} -> server.{} quorum link {}",
+            to + 1,
+            from + 1,
+            if held { "held" } else { "released" }
+        ));
     }
 
     /// Connections forwarded and refused by the proxies of pair (from, to), for notes.
