@@ -74,15 +74,20 @@ enum SnapshotCommand {
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<corral::config::Config, ExitCode> {
+    let (cfg, warnings) = read_config(path)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(cfg)
+}
+
+/// The configuration and its warnings, not yet logged: the server reads its log
+/// settings from it before logging starts.
+fn read_config(path: Option<PathBuf>) -> Result<(corral::config::Config, Vec<String>), ExitCode> {
     match path {
-        None => Ok(corral::config::Config::embedded()),
+        None => Ok((corral::config::Config::embedded(), Vec::new())),
         Some(path) => match corral::config::Config::load(&path) {
-            Ok((cfg, warnings)) => {
-                for w in warnings {
-                    tracing::warn!("{w}");
-                }
-                Ok(cfg)
-            }
+            Ok(loaded) => Ok(loaded),
             Err(e) => {
                 eprintln!("corral: {e}");
                 Err(ExitCode::from(2))
@@ -160,22 +165,78 @@ fn lock(dirs: &[&std::path::Path]) -> Result<corral::storage::dir_lock::DirLock,
     })
 }
 
+/// Starts logging to stderr. The format is `CORRAL_LOG_FORMAT` (`text` or `json`),
+/// else the configuration's `corral.logFormat`; the level filter is `CORRAL_LOG`, else
+/// `RUST_LOG`, else `corral.logLevel`, else `info` (tracing's EnvFilter syntax, e.g.
+/// `corral=debug,info`). So an operator changes either with a restart, never a rebuild.
+/// A value that cannot be used is refused (exit 2), as a bad zoo.cfg value is.
+fn init_logging(format: corral::config::LogFormat, level: Option<&str>) -> Result<(), ExitCode> {
+    use corral::config::LogFormat;
+    use tracing_subscriber::EnvFilter;
+    let format = match std::env::var("CORRAL_LOG_FORMAT") {
+        Ok(v) => match LogFormat::parse(v.trim()) {
+            Some(f) => f,
+            None => {
+                eprintln!("corral: CORRAL_LOG_FORMAT={v:?}: must be text or json");
+                return Err(ExitCode::from(2));
+            }
+        },
+        Err(_) => format,
+    };
+    let (source, directives) = ["CORRAL_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+        .or_else(|| level.map(|l| ("corral.logLevel", l.to_string())))
+        .unwrap_or(("default", "info".to_string()));
+    let filter = match EnvFilter::builder().parse(&directives) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("corral: {source}={directives:?} is not a log filter: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        // One object per line, the event's message and fields at the top level, for
+        // log shippers: {"timestamp":..,"level":"INFO","message":..,"target":..}.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    // The tools log to the environment's settings only; the server also reads its
+    // configuration's (below).
+    if !matches!(cli.command, Command::Server { .. }) {
+        if let Err(code) = init_logging(corral::config::LogFormat::Text, None) {
+            return code;
+        }
+    }
     match cli.command {
         Command::Server { config } => {
-            let cfg = match load_config(config) {
+            // The configuration says how to log, so it is read first; its warnings
+            // are logged once logging runs.
+            let (cfg, warnings) = match read_config(config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            if let Err(code) = init_logging(cfg.log_format, cfg.log_level.as_deref()) {
+                return code;
+            }
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
             serve(cfg)
         }
         Command::Log {

@@ -277,7 +277,7 @@ async fn three_voters_elect_and_replicate() {
 async fn observer_serves_reads_and_does_not_vote() {
     let _serial = serial().await;
     let started = Instant::now();
-    let mut e = Ensemble::launch(Opts::voters(3).observers(1));
+    let mut e = Ensemble::launch(Opts::voters(3).observers(1).proxied());
     let obs = 3;
     let leader = e.wait_settled(SETTLE);
     assert_eq!(e.mode(obs), Mode::Observer);
@@ -368,6 +368,31 @@ async fn observer_serves_reads_and_does_not_vote() {
         1,
         Duration::from_secs(15),
     );
+
+    // Cut off from every voter, it changes nothing for the commits either; healed, it
+    // catches up.
+    e.isolate(obs);
+    let t = Instant::now();
+    let cut = create_many(&cv, "/o", "cut", 0..20).await;
+    e.note(format!(
+        "20 writes with the observer partitioned away took {:?}",
+        t.elapsed()
+    ));
+    want.extend(expected_of(&cut));
+    assert_eq!(
+        e.mode(leader),
+        Mode::Leader,
+        "the leader changed when the observer was partitioned"
+    );
+    e.heal(obs);
+    e.wait_mode(obs, SETTLE, "observer", |m| m == Mode::Observer);
+    let got = read_tree_synced(&e, obs, "/o").await;
+    if got != want {
+        e.fail(format!(
+            "the healed observer does not hold every write: {}",
+            tree_diff(&got, &want)
+        ));
+    }
 
     // It does not vote: the leader and the observer alone are no quorum.
     let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();

@@ -42,7 +42,7 @@ async fn a_relative_data_dir_keeps_writes_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("zoo.cfg"),
-        "tickTime=2000\ndataDir=./data\nclientPort=0\nclientPortAddress=127.0.0.1\n",
+        "tickTime=2000\ndataDir=./data\nclientPort=0\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
     )
     .unwrap();
     let (mut server, addr) = start(dir.path());

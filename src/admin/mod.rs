@@ -11,7 +11,9 @@
 //! Whitelisting is decided by `Config::four_letter_allowed`; [`not_in_whitelist`] is the
 //! reply when it says no.
 
+pub mod commands;
 pub mod java;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 
@@ -593,6 +595,15 @@ fn conf(out: &mut String, view: &AdminView) {
 /// its gauges in hash order; corral uses the order a 3.8 server printed them in, then
 /// its own metrics.
 fn mntr(out: &mut String, view: &AdminView) {
+    for (k, v) in monitor_values(view) {
+        out.push_str(&format!("zk_{k}\t{}\n", v.render()));
+    }
+}
+
+/// What `mntr` prints, without the `zk_` prefix, in its order: ZooKeeper's own values,
+/// then corral's [`AdminView::extra_metrics`]. The AdminServer's `monitor` command
+/// answers the same pairs as JSON.
+pub fn monitor_values(view: &AdminView) -> Vec<(String, MetricValue)> {
     use MetricValue::{Float, Int, Text};
     let s = &view.stats;
     let n = |v: u64| Int(i64::try_from(v).unwrap_or(i64::MAX));
@@ -639,12 +650,11 @@ fn mntr(out: &mut String, view: &AdminView) {
         ),
         ("non_mtls_local_conn_count", Int(0)),
     ];
-    for (k, v) in &lines {
-        out.push_str(&format!("zk_{k}\t{}\n", v.render()));
-    }
-    for (k, v) in &view.extra_metrics {
-        out.push_str(&format!("zk_{k}\t{}\n", v.render()));
-    }
+    lines
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(view.extra_metrics.iter().cloned())
+        .collect()
 }
 
 /// `wchs`: `WatchManager.toString` and a newline.

@@ -140,14 +140,43 @@ pub struct Config {
     pub autopurge_snap_retain_count: u32,
     /// `autopurge.purgeInterval` in ms (written in hours unless suffixed); 0 = never.
     pub autopurge_purge_interval_ms: u64,
-    /// `forceSync`: fsync the log before acknowledging. Only "no" turns it off in
-    /// ZooKeeper; corral also takes "false".
+    /// `forceSync`: fsync the log before acknowledging. Off only for exactly "no", as
+    /// in ZooKeeper (`!"no".equals(value)`); any other value but "yes" is warned about.
     pub force_sync: bool,
-    /// `admin.enableServer`. corral has no HTTP AdminServer, so this is false unless the
-    /// file says otherwise (then a warning says it is not served).
+    /// `fsync.warningthresholdms` / `zookeeper.fsync.warningthresholdms` (ms, default
+    /// 1000): a log fdatasync slower than this is logged as a warning, as ZooKeeper's
+    /// FileTxnLog does.
+    pub fsync_warning_threshold_ms: u64,
+    /// `nio.sessionlessCnxnTimeout` / `zookeeper.nio.sessionlessCnxnTimeout` (ms,
+    /// default 10000): a client connection that has not sent its ConnectRequest this
+    /// long after it was accepted is closed.
+    pub sessionless_cnxn_timeout_ms: u64,
+    /// corral's `corral.logFormat` (`text` or `json`); the `CORRAL_LOG_FORMAT`
+    /// environment variable overrides it.
+    pub log_format: LogFormat,
+    /// corral's `corral.logLevel`: a tracing filter (`info`, `corral=debug,warn`, ...);
+    /// `CORRAL_LOG` or `RUST_LOG` override it. `None`: `info`.
+    pub log_level: Option<String>,
+    /// `admin.enableServer`: serve ZooKeeper's AdminServer commands over HTTP
+    /// (`src/server/admin_http.rs`). True by default, as in ZooKeeper.
     pub admin_enable_server: bool,
+    /// `admin.serverAddress` (default `0.0.0.0`), resolved when the server binds.
+    pub admin_server_address: String,
     /// `admin.serverPort` (default 8080).
     pub admin_server_port: u16,
+    /// `admin.commandURL`: the path prefix of the commands (default `/commands`).
+    pub admin_command_url: String,
+    /// `admin.idleTimeout` (ms, default 30000): an HTTP connection idle this long is
+    /// closed.
+    pub admin_idle_timeout_ms: u32,
+    /// `admin.snapshot.enabled`: the `snapshot` command may stream a snapshot. Off by
+    /// default: it hands out every znode to whoever passes its auth check.
+    pub admin_snapshot_enabled: bool,
+    /// `admin.restore.enabled`: the `restore` command is offered (corral then answers
+    /// that it cannot restore; see `admin::commands`).
+    pub admin_restore_enabled: bool,
+    /// The configuration file's text as read (the `initial_configuration` command).
+    pub initial_config: String,
     /// The `server.N` lines (and `version`, if given) as ZooKeeper's `QuorumMaj`;
     /// `None` when the file has no `server.N` line. Having one does not make an
     /// ensemble: see [`Config::is_distributed`].
@@ -181,6 +210,41 @@ pub struct Config {
     /// `cnxTimeout` / `zookeeper.cnxTimeout` (ms): connect timeout to a peer's election
     /// port. 0 = none (Java's connect timeout 0 waits for ever).
     pub cnx_timeout_ms: u32,
+    /// `metricsProvider.className` naming ZooKeeper's Prometheus provider (or corral's
+    /// short name `prometheus`): where `/metrics` is served. `None` with ZooKeeper's
+    /// default provider, whose metrics only `mntr` shows.
+    pub metrics_provider: Option<PrometheusConfig>,
+}
+
+/// `metricsProvider.className` of ZooKeeper's Prometheus provider.
+pub const PROMETHEUS_PROVIDER_CLASS: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// ZooKeeper's providers without an endpoint of their own: `mntr` only, as without a
+/// `metricsProvider.className`.
+const DEFAULT_PROVIDER_CLASSES: &[&str] = &[
+    "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider",
+    "org.apache.zookeeper.metrics.impl.NullMetricsProvider",
+];
+
+/// The settings `PrometheusMetricsProvider.configure` reads (`metricsProvider.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// `metricsProvider.httpHost` and `metricsProvider.httpPort`: where `/metrics` is
+    /// served (default 0.0.0.0:7000, as ZooKeeper).
+    pub addr: SocketAddr,
+    /// `metricsProvider.exportJvmInfo` (default true). corral has no JVM: accepted, and
+    /// no `jvm_*` metrics are exported either way.
+    pub export_jvm_info: bool,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        PrometheusConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7000),
+            export_jvm_info: true,
+        }
+    }
 }
 
 impl Default for Config {
@@ -212,8 +276,18 @@ impl Default for Config {
             autopurge_snap_retain_count: MIN_SNAP_RETAIN_COUNT,
             autopurge_purge_interval_ms: 0,
             force_sync: true,
-            admin_enable_server: false,
+            fsync_warning_threshold_ms: 1000,
+            sessionless_cnxn_timeout_ms: 10_000,
+            log_format: LogFormat::Text,
+            log_level: None,
+            admin_enable_server: true,
+            admin_server_address: "127.0.0.1".into(),
             admin_server_port: 8080,
+            admin_command_url: "/commands".into(),
+            admin_idle_timeout_ms: 30000,
+            admin_snapshot_enabled: false,
+            admin_restore_enabled: false,
+            initial_config: EMBEDDED_DEFAULT.to_string(),
             quorum: None,
             server_id: None,
             peer_type: LearnerType::Participant,
@@ -226,6 +300,7 @@ impl Default for Config {
             quorum_listen_on_all_ips: false,
             election_port_bind_retry: 3,
             cnx_timeout_ms: 5000,
+            metrics_provider: None,
         }
     }
 }
@@ -247,14 +322,11 @@ const UNSUPPORTED_KEYS: &[&str] = &[
     "quorum.auth.server.saslLoginContext",
     "quorum.auth.kerberos.servicePrincipal",
     "quorum.cnxn.threads.size",
-    "metricsProvider.className",
     "multiAddress.reachabilityCheckTimeoutMs",
     "multiAddress.reachabilityCheckEnabled",
     "oraclePath",
     "serverCnxnFactory",
     "authProvider",
-    "admin.serverAddress",
-    "admin.commandURL",
     "jvm.pause.monitor",
     "audit.enable",
 ];
@@ -391,12 +463,118 @@ fn parse_host(v: &str) -> Result<IpAddr, Bad> {
         .ok_or_else(|| Bad("cannot resolve host name".into()))
 }
 
-/// `forceSync`: ZooKeeper turns syncing off only for exactly "no".
-fn parse_force_sync(v: &str) -> Result<bool, Bad> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Ok(true),
-        "no" | "false" => Ok(false),
-        _ => Err("must be yes or no".into()),
+/// `forceSync`: ZooKeeper's FileTxnLog syncs unless the value is exactly "no"
+/// (`!System.getProperty("zookeeper.forceSync", "yes").equals("no")`): "NO", "false"
+/// or "off" all leave fsync on. corral means the same, and says so for any value other
+/// than "yes" or "no" (the second result), since such a value was probably meant to
+/// turn it off.
+fn parse_force_sync(v: &str) -> (bool, Option<String>) {
+    match v {
+        "no" => (false, None),
+        "yes" => (true, None),
+        _ => (
+            true,
+            Some(format!(
+                "forceSync={v}: only exactly \"no\" turns fsync off (as in ZooKeeper); fsync stays on"
+            )),
+        ),
+    }
+}
+
+/// How the server's log lines are written (`corral.logFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `message`, `target`, fields).
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`, any case.
+    pub fn parse(v: &str) -> Option<LogFormat> {
+        if v.eq_ignore_ascii_case("text") {
+            Some(LogFormat::Text)
+        } else if v.eq_ignore_ascii_case("json") {
+            Some(LogFormat::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// The `metricsProvider.*` keys of a file, decided once all are read (the class name
+/// may come after the keys it gives meaning to).
+#[derive(Default)]
+struct MetricsKeys {
+    class: Option<(String, usize)>,
+    host: Option<IpAddr>,
+    port: Option<u16>,
+    export_jvm_info: Option<(bool, usize)>,
+}
+
+impl MetricsKeys {
+    /// The Prometheus endpoint the keys ask for. An unknown class name is refused
+    /// (ZooKeeper cannot start without the class either); the Prometheus keys without
+    /// the Prometheus class are warned about, since they change nothing.
+    fn provider(
+        self,
+        file: &str,
+        entries: &[(String, String, String, usize)],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<PrometheusConfig>, ConfigError> {
+        let prometheus = match &self.class {
+            None => false,
+            Some((class, _))
+                if class == PROMETHEUS_PROVIDER_CLASS || class.eq_ignore_ascii_case("prometheus") =>
+            {
+                true
+            }
+            Some((class, _)) if DEFAULT_PROVIDER_CLASSES.contains(&class.as_str()) => false,
+            Some((class, line)) => {
+                return Err(ConfigError::BadValue {
+                    file: file.to_string(),
+                    line: *line,
+                    key: "metricsProvider.className".into(),
+                    value: class.clone(),
+                    reason: format!(
+                        "unknown metrics provider: corral serves {PROMETHEUS_PROVIDER_CLASS} (or `prometheus`); ZooKeeper's DefaultMetricsProvider leaves metrics to mntr"
+                    ),
+                })
+            }
+        };
+        if !prometheus {
+            for (canon, key, _, line) in entries {
+                let prometheus_key = matches!(
+                    canon.as_str(),
+                    "metricsProvider.httpHost"
+                        | "metricsProvider.httpPort"
+                        | "metricsProvider.exportJvmInfo"
+                );
+                if prometheus_key {
+                    warnings.push(format!(
+                        "{file}:{line}: {key} has no effect without metricsProvider.className={PROMETHEUS_PROVIDER_CLASS}"
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let mut p = PrometheusConfig::default();
+        if let Some(ip) = self.host {
+            p.addr.set_ip(ip);
+        }
+        if let Some(port) = self.port {
+            p.addr.set_port(port);
+        }
+        if let Some((export, line)) = self.export_jvm_info {
+            p.export_jvm_info = export;
+            if export {
+                warnings.push(format!(
+                    "{file}:{line}: metricsProvider.exportJvmInfo: corral has no JVM; no jvm_* metrics are exported"
+                ));
+            }
+        }
+        Ok(Some(p))
     }
 }
 
@@ -413,6 +591,12 @@ fn canonical_key(key: &str) -> &str {
         // name becomes that property.
         "zookeeper.electionPortBindRetry" => "electionPortBindRetry",
         "zookeeper.cnxTimeout" => "cnxTimeout",
+        // System properties FileTxnLog and NIOServerCnxnFactory read; in zoo.cfg the
+        // short name becomes that property.
+        "zookeeper.fsync.warningthresholdms" => "fsync.warningthresholdms",
+        "zookeeper.nio.sessionlessCnxnTimeout" => "nio.sessionlessCnxnTimeout",
+        // The AdminServer's keys are system properties too (`zookeeper.admin.*`).
+        other if other.starts_with("zookeeper.admin.") => &other["zookeeper.".len()..],
         other => other,
     }
 }
@@ -516,6 +700,8 @@ impl Config {
             data_dir: PathBuf::new(),
             data_log_dir: PathBuf::new(),
             four_letter_whitelist: vec!["srvr".into()],
+            admin_server_address: "0.0.0.0".into(),
+            initial_config: text.to_string(),
             ..Config::default()
         };
         let mut data_dir: Option<PathBuf> = None;
@@ -526,6 +712,7 @@ impl Config {
         let mut max_to: Option<(u32, usize)> = None;
         let mut tick_line = None;
         let mut ens = ensemble::EnsembleKeys::default();
+        let mut metrics = MetricsKeys::default();
 
         for (canon, key, value, line) in &final_entries {
             let line = *line;
@@ -664,15 +851,54 @@ impl Config {
                     }
                     c.super_digest = Some(v.to_string());
                 }
-                "forceSync" => c.force_sync = parse_force_sync(v).map_err(bad)?,
-                "admin.enableServer" => {
-                    c.admin_enable_server = parse_bool(v).map_err(bad)?;
-                    if c.admin_enable_server {
-                        warnings.push(format!(
-                            "{file}:{line}: admin.enableServer: corral has no HTTP AdminServer; use the four-letter words"
-                        ));
+                "forceSync" => {
+                    let (on, warning) = parse_force_sync(v);
+                    c.force_sync = on;
+                    if let Some(w) = warning {
+                        warnings.push(format!("{file}:{line}: {w}"));
                     }
                 }
+                "fsync.warningthresholdms" => {
+                    c.fsync_warning_threshold_ms =
+                        at_least(parse_decode(v).map_err(bad)?, 0).map_err(bad)? as u64
+                }
+                "nio.sessionlessCnxnTimeout" => {
+                    c.sessionless_cnxn_timeout_ms =
+                        at_least(parse_decode_int(v).map_err(bad)?, 1).map_err(bad)? as u64
+                }
+                "corral.logFormat" => {
+                    c.log_format =
+                        LogFormat::parse(v).ok_or_else(|| bad("must be text or json".into()))?
+                }
+                "corral.logLevel" => {
+                    if v.is_empty() {
+                        return Err(bad("empty filter".into()));
+                    }
+                    c.log_level = Some(v.to_string());
+                }
+                "admin.enableServer" => c.admin_enable_server = parse_bool(v).map_err(bad)?,
+                "admin.serverAddress" => {
+                    if v.is_empty() {
+                        return Err(bad("must be a host name or address".into()));
+                    }
+                    c.admin_server_address = v.to_string();
+                }
+                "admin.commandURL" => {
+                    if !v.starts_with('/') || v.contains(['?', '#', ' ']) {
+                        return Err(bad("must be a path starting with /".into()));
+                    }
+                    // Jetty maps `<url>/*`: a trailing slash names the same prefix.
+                    let trimmed = v.trim_end_matches('/');
+                    c.admin_command_url = trimmed.to_string();
+                }
+                "admin.idleTimeout" => {
+                    c.admin_idle_timeout_ms =
+                        at_least(parse_decode_int(v).map_err(bad)?, 1).map_err(bad)? as u32
+                }
+                "admin.snapshot.enabled" => {
+                    c.admin_snapshot_enabled = parse_bool(v).map_err(bad)?
+                }
+                "admin.restore.enabled" => c.admin_restore_enabled = parse_bool(v).map_err(bad)?,
                 "admin.serverPort" => {
                     let n = parse_decode_int(v).map_err(bad)?;
                     c.admin_server_port =
@@ -777,6 +1003,24 @@ impl Config {
                         line,
                     });
                 }
+                "metricsProvider.className" => metrics.class = Some((v.to_string(), line)),
+                "metricsProvider.httpHost" => {
+                    metrics.host = Some(parse_host(v).map_err(bad)?)
+                }
+                "metricsProvider.httpPort" => {
+                    metrics.port = Some(parse_port(v).map_err(bad)?)
+                }
+                "metricsProvider.exportJvmInfo" => {
+                    metrics.export_jvm_info = Some((parse_bool(v).map_err(bad)?, line))
+                }
+                // The Java provider's pool that feeds its summaries: corral computes
+                // them at each scrape, so only the values are checked.
+                "metricsProvider.numWorkerThreads" | "metricsProvider.maxQueueSize" => {
+                    parse_int(v).map_err(bad)?;
+                }
+                "metricsProvider.workerShutdownTimeoutMs" => {
+                    parse_long(v).map_err(bad)?;
+                }
                 k if UNSUPPORTED_KEYS.contains(&k)
                     || k.starts_with("metricsProvider.")
                     || k.starts_with("ssl.")
@@ -822,6 +1066,7 @@ impl Config {
             (SocketAddr::new(ip, port), line)
         });
         ensemble::setup_quorum_peer(&mut c, ens, static_client, myid, &file, &mut warnings)?;
+        c.metrics_provider = metrics.provider(&file, &final_entries, &mut warnings)?;
 
         c.min_session_timeout = min_to.map(|m| m.0).unwrap_or(c.tick_time.saturating_mul(2));
         c.max_session_timeout = max_to

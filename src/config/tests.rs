@@ -280,10 +280,35 @@ fn secure_client_port_is_warned_unsupported() {
 }
 
 #[test]
-fn admin_enable_server_true_is_warned() {
-    let (c, warnings) = parse(&format!("{MINIMAL}admin.enableServer=true\n"));
+fn admin_server_keys() {
+    // ZooKeeper's defaults: served on every address, port 8080, /commands.
+    let (c, warnings) = parse(MINIMAL);
+    assert!(warnings.is_empty());
     assert!(c.admin_enable_server);
-    assert!(warnings[0].contains("AdminServer"));
+    assert_eq!(c.admin_server_address, "0.0.0.0");
+    assert_eq!(c.admin_server_port, 8080);
+    assert_eq!(c.admin_command_url, "/commands");
+    assert_eq!(c.admin_idle_timeout_ms, 30000);
+    assert!(!c.admin_snapshot_enabled && !c.admin_restore_enabled);
+    assert_eq!(c.initial_config, MINIMAL);
+    // The embedded default keeps it on loopback, like the client port.
+    assert_eq!(Config::default().admin_server_address, "127.0.0.1");
+
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}admin.enableServer=false\nadmin.serverAddress=::1\nadmin.serverPort=0x1f91\n\
+         admin.commandURL=/zk/cmds/\nadmin.idleTimeout=500\nadmin.snapshot.enabled=true\n\
+         zookeeper.admin.restore.enabled=TRUE\n"
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(!c.admin_enable_server);
+    assert_eq!(c.admin_server_address, "::1");
+    assert_eq!(c.admin_server_port, 8081);
+    assert_eq!(c.admin_command_url, "/zk/cmds");
+    assert_eq!(c.admin_idle_timeout_ms, 500);
+    assert!(c.admin_snapshot_enabled && c.admin_restore_enabled);
+    // The system-property spelling is the same key.
+    let (c, _) = parse(&format!("{MINIMAL}zookeeper.admin.serverPort=9999\n"));
+    assert_eq!(c.admin_server_port, 9999);
 }
 
 #[test]
@@ -397,9 +422,14 @@ fn bad_values_name_key_line_and_file() {
         ("enforceQuota", "on"),
         ("DigestAuthenticationProvider.superDigest", "super:password"),
         ("superDigest", "admin:lK75jTNcA+U9vtVEw5vB51mj/w4="),
-        ("forceSync", "maybe"),
         ("admin.enableServer", "yes"),
         ("admin.serverPort", "80800"),
+        ("admin.serverAddress", ""),
+        ("admin.commandURL", "commands"),
+        ("admin.idleTimeout", "0"),
+        ("admin.idleTimeout", "30s"),
+        ("admin.snapshot.enabled", "yes"),
+        ("admin.restore.enabled", "1"),
         ("znode.container.checkIntervalMs", "0"),
         ("znode.container.maxPerMinute", "lots"),
         ("znode.container.maxNeverUsedIntervalMs", "-3"),
@@ -1196,4 +1226,146 @@ fn load_reads_myid_beside_the_data() {
     std::fs::create_dir(data.join("myid")).unwrap();
     let msg = Config::load(&cfg).unwrap_err().to_string();
     assert!(msg.contains("myid file is missing"), "{msg}");
+}
+
+#[test]
+fn prometheus_provider_defaults_to_zookeepers_endpoint() {
+    let (c, warnings) = parse(MINIMAL);
+    assert_eq!(c.metrics_provider, None);
+    assert!(warnings.is_empty());
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}metricsProvider.className={PROMETHEUS_PROVIDER_CLASS}\n"
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let p = c.metrics_provider.expect("prometheus provider");
+    assert_eq!(p.addr, "0.0.0.0:7000".parse().unwrap());
+    assert!(p.export_jvm_info);
+}
+
+#[test]
+fn prometheus_provider_keys() {
+    // The keys may come before the class name; the short name is corral's own.
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}metricsProvider.httpPort=7001\nmetricsProvider.httpHost=127.0.0.1\n\
+         metricsProvider.exportJvmInfo=false\nmetricsProvider.numWorkerThreads=4\n\
+         metricsProvider.className=prometheus\n"
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let p = c.metrics_provider.expect("prometheus provider");
+    assert_eq!(p.addr, "127.0.0.1:7001".parse().unwrap());
+    assert!(!p.export_jvm_info);
+    // exportJvmInfo=true is accepted, and said to export nothing.
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}metricsProvider.className=prometheus\nmetricsProvider.exportJvmInfo=true\n"
+    ));
+    assert!(c.metrics_provider.is_some());
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("test.cfg:4") && warnings[0].contains("no JVM"));
+}
+
+#[test]
+fn default_metrics_providers_serve_no_endpoint() {
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}metricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider\n"
+    ));
+    assert_eq!(c.metrics_provider, None);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // The Prometheus keys alone change nothing, and say so.
+    let (c, warnings) = parse(&format!("{MINIMAL}metricsProvider.httpPort=7001\n"));
+    assert_eq!(c.metrics_provider, None);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("test.cfg:3") && warnings[0].contains("no effect"));
+}
+
+#[test]
+fn bad_metrics_provider_values_are_refused() {
+    let e = parse_err(&format!(
+        "{MINIMAL}metricsProvider.className=com.example.MyProvider\n"
+    ));
+    assert!(
+        e.contains("test.cfg:3") && e.contains("unknown metrics provider"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "{MINIMAL}metricsProvider.className=prometheus\nmetricsProvider.httpPort=70000\n"
+    ));
+    assert!(e.contains("test.cfg:4") && e.contains("httpPort"), "{e}");
+    let e = parse_err(&format!("{MINIMAL}metricsProvider.exportJvmInfo=yes\n"));
+    assert!(e.contains("exportJvmInfo"), "{e}");
+    let e = parse_err(&format!("{MINIMAL}metricsProvider.maxQueueSize=lots\n"));
+    assert!(e.contains("maxQueueSize"), "{e}");
+    // Other metricsProvider keys are unknown to both, and warned as before.
+    let (_, warnings) = parse(&format!("{MINIMAL}metricsProvider.httpsPort=7443\n"));
+    assert!(warnings[0].contains("httpsPort") && warnings[0].contains("not supported"));
+}
+
+/// `forceSync` means what it means to ZooKeeper's FileTxnLog: fsync is off only for
+/// exactly "no" (`!"no".equals(value)`), so "NO", "false" or "off" keep it on (with a
+/// warning, since they were probably meant to turn it off).
+#[test]
+fn force_sync_is_off_only_for_exactly_no() {
+    let cfg = |v: &str| parse(&format!("{MINIMAL}forceSync={v}\n"));
+    assert!(parse(MINIMAL).0.force_sync, "on when absent");
+    let (c, w) = cfg("no");
+    assert!(!c.force_sync);
+    assert!(w.is_empty(), "{w:?}");
+    let (c, w) = cfg("yes");
+    assert!(c.force_sync);
+    assert!(w.is_empty(), "{w:?}");
+    // java_trim, as Properties values: " no " is "no".
+    assert!(!cfg("  no  ").0.force_sync);
+    for v in ["NO", "No", "false", "off", "0", "true", "maybe"] {
+        let (c, w) = cfg(v);
+        assert!(c.force_sync, "forceSync={v} must leave fsync on");
+        assert_eq!(w.len(), 1, "{v}: {w:?}");
+        assert!(w[0].contains("fsync stays on") && w[0].contains(v), "{w:?}");
+    }
+    // The later line wins, as in a Properties table.
+    let (c, _) = parse(&format!("{MINIMAL}forceSync=yes\nforceSync=no\n"));
+    assert!(!c.force_sync);
+}
+
+#[test]
+fn operator_keys() {
+    let (c, w) = parse(MINIMAL);
+    assert!(w.is_empty());
+    assert_eq!(c.fsync_warning_threshold_ms, 1000);
+    assert_eq!(c.sessionless_cnxn_timeout_ms, 10_000);
+    assert_eq!(c.log_format, LogFormat::Text);
+    assert_eq!(c.log_level, None);
+    let (c, w) = parse(&format!(
+        "{MINIMAL}fsync.warningthresholdms=50\nnio.sessionlessCnxnTimeout=2500\n\
+         corral.logFormat=JSON\ncorral.logLevel=corral=debug,warn\n"
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.fsync_warning_threshold_ms, 50);
+    assert_eq!(c.sessionless_cnxn_timeout_ms, 2500);
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.log_level.as_deref(), Some("corral=debug,warn"));
+    // ZooKeeper's system-property spellings.
+    let (c, w) = parse(&format!(
+        "{MINIMAL}zookeeper.fsync.warningthresholdms=7\nzookeeper.nio.sessionlessCnxnTimeout=0x10\n"
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.fsync_warning_threshold_ms, 7);
+    assert_eq!(c.sessionless_cnxn_timeout_ms, 16);
+    for (key, value) in [
+        ("fsync.warningthresholdms", "-1"),
+        ("fsync.warningthresholdms", "1s"),
+        ("nio.sessionlessCnxnTimeout", "0"),
+        ("zookeeper.nio.sessionlessCnxnTimeout", "ten"),
+        ("corral.logFormat", "xml"),
+        ("corral.logLevel", ""),
+    ] {
+        assert_refused(&format!("{MINIMAL}{key}={value}\n"), key, 3);
+    }
+    let sample = include_str!("../../conf/zoo.cfg.sample");
+    for key in [
+        "nio.sessionlessCnxnTimeout",
+        "fsync.warningthresholdms",
+        "corral.logFormat",
+        "corral.logLevel",
+    ] {
+        assert!(sample.contains(&format!("#{key}=")), "sample lacks {key}");
+    }
 }

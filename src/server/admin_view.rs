@@ -38,6 +38,31 @@ pub struct Board {
     pub fsync: Mutex<Option<Summary>>,
     /// In an ensemble: this server's role, as `srvr`'s `Mode:` says it.
     pub quorum: Mutex<Option<QuorumReport>>,
+    /// For `/metrics` only (`metricsProvider.className`), left empty without it: txns
+    /// per group-commit fsync, published by the commit shard beside `fsync`.
+    pub batch_txns: Mutex<Option<Summary>>,
+    /// For `/metrics`: the snapshots taken, recorded once each by the snapshot task.
+    pub snapshots: Mutex<SnapshotRecord>,
+    /// For `/metrics`: one slot per shard, refreshed with `slots`.
+    pub metric_slots: Vec<Mutex<ShardMetrics>>,
+}
+
+/// A shard's numbers that only `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct ShardMetrics {
+    /// Committed txns (up to the last zxid shard 0 published) not applied here yet.
+    pub apply_lag_txns: u64,
+    /// The tree's counts; published by shard 0 only (every replica holds the same).
+    pub tree: Option<crate::admin::prometheus::TreeFacts>,
+}
+
+/// Snapshot durations for `/metrics`' `snapshottime`.
+#[derive(Debug, Default)]
+pub struct SnapshotRecord {
+    /// Each snapshot's duration in ms; `None` before the first.
+    pub took_ms: Option<hdrhistogram::Histogram<u64>>,
+    /// How long the last snapshot's longest step held its shard, µs.
+    pub last_longest_step_us: Option<u64>,
 }
 
 /// An ensemble member's role and its learners, for `srvr`, `stat` and `mntr`.
@@ -45,6 +70,12 @@ pub struct Board {
 pub struct QuorumReport {
     /// `leader`, `follower`, `observer`, or `looking` (not serving).
     pub mode: &'static str,
+    /// ZooKeeper's `ZabState` as the AdminServer's `zabstate` prints it: `election`
+    /// while looking, `synchronization` while leading or following before serving,
+    /// `broadcast` once serving.
+    pub zab_state: &'static str,
+    /// The leader this member follows or is (`None`: unknown, e.g. while looking).
+    pub leader: Option<crate::quorum::Sid>,
     pub counts: crate::quorum::zab::LearnerCounts,
 }
 
@@ -58,9 +89,38 @@ impl Board {
             (Observing, true) => "observer",
             _ => "looking",
         };
+        let zab_state = match (state, serving) {
+            (Looking, _) => "election",
+            (_, false) => "synchronization",
+            (_, true) => "broadcast",
+        };
         let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
-        let counts = q.as_ref().map(|r| r.counts).unwrap_or_default();
-        *q = Some(QuorumReport { mode, counts });
+        let (counts, leader) = q.as_ref().map(|r| (r.counts, r.leader)).unwrap_or_default();
+        // A new election forgets the old leader; serving keeps the one named last.
+        let leader = if state == Looking { None } else { leader };
+        *q = Some(QuorumReport {
+            mode,
+            zab_state,
+            leader,
+            counts,
+        });
+    }
+
+    /// The leader the ensemble task now follows (or is), for the AdminServer's
+    /// `leader` command.
+    pub fn set_leader(&self, leader: Option<crate::quorum::Sid>) {
+        let mut q = self.quorum.lock().unwrap_or_else(|e| e.into_inner());
+        match q.as_mut() {
+            Some(r) => r.leader = leader,
+            None => {
+                *q = Some(QuorumReport {
+                    mode: "looking",
+                    zab_state: "election",
+                    leader,
+                    counts: Default::default(),
+                })
+            }
+        }
     }
 
     pub fn set_learner_counts(&self, counts: crate::quorum::zab::LearnerCounts) {
@@ -79,7 +139,50 @@ impl Board {
             crst_gen: AtomicU64::new(0),
             fsync: Mutex::new(None),
             quorum: Mutex::new(None),
+            batch_txns: Mutex::new(None),
+            snapshots: Mutex::default(),
+            metric_slots: (0..shards).map(|_| Mutex::default()).collect(),
         })
+    }
+
+    /// A snapshot was taken in `took`; its longest step held the shard `longest_step_us`.
+    pub fn record_snapshot(&self, took: std::time::Duration, longest_step_us: u64) {
+        let mut r = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        let h = r.took_ms.get_or_insert_with(|| {
+            hdrhistogram::Histogram::new_with_bounds(1, 24 * 3_600_000, 2)
+                .expect("valid histogram bounds")
+        });
+        h.saturating_record(took.as_millis().max(1) as u64);
+        r.last_longest_step_us = Some(longest_step_us);
+    }
+}
+
+/// Publishes what only `/metrics` shows of this shard: how far its replica trails the
+/// last zxid shard 0 published and, on shard 0, the tree's counts. Only called when
+/// the metrics provider is on.
+pub fn publish_metrics(shard: &Shard, board: &Board, published: i64) {
+    let applied = shard.tree.last_processed_zxid();
+    // Zxids count txns within an epoch; across an epoch change the lag is at least
+    // the new epoch's txns.
+    let lag = match (published >> 32, applied >> 32) {
+        _ if published <= applied => 0,
+        (p, a) if p == a => (published - applied) as u64,
+        _ => (published & 0xffff_ffff) as u64,
+    };
+    let tree = (shard.id == 0).then(|| {
+        let t = &shard.tree;
+        crate::admin::prometheus::TreeFacts {
+            znode_count: t.node_count() as u64,
+            ephemerals_count: t.ephemeral_count() as u64,
+            approximate_data_size: t.approximate_data_size(),
+            global_sessions: t.session_count() as u64,
+        }
+    });
+    if let Some(slot) = board.metric_slots.get(shard.id) {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = ShardMetrics {
+            apply_lag_txns: lag,
+            tree,
+        };
     }
 }
 
@@ -181,11 +284,18 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
         }
         _ => {}
     }
+    let view = gather(rt, Detail::for_command(cmd));
+    admin::four_letter(cmd, &view)
+}
+
+/// Everything the four-letter words (and the AdminServer's commands) print, gathered
+/// on `rt`'s shard: its own report refreshed, the other shards' latest, the tree's
+/// counts, and the lists `detail` asks for.
+pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
     {
         let mut shard = rt.shard.borrow_mut();
         publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
     }
-    let detail = Detail::for_command(cmd);
     let shard = rt.shard.borrow();
     let version = admin::full_version("corral");
     let mut view = AdminView {
@@ -286,10 +396,31 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
         }
     }
     view.uptime_ms = rt.epoch.elapsed().as_millis() as u64;
+    view.data_dir_size = dir_size(&rt.config.data_dir);
+    view.log_dir_size = dir_size(&rt.config.data_log_dir);
     view.open_file_descriptor_count = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count() as i64)
         .unwrap_or(-1);
-    admin::four_letter(cmd, &view)
+    view
+}
+
+/// Bytes in the files of `dir` and its subdirectories, as ZooKeeper's
+/// `getDataDirSize`/`getLogDirSize` (0 when it cannot be read).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some(if meta.is_dir() {
+                dir_size(&e.path())
+            } else {
+                meta.len()
+            })
+        })
+        .sum()
 }
 
 /// What `envi` reports about the host and process.
@@ -310,6 +441,19 @@ fn env_facts(shards: usize) -> admin::EnvFacts {
             .map(|d| d.display().to_string())
             .unwrap_or_default(),
         shards,
+    }
+}
+
+/// Puts the commit shard's log numbers on the board: fsync latency (`mntr`,
+/// `/metrics`) and, when `/metrics` is on, txns per fsync.
+pub fn publish_log_stats(
+    board: &Board,
+    fsync_us: &hdrhistogram::Histogram<u64>,
+    batch_txns: Option<&hdrhistogram::Histogram<u64>>,
+) {
+    *board.fsync.lock().unwrap_or_else(|e| e.into_inner()) = Some(fsync_summary(fsync_us));
+    if let Some(h) = batch_txns {
+        *board.batch_txns.lock().unwrap_or_else(|e| e.into_inner()) = Some(fsync_summary(h));
     }
 }
 

@@ -35,9 +35,12 @@ pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBac
         tracing::warn!("forceSync=no: acknowledged writes can be lost at a power failure");
     }
     let started = std::time::Instant::now();
-    let (recovered, log) = recover(GlommioBackend, log_cfg, &snap_dir)
+    let (recovered, mut log) = recover(GlommioBackend, log_cfg, &snap_dir)
         .await
         .map_err(|e| e.to_string())?;
+    log.set_fsync_warning_threshold(std::time::Duration::from_millis(
+        config.fsync_warning_threshold_ms,
+    ));
     for w in &recovered.warnings {
         tracing::warn!("recovery: {w}");
     }
@@ -266,15 +269,20 @@ impl Snapshotter {
         glommio::spawn_local(async move {
             let started = std::time::Instant::now();
             match take_snapshot(&rt, &dir).await {
-                Ok(t) => tracing::info!(
-                    path = %t.path.display(),
-                    nodes = t.walked,
-                    changed_during_walk = t.changed,
-                    end_ms = t.end_us / 1000,
-                    longest_step_us = t.longest_step_us,
-                    total_ms = started.elapsed().as_millis() as u64,
-                    "snapshot taken (the last round held this shard for end_ms)"
-                ),
+                Ok(t) => {
+                    tracing::info!(
+                        path = %t.path.display(),
+                        nodes = t.walked,
+                        changed_during_walk = t.changed,
+                        end_ms = t.end_us / 1000,
+                        longest_step_us = t.longest_step_us,
+                        total_ms = started.elapsed().as_millis() as u64,
+                        "snapshot taken (the last round held this shard for end_ms)"
+                    );
+                    // `snapshottime` and corral_snapshot_longest_step_seconds.
+                    rt.board
+                        .record_snapshot(started.elapsed(), t.longest_step_us);
+                }
                 // A failed snapshot loses nothing: the log still holds every txn. Its
                 // partial file goes at once: on a full disk it holds space the log needs.
                 Err(e) => {

@@ -342,12 +342,14 @@ impl Pipeline {
                 Action::Log { txns } => self.log(txns),
                 Action::WriteEpoch { file, epoch } => self.store(StorageOp::Epoch(file, epoch)),
                 Action::Truncate { zxid } => {
+                    tracing::info!(zxid = format!("{zxid:#x}"), "sync: TRUNC from the leader");
                     self.given
                         .retain(|g| matches!(g, Given::Txn { hdr, .. } if hdr.zxid <= zxid));
                     self.store(StorageOp::Truncate(zxid));
                 }
                 Action::InstallSnap { link, zxid } => match self.net.take_snap(link) {
                     Some((mut tree, _sessions)) => {
+                        tracing::info!(zxid = format!("{zxid:#x}"), "sync: SNAP from the leader");
                         tree.set_last_processed_zxid(zxid);
                         self.given.clear();
                         let tree = Arc::new(tree);
@@ -488,6 +490,9 @@ impl Pipeline {
             let shard = self.rt.shard.borrow();
             shard.tree.approximate_data_size() + shard.tree.node_count() as u64 * 68
         };
+        // The DIFF would also carry the window from `before` on: ZooKeeper weighs the
+        // whole tail of the log after the learner's last txn.
+        let window_bytes = self.peer.history_bytes_from(before);
         // From the learner's own last txn on (so the peer can check it is ours), or
         // after it when that is an epoch's zero (no txn is stored there).
         let after = if zxid::counter_of(from) == 0 {
@@ -511,7 +516,8 @@ impl Pipeline {
                         .iter()
                         .map(|(h, t)| zab_txn(h, t, &empty, None))
                         .collect();
-                    let bytes: u64 = txns.iter().map(|t| t.data.len() as u64).sum();
+                    let bytes: u64 =
+                        window_bytes + txns.iter().map(|t| t.data.len() as u64).sum::<u64>();
                     if bytes.saturating_mul(3) > snapshot_bytes {
                         tracing::info!(
                             bytes,
@@ -841,28 +847,27 @@ impl Pipeline {
     /// Hands a batch to every shard (and applies it here), as the standalone commit
     /// task does.
     async fn publish(&mut self, batch: Vec<Committed>) {
-        let installs = batch.iter().any(|c| matches!(c, Committed::Install(_)));
+        let installed = batch.iter().rev().find_map(|c| match c {
+            Committed::Install(t) => Some(t.0.last_processed_zxid()),
+            _ => None,
+        });
         let last = super::commit::batch_last_zxid(&batch);
+        // Before any shard can apply (and answer) the batch: a read anywhere after a
+        // reply showing it waits until its own shard has applied it too.
+        if let Some(z) = last.or(installed) {
+            self.rt.published.store(z, Ordering::Release);
+        }
         let batch: Batch = Arc::new(batch);
         for s in &self.senders {
             if s.send(batch.clone()).await.is_err() {
                 tracing::error!("a shard stopped receiving committed batches");
             }
         }
-        {
-            let mut shard = self.rt.shard.borrow_mut();
-            shard.now_ms = self.rt.now_mono_ms();
-            shard.apply_batch(&batch);
-        }
-        if installs {
-            let z = self.rt.shard.borrow().tree.last_processed_zxid();
-            self.rt.published.store(z, Ordering::Release);
-        }
+        self.rt.apply(&batch);
         if let Some(z) = last {
             if self.state == ServerState::Leading {
                 self.core.applied(z);
             }
-            self.rt.published.store(z, Ordering::Release);
         }
         if let Some(s) = self.snapshotter.as_mut() {
             let txns = batch
@@ -886,6 +891,7 @@ impl Pipeline {
         self.serving = serving;
         tracing::info!(?state, ?leader, epoch, serving, "quorum role");
         self.rt.board.set_quorum_state(state, serving);
+        self.rt.board.set_leader(leader);
         if was_serving && !serving {
             // ZooKeeper shuts its server down when it loses its leader or quorum:
             // clients lose their connections and reconnect elsewhere. What they were
@@ -927,6 +933,13 @@ async fn storage_task(
     mut log: TxnLog<GlommioBackend>,
 ) {
     let config = rt.config.clone();
+    // mntr's fsync figures and the metrics' batch sizes, published at most every 200 ms
+    // (after an append: an idle log has nothing new to say).
+    let mut batch_txns = config.metrics_provider.is_some().then(|| {
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 24, 2)
+            .expect("valid histogram bounds")
+    });
+    let mut last_stats_publish = i64::MIN;
     loop {
         if q.ops.borrow().is_empty() {
             q.ready.wait().await;
@@ -955,6 +968,18 @@ async fn storage_task(
                 match log.append_batch(&records).await {
                     Ok(()) => inbox.push(Event::Logged { zxid: last }),
                     Err(e) => fatal(&format!("txn log append: {e}"), &e),
+                }
+                if let Some(h) = batch_txns.as_mut() {
+                    h.saturating_record(records.len() as u64);
+                }
+                let now = rt.now_mono_ms();
+                if now.saturating_sub(last_stats_publish) >= 200 {
+                    last_stats_publish = now;
+                    super::admin_view::publish_log_stats(
+                        &rt.board,
+                        log.fsync_histogram(),
+                        batch_txns.as_ref(),
+                    );
                 }
             }
             StorageOp::Epoch(file, epoch) => {

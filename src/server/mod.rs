@@ -11,19 +11,24 @@
 //! back to every shard as one shared `Arc`. Every shard applies the batch to its tree,
 //! fires its own watches and answers its own clients.
 
+mod admin_http;
 mod admin_view;
 mod commit;
 mod conn;
 mod durability;
 mod ensemble;
+mod listen;
 pub mod messages;
+mod metrics_http;
 mod notify;
 mod peer_links;
+mod sd_notify;
 pub mod shard;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::io::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,6 +58,26 @@ pub enum ServerError {
     Executor { shard: usize, msg: String },
     #[error("cannot recover the data in {dir}: {msg}")]
     Recovery { dir: String, msg: String },
+    /// `metricsProvider.httpHost:httpPort` cannot be served.
+    #[error(
+        "cannot serve Prometheus metrics on {addr} (metricsProvider.httpHost/httpPort): {msg}"
+    )]
+    Metrics { addr: SocketAddr, msg: String },
+    /// `admin.serverAddress:admin.serverPort` cannot be bound.
+    #[error("cannot start the AdminServer on {addr} (admin.serverAddress/admin.serverPort): {}", admin_bind_reason(.source))]
+    AdminBind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Why the AdminServer's port cannot be bound, and what to do about it.
+fn admin_bind_reason(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        "address in use by another process; set admin.serverPort to a free port or admin.enableServer=false".into()
+    } else {
+        e.to_string()
+    }
 }
 
 /// Connections per client IP over all shards (`maxClientCnxns`). Touched only when a
@@ -80,6 +105,9 @@ pub(crate) struct Runtime {
     /// txn up to it acknowledged, so a shard serves reads only once it has applied that
     /// far, and answers writes only once every shard has the batch.
     pub published: Arc<std::sync::atomic::AtomicI64>,
+    /// Woken each time this shard's tree moves (a batch applied): reads waiting in
+    /// `catch_up` check again.
+    pub applied: notify::Broadcast,
     /// Whether clients are served: always in standalone mode; in an ensemble only
     /// while this server is an established leader or an up-to-date learner.
     pub serving: Arc<std::sync::atomic::AtomicBool>,
@@ -91,11 +119,19 @@ impl Runtime {
     /// another shard has already acknowledged.
     pub async fn catch_up(&self) {
         let target = self.published.load(std::sync::atomic::Ordering::Acquire);
-        while self.shard.borrow().tree.last_processed_zxid() < target {
-            // A timer, not a bare yield: the batch arrives through the reactor, which a
-            // task that only yields can keep from being polled.
-            glommio::timer::sleep(Duration::from_micros(20)).await;
+        self.applied
+            .wait_until(|| self.shard.borrow().tree.last_processed_zxid() >= target)
+            .await;
+    }
+
+    /// Applies a committed batch to this shard's tree and wakes the reads waiting for it.
+    pub fn apply(&self, batch: &Batch) {
+        {
+            let mut shard = self.shard.borrow_mut();
+            shard.now_ms = self.now_mono_ms();
+            shard.apply_batch(batch);
         }
+        self.applied.notify_all();
     }
 }
 
@@ -179,6 +215,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             dir: config.data_dir.display().to_string(),
             msg,
         })?;
+    // A port another process holds is refused before recovery, which may take seconds.
+    listen::probe(config.client_port_address).map_err(|e| ServerError::Bind {
+        addr: config.client_port_address,
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -187,6 +228,20 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let per_ip: PerIpCounts = Arc::default();
     let epoch = Instant::now();
     let board = admin_view::Board::new(shards);
+    // Bound before recovery, which may take seconds, so a port another process holds
+    // stops the start at once (ZooKeeper starts its metrics provider first too).
+    if let Some(p) = &config.metrics_provider {
+        let metrics_error = |msg| ServerError::Metrics { addr: p.addr, msg };
+        let listener = metrics_http::bind(p.addr).map_err(metrics_error)?;
+        let sources = metrics_http::Sources {
+            board: board.clone(),
+            config: config.clone(),
+            epoch,
+        };
+        metrics_http::spawn(listener, sources).map_err(metrics_error)?;
+    }
+    // The AdminServer's port, for the same reason; served by the last shard.
+    let mut admin_listener = admin_http::bind(&config)?;
     let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed()));
 
@@ -225,6 +280,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
+        let admin = if shards == 1 {
+            admin_listener.take()
+        } else {
+            None
+        };
         let h = LocalExecutorBuilder::new(placement(0))
             .name("corral-0")
             .io_memory(4 << 20)
@@ -236,6 +296,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     board,
                     published,
                     serving,
+                    admin,
                 };
                 let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
@@ -310,6 +371,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         addr_senders.push(addr_tx);
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
+        let admin = if shard == shards - 1 {
+            admin_listener.take()
+        } else {
+            None
+        };
         let h = LocalExecutorBuilder::new(placement(shard))
             .name(&format!("corral-{shard}"))
             .io_memory(4 << 20)
@@ -342,6 +408,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     board,
                     published,
                     serving,
+                    admin,
                 };
                 shard_main(
                     shard,
@@ -400,6 +467,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     println!("corral: serving clients on {addr}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    // systemd's Type=notify: the start is done (conf/corral.service).
+    if let Err(e) = sd_notify::notify(&format!("READY=1\nSTATUS=serving clients on {addr}")) {
+        tracing::warn!("cannot tell systemd that the server is ready: {e}");
+    }
     for h in handles {
         let _ = h.join();
     }
@@ -414,6 +485,8 @@ struct Shared {
     board: Arc<admin_view::Board>,
     published: Arc<std::sync::atomic::AtomicI64>,
     serving: Arc<std::sync::atomic::AtomicBool>,
+    /// The AdminServer's bound port, given to the shard that serves it.
+    admin: Option<std::net::TcpListener>,
 }
 
 async fn shard_main(
@@ -432,9 +505,19 @@ async fn shard_main(
         board,
         published,
         serving,
+        admin,
     } = shared;
-    let listener = match TcpListener::bind(addr) {
-        Ok(l) => l,
+    // Shard 0 binds the port exclusively, then opens it to the other shards
+    // (`listen`'s module comment says why).
+    let backlog = config.client_port_listen_backlog;
+    let bound = if id == 0 {
+        listen::bind_first(addr, backlog)
+    } else {
+        listen::bind_shared(addr, backlog)
+    };
+    let listener = match bound {
+        // SAFETY: a bound, listening socket whose ownership moves to glommio.
+        Ok(l) => unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) },
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
             return;
@@ -470,9 +553,13 @@ async fn shard_main(
         seen_resets: RefCell::default(),
         bound_port: std::cell::Cell::new(local.port()),
         published,
+        applied: Default::default(),
         serving,
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
+    if let Some(l) = admin {
+        glommio::spawn_local(admin_http::serve_admin(rt.clone(), l)).detach();
+    }
     if let Some(range) = mapped {
         glommio::spawn_local(durability::rehome_data(rt.clone(), range)).detach();
     }
@@ -562,6 +649,14 @@ async fn commit_task(
         .is_empty()
         .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
     let mut last_fsync_publish = rt.now_mono_ms();
+    // Txns per fsync, for `/metrics` only; and whether the board lacks the latest
+    // fsync and batch numbers (published on the next wake-up once 200 ms have passed,
+    // so an idle server's numbers are not left stale).
+    let mut batch_txns = rt.config.metrics_provider.is_some().then(|| {
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 24, 2)
+            .expect("valid histogram bounds")
+    });
+    let mut log_stats_pending = false;
     let mut senders: Vec<ConnectedSender<Batch>> = Vec::new();
     for tx in to_shards {
         senders.push(tx.connect().await);
@@ -596,6 +691,11 @@ async fn commit_task(
     spare_wanted.notify();
     loop {
         futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(tick)).await;
+        if log_stats_pending && rt.now_mono_ms() - last_fsync_publish >= 200 {
+            last_fsync_publish = rt.now_mono_ms();
+            log_stats_pending = false;
+            admin_view::publish_log_stats(&rt.board, log.fsync_histogram(), batch_txns.as_ref());
+        }
         if log.wants_spare() {
             if let Some(spare) = spare_slot.borrow_mut().take() {
                 log.offer_spare(spare);
@@ -650,26 +750,29 @@ async fn commit_task(
             continue;
         }
         let last = commit::batch_last_zxid(&batch);
+        if let (Some(h), false) = (batch_txns.as_mut(), records.is_empty()) {
+            h.saturating_record(records.len() as u64);
+        }
+        log_stats_pending = true;
         if rt.now_mono_ms() - last_fsync_publish >= 200 {
             last_fsync_publish = rt.now_mono_ms();
-            *rt.board.fsync.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(admin_view::fsync_summary(log.fsync_histogram()));
+            log_stats_pending = false;
+            admin_view::publish_log_stats(&rt.board, log.fsync_histogram(), batch_txns.as_ref());
         }
         let batch: Batch = Arc::new(batch);
+        if let Some(z) = last {
+            // Before any shard can apply (and answer) the batch: a read anywhere after
+            // a reply showing it waits until its own shard has applied it too.
+            rt.published.store(z, std::sync::atomic::Ordering::Release);
+        }
         for s in &senders {
             if s.send(batch.clone()).await.is_err() {
                 tracing::error!("a shard stopped receiving committed batches");
             }
         }
-        {
-            let mut shard = rt.shard.borrow_mut();
-            shard.now_ms = rt.now_mono_ms();
-            shard.apply_batch(&batch);
-        }
+        rt.apply(&batch);
         if let Some(z) = last {
             core.applied(z);
-            // Every shard has the batch now: let replies showing it go out anywhere.
-            rt.published.store(z, std::sync::atomic::Ordering::Release);
         }
         if let Some(s) = snapshotter.as_mut() {
             s.after_batch(&rt, records.len() as u64);
@@ -808,18 +911,9 @@ async fn apply_batches(
     let mut snapshotter =
         snapshots.then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
     while let Some(batch) = rx.recv().await {
-        // Replies to this batch's writes wait until shard 0 has handed it to every
-        // shard, so no client can be told of a write another shard cannot yet show.
-        if let Some(z) = commit::batch_last_zxid(&batch) {
-            while rt.published.load(std::sync::atomic::Ordering::Acquire) < z {
-                glommio::timer::sleep(Duration::from_micros(20)).await;
-            }
-        }
-        {
-            let mut shard = rt.shard.borrow_mut();
-            shard.now_ms = rt.now_mono_ms();
-            shard.apply_batch(&batch);
-        }
+        // Shard 0 moved `published` past this batch before sending it, so a client told
+        // of its writes here finds them on any shard (its read there catches up).
+        rt.apply(&batch);
         rt.flush_dirty();
         if let Some(s) = snapshotter.as_mut() {
             let txns = batch
@@ -837,6 +931,10 @@ async fn publish_reports(rt: Rc<Runtime>) {
         glommio::timer::sleep(Duration::from_millis(200)).await;
         let mut shard = rt.shard.borrow_mut();
         admin_view::publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
+        if rt.config.metrics_provider.is_some() {
+            let published = rt.published.load(std::sync::atomic::Ordering::Acquire);
+            admin_view::publish_metrics(&shard, &rt.board, published);
+        }
     }
 }
 

@@ -305,6 +305,9 @@ pub struct TxnLog<B: Backend> {
     /// When making a segment last failed with ENOSPC; None once one was made.
     no_space_at: Option<Instant>,
     no_space_retry: Duration,
+    /// A batch's fdatasync slower than this is logged as a warning (ZooKeeper's
+    /// `fsync.warningthresholdms`, 1000 ms by default).
+    fsync_warning: Duration,
 }
 
 /// How long the log waits after a segment creation failed for lack of space before it
@@ -393,6 +396,7 @@ impl<B: Backend> TxnLog<B> {
             fatal: None,
             no_space_at: None,
             no_space_retry: NO_SPACE_RETRY,
+            fsync_warning: Duration::from_millis(1000),
         })
     }
 
@@ -406,6 +410,11 @@ impl<B: Backend> TxnLog<B> {
     /// installed one): the lowest zxid [`Self::truncate_after`] accepts.
     pub fn base_zxid(&self) -> i64 {
         self.base_zxid
+    }
+
+    /// Sets `fsync.warningthresholdms`: slower fdatasyncs are logged as warnings.
+    pub fn set_fsync_warning_threshold(&mut self, threshold: Duration) {
+        self.fsync_warning = threshold;
     }
 
     /// fdatasync latencies of appends, in microseconds.
@@ -587,6 +596,15 @@ impl<B: Backend> TxnLog<B> {
             }
             let us = t.elapsed().as_micros().clamp(1, 3_600_000_000) as u64;
             let _ = self.fsync_us.record(us);
+            if Duration::from_micros(us) > self.fsync_warning {
+                // ZooKeeper's FileTxnLog words it so; operators grep for it.
+                tracing::warn!(
+                    ms = us / 1000,
+                    file = %seg.path.display(),
+                    "fsync-ing the write ahead log took {}ms which will adversely effect operation latency",
+                    us / 1000
+                );
+            }
         }
         let new_pos = seg.pos + need;
         let tail_start = (align_down(new_pos) - start) as usize;

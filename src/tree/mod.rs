@@ -357,6 +357,11 @@ impl DataTree {
         v
     }
 
+    /// Live sessions (`sessions().len()` without building the list).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
     pub fn add_session(&mut self, session_id: i64, timeout: i32) {
         self.sessions.insert(session_id, timeout);
     }

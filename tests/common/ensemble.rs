@@ -405,54 +405,7 @@ pub struct Ensemble {
     zookeeper: bool,
 }
 
-/// Nothing listens on 127.0.0.1:`port`. A bind (with SO_REUSEADDR, as std sets it)
-/// that succeeds says so; one that fails may only mean TIME-WAIT sockets of a killed
-/// server's connections (corral's listener has SO_REUSEPORT but not SO_REUSEADDR, so
-/// its TIME-WAIT sockets block such a bind for a minute): then a refused connect says
-/// nothing listens.
-fn port_is_free(port: u16) -> bool {
-    if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-        return true;
-    }
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    matches!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
-    )
-}
-
-/// The kernel's ephemeral port range (`ip_local_port_range`).
-fn ephemeral_range() -> (u16, u16) {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|w| w.parse::<u16>().ok());
-            Some((it.next()??, it.next()??))
-        })
-        .unwrap_or((32768, 60999))
-}
-
-/// A loopback port for a member, free now and not in `taken`. Members' ports are
-/// taken from below the ephemeral range: a port handed out by `bind(:0)` (the proxies)
-/// or as the local port of an outgoing connection (any client) while a member is
-/// down would otherwise keep it from binding its own port again at a restart.
-fn fresh_port(taken: &mut Vec<u16>) -> u16 {
-    use rand::Rng;
-    let (lo, _) = ephemeral_range();
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let p = if lo > 12_000 {
-            rng.gen_range(10_000..lo)
-        } else {
-            super::free_port()
-        };
-        if !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            taken.push(p);
-            return p;
-        }
-    }
-    panic!("no free port found");
-}
+use super::ports::{fresh_port, port_is_free};
 
 const ZK_JARS: &[&str] = &[
     "zookeeper.jar",

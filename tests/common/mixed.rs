@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -177,19 +177,9 @@ pub struct Mixed {
     notes: Arc<Mutex<Vec<String>>>,
 }
 
-/// Nothing listens on 127.0.0.1:`port`. A bind that succeeds says so; one that fails
-/// may only mean TIME-WAIT sockets of a killed server's connections (corral's listener
-/// has SO_REUSEPORT but not SO_REUSEADDR): then a refused connect says nothing listens.
-fn port_is_free(port: u16) -> bool {
-    if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-        return true;
-    }
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    matches!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
-    )
-}
+#[path = "ports.rs"]
+mod ports;
+use ports::{fresh_port, port_is_free};
 
 /// Sends a four-letter word and reads the whole answer (the server closes after it).
 pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
@@ -225,14 +215,8 @@ impl Mixed {
             .prefix("corral-mixed-")
             .tempdir()
             .expect("temp dir");
-        // Hold every listener until all ports are picked, so they are distinct.
-        let mut held = Vec::new();
-        let mut port = || {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-            let p = l.local_addr().unwrap().port();
-            held.push(l);
-            p
-        };
+        let mut taken = Vec::new();
+        let mut port = || fresh_port(&mut taken);
         let mut members = Vec::new();
         for &(sid, kind, observer) in layout {
             let dir = root.path().join(format!("server{sid}"));
@@ -252,7 +236,6 @@ impl Mixed {
                 starts: 0,
             });
         }
-        drop(held);
         let m = Mixed {
             members,
             tick_ms,

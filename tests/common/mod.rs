@@ -10,6 +10,7 @@
 
 pub mod durable;
 pub mod ensemble;
+pub mod ports;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ use zookeeper_client as zk;
 /// The zoo.cfg every test server starts from; `extra_cfg_lines` override keys.
 const BASE_CFG: &[(&str, &str)] = &[
     ("tickTime", "200"),
+    // The AdminServer's default port 8080 would collide between parallel servers.
+    ("admin.enableServer", "false"),
     ("4lw.commands.whitelist", "*"),
     ("maxClientCnxns", "0"),
 ];

@@ -114,6 +114,8 @@ class Server:
         cfg = dict(self.config)
         cfg.setdefault("clientPort", "0")
         cfg.setdefault("clientPortAddress", "127.0.0.1")
+        # The AdminServer's default port 8080 would collide between servers.
+        cfg.setdefault("admin.enableServer", "false")
         cfg["dataDir"] = self.data_dir
         path = os.path.join(self.tmp, "zoo.cfg")
         with open(path, "w") as f:

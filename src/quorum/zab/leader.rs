@@ -727,6 +727,7 @@ impl Leader {
         let limit = self.synced_limit(peer);
         let h = self.handlers.get_mut(&link).expect("handler present");
         let observer = h.kind == LearnerType::Observer;
+        tracing::info!(sid = h.sid, observer, sync = ?first, "syncing a learner");
         let send = |out: &mut Vec<Action>, p| out.push(Action::Send { link, pkt: p });
         if matches!(first, FirstPacket::Snap) {
             self.snap_syncs += 1;

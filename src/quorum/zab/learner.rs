@@ -322,6 +322,7 @@ impl Learner {
                 Ok(())
             }
             (Phase::SyncMode, wire::DIFF) => {
+                tracing::info!(leader = self.leader, "sync: DIFF from the leader");
                 // Our whole log is part of the leader's history.
                 self.commit_target = peer.history.last_zxid();
                 self.phase = Phase::Syncing;

@@ -200,6 +200,16 @@ impl Peer {
         }
     }
 
+    /// The bytes of the txns held in memory from `zxid` on: with those read from the log,
+    /// the whole tail a DIFF would send, which ZooKeeper's `snapshotSizeFactor` rule
+    /// weighs against a snapshot.
+    pub fn history_bytes_from(&self, zxid: i64) -> u64 {
+        self.history
+            .after(zxid - 1)
+            .map(|t| t.data.len() as u64)
+            .sum()
+    }
+
     /// Leader, established: the zxid the next proposal must have, or None when this
     /// epoch has no zxid left (the leader steps down when asked to propose past it,
     /// ZOOKEEPER-1277).

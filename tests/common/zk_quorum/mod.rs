@@ -11,7 +11,7 @@
 
 pub mod runtime;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -184,24 +184,9 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
     Some(out)
 }
 
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", port)).is_ok()
-}
-
-/// A loopback port nobody listens on now, distinct from every port in `taken`.
-fn fresh_port(taken: &mut BTreeSet<u16>) -> u16 {
-    for _ in 0..1000 {
-        let p = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if taken.insert(p) {
-            return p;
-        }
-    }
-    panic!("no free port found");
-}
+#[path = "../ports.rs"]
+mod ports;
+use ports::{fresh_port, port_is_free};
 
 /// The ensemble: members, their processes, the corral peers' runtimes.
 pub struct Ensemble {
@@ -221,16 +206,15 @@ pub struct Ensemble {
 impl Ensemble {
     /// `layout`: (sid, who runs it, participant or observer).
     pub fn new(layout: &[(Sid, Kind, LearnerType)]) -> Ensemble {
-        let mut taken = BTreeSet::new();
+        let mut taken = Vec::new();
         let mut members = Vec::new();
         let mut listeners = BTreeMap::new();
         for &(sid, kind, learner_type) in layout {
             // A corral member's election and quorum ports are bound now and held.
             let (election_port, quorum_port) = if kind == Kind::Corral {
-                let bind = |taken: &mut BTreeSet<u16>| {
-                    let l = TcpListener::bind("127.0.0.1:0").expect("bind a corral port");
-                    let p = l.local_addr().unwrap().port();
-                    taken.insert(p);
+                let bind = |taken: &mut Vec<u16>| {
+                    let p = fresh_port(taken);
+                    let l = TcpListener::bind(("127.0.0.1", p)).expect("bind a corral port");
                     (l, p)
                 };
                 let (e, ep) = bind(&mut taken);
