@@ -45,6 +45,12 @@ pub struct Board {
     pub snapshots: Mutex<SnapshotRecord>,
     /// For `/metrics`: one slot per shard, refreshed with `slots`.
     pub metric_slots: Vec<Mutex<ShardMetrics>>,
+    /// Each shard's requests in flight, kept current (not on the report's period):
+    /// `globalOutstandingLimit` bounds their sum, server-wide as in ZooKeeper.
+    pub in_flight: Vec<std::sync::atomic::AtomicUsize>,
+    /// How many times a connection stopped reading because the server-wide limit was
+    /// reached (for the benchmark's "throttled" column and `/metrics`).
+    pub throttled: AtomicU64,
 }
 
 /// A shard's numbers that only `/metrics` shows.
@@ -142,7 +148,25 @@ impl Board {
             batch_txns: Mutex::new(None),
             snapshots: Mutex::default(),
             metric_slots: (0..shards).map(|_| Mutex::default()).collect(),
+            in_flight: (0..shards).map(|_| Default::default()).collect(),
+            throttled: AtomicU64::new(0),
         })
+    }
+
+    /// Requests in flight on the whole server: `own` (the caller's live count for its
+    /// shard `shard`) plus what the other shards last published.
+    pub fn in_flight_total(&self, shard: usize, own: usize) -> usize {
+        self.in_flight
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if i == shard {
+                    own
+                } else {
+                    n.load(Ordering::Relaxed)
+                }
+            })
+            .sum()
     }
 
     /// A snapshot was taken in `took`; its longest step held the shard `longest_step_us`.

@@ -238,9 +238,21 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         if io.closed.get() {
             break;
         }
-        // globalOutstandingLimit: stop reading while too much is in flight.
-        while rt.shard.borrow().outstanding >= limit && !io.closed.get() {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
+        // globalOutstandingLimit: stop reading while too much is in flight on the whole
+        // server (ZooKeeper's limit is server-wide, not per core). The other shards'
+        // counts move on their own cores, so a throttled connection looks again every
+        // millisecond; an unthrottled one pays one sum per read.
+        let over = |rt: &Runtime| {
+            let shard = rt.shard.borrow();
+            rt.board.in_flight_total(shard.id, shard.outstanding) >= limit
+        };
+        if over(rt) {
+            rt.board
+                .throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            while over(rt) && !io.closed.get() {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
         }
         match read_until(&mut rd, &mut buf, deadline).await {
             Ok(0) => break,

@@ -140,6 +140,9 @@ impl Runtime {
     /// whose unread output exceeds the limit.
     pub fn flush_dirty(&self) {
         let mut shard = self.shard.borrow_mut();
+        if let Some(slot) = self.board.in_flight.get(shard.id) {
+            slot.store(shard.outstanding, std::sync::atomic::Ordering::Relaxed);
+        }
         if shard.has_outbox() {
             self.outbox_ready.notify();
         }
