@@ -4,32 +4,47 @@
 //! - `corral-bench run --hosts H --workload read|write|exists|mixed|create|create-delete|
 //!   children|watch|churn|populate|custom [knobs]`: one run, with a live progress line
 //!   on stderr, a final table on stdout, and `--json`, `--hgrm`, `--svg` files.
+//! - `corral-bench sweep --hosts H --workload read|write [--levels 1,8,32,128,256,1024]`:
+//!   one short closed-loop run per in-flight level (one session at level 1, eight
+//!   sessions from 8 on, the requests split over them) and a table per level.
 //! - `corral-bench plot --out F.svg RUN.json...`: overlays the latency percentiles of
 //!   several runs.
 //! - `corral-bench wait-ready --hosts H --path P`: polls until a getData of P succeeds
 //!   and prints how long that took (restart timing).
+//! - `corral-bench first-write --hosts H [--kill-pid PID]`: kill -9 a server (the
+//!   leader) and time until a write succeeds on any of the hosts (failover timing).
 //!
 //! It speaks the protocol with its own lean client over corral's codec, keeps N
 //! requests in flight per session, and reports its own CPU time so a client that is
-//! the bottleneck is visible. See tools/bench/run.rs for how latencies are measured.
+//! the bottleneck is visible. Throughput and latency count only successful replies;
+//! errors are counted by ZooKeeper error code, and an error whose code was not declared
+//! expected (`--expect-errors`) makes the run exit non-zero. With `--server-pid` it
+//! charges the servers' CPU (utime + stime of /proc/PID/stat) inside the measured
+//! window to the run, per successful op, and it asks each server `mntr` whether it
+//! throttled. See tools/bench/run.rs for how latencies are measured.
 
 mod client;
+mod failover;
 mod fsync;
+mod mntr;
 mod plot;
+mod probe;
+mod procstat;
 mod report;
 mod run;
+mod sweep;
 mod workload;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
-use report::{build_result, ClientCpu, Recorder};
+use report::{build_result, ClientCpu, Recorder, RunResult};
 use run::{Shared, Timing};
 use workload::{Kind, RunConfig, WorkloadFile};
 
@@ -48,6 +63,8 @@ struct Cli {
 enum Command {
     /// Run one workload.
     Run(Box<RunArgs>),
+    /// Run a workload at several in-flight levels, one short closed-loop run each.
+    Sweep(Box<sweep::SweepArgs>),
     /// Overlay the latency percentiles of several `--json` results in one SVG.
     Plot {
         #[arg(long)]
@@ -67,10 +84,25 @@ enum Command {
     },
     /// Measure write + fdatasync latency and the txn log's group commit on a directory.
     Fsync(Box<fsync::FsyncArgs>),
+    /// Time until a write succeeds on any of the hosts, from a kill -9 of --kill-pid
+    /// (or from now); prints a JSON line.
+    FirstWrite {
+        /// The servers to write through (the survivors), comma-separated.
+        #[arg(long)]
+        hosts: String,
+        /// The znode to setData (must exist).
+        #[arg(long, default_value = "/corral-bench")]
+        path: String,
+        /// A server process to SIGKILL first (one the caller started: the leader).
+        #[arg(long)]
+        kill_pid: Option<u32>,
+        #[arg(long, default_value = "60s")]
+        timeout: String,
+    },
 }
 
-#[derive(Args, Debug, Default)]
-struct RunArgs {
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
     /// Servers, comma-separated host:port; sessions are spread over them.
     #[arg(long, default_value = "127.0.0.1:2181")]
     hosts: String,
@@ -90,6 +122,9 @@ struct RunArgs {
     /// Requests in flight per session. [default: 32]
     #[arg(long, short)]
     outstanding: Option<usize>,
+    /// Requests in flight over all sessions, split evenly (instead of --outstanding).
+    #[arg(long)]
+    inflight: Option<usize>,
     /// Worker threads the sessions are spread over. [default: 1]
     #[arg(long, short)]
     threads: Option<usize>,
@@ -141,9 +176,25 @@ struct RunArgs {
     /// Also print the result JSON on stdout.
     #[arg(long)]
     print_json: bool,
+    /// Server process ids (comma-separated or repeated): their CPU time (utime + stime
+    /// of /proc/PID/stat) inside the measured window is reported, per successful op.
+    #[arg(long = "server-pid", value_delimiter = ',')]
+    server_pids: Vec<u32>,
+    /// Do not ask the servers `mntr` and `srvr` (throttling is then not known).
+    #[arg(long)]
+    no_mntr: bool,
+    /// The servers' globalOutstandingLimit: outstanding_requests reaching it during the
+    /// window is reported as throttling.
+    #[arg(long)]
+    outstanding_limit: Option<u64>,
+    /// Error codes this workload expects (names such as NoNode, or numbers),
+    /// comma-separated. Any other error reply, or a failed session, makes the run exit
+    /// non-zero.
+    #[arg(long, default_value = "")]
+    expect_errors: String,
 }
 
-fn resolve(a: &RunArgs) -> Result<RunConfig, String> {
+pub fn resolve(a: &RunArgs) -> Result<RunConfig, String> {
     let file = match &a.workload_file {
         Some(p) => WorkloadFile::load(p)?,
         None => WorkloadFile::default(),
@@ -210,6 +261,7 @@ fn resolve(a: &RunArgs) -> Result<RunConfig, String> {
         hosts,
         sessions,
         outstanding: a.outstanding.or(file.outstanding).unwrap_or(32).max(1),
+        inflight: a.inflight.map(|n| n.max(1)),
         threads,
         value_size: a.value_size.or(file.value_size).unwrap_or(100),
         keys: a.keys.or(file.keys).unwrap_or(10_000).max(1),
@@ -235,21 +287,35 @@ fn fmt_rate(v: f64) -> String {
     }
 }
 
-fn run_cmd(a: RunArgs) -> Result<(), String> {
-    let cfg = Arc::new(resolve(&a)?);
-    if cfg.setup {
-        run::setup(&cfg).map_err(|e| format!("setup: {e}"))?;
+/// What a run watches besides itself (server CPU, throttling) and which error codes it
+/// tolerates.
+pub struct Watch {
+    pub probe: probe::ProbeConfig,
+    pub expected: Vec<i32>,
+    /// Print the progress line (a sweep prints one line per level instead).
+    pub progress: bool,
+}
+
+impl Watch {
+    pub fn from_args(a: &RunArgs, cfg: &RunConfig) -> Result<Watch, String> {
+        Ok(Watch {
+            probe: probe::ProbeConfig {
+                pids: a.server_pids.clone(),
+                hosts: if a.no_mntr {
+                    Vec::new()
+                } else {
+                    cfg.hosts.clone()
+                },
+                limit: a.outstanding_limit,
+            },
+            expected: report::parse_error_codes(&a.expect_errors)?,
+            progress: true,
+        })
     }
-    if cfg.kind == Kind::Populate {
-        println!(
-            "corral-bench: {} znodes of {} B under {}/k on {}",
-            cfg.keys,
-            cfg.value_size,
-            workload::ROOT,
-            cfg.hosts.join(",")
-        );
-        return Ok(());
-    }
+}
+
+/// One run of `cfg` (its znodes already set up): the result and the merged recorder.
+pub fn execute(cfg: Arc<RunConfig>, watch: &Watch) -> Result<(RunResult, Recorder), String> {
     let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -289,9 +355,11 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
     if sh.connected.load(Relaxed) < expected {
         sh.stop.store(true, Relaxed);
     }
+    let finished = Arc::new(AtomicBool::new(false));
+    let observer = probe::spawn(watch.probe.clone(), sh.clone(), timing, finished.clone());
     sh.go(timing);
     // Progress once a second until the threads end.
-    let tty = std::io::stderr().is_terminal();
+    let tty = std::io::stderr().is_terminal() && watch.progress;
     let mut last_ops = 0u64;
     let mut last_t = Instant::now();
     let started = Instant::now();
@@ -323,7 +391,7 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
             "draining"
         };
         let line = format!(
-            "[{:>5.1}s] {:>9} ops/s  p99 {:>9.3} ms  errors {}  ({phase})",
+            "[{:>5.1}s] {:>9} replies/s  p99 {:>9.3} ms  errors {}  ({phase})",
             started.elapsed().as_secs_f64(),
             fmt_rate((ops - last_ops) as f64 / dt),
             p99 as f64 / 1e6,
@@ -332,12 +400,13 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
         last_ops = ops;
         if tty {
             eprint!("\r{line}   ");
-        } else {
+        } else if watch.progress {
             eprintln!("{line}");
         }
         if cfg.ops.is_none() && started.elapsed() > grace {
             eprintln!("\ncorral-bench: sessions did not finish 30 s after the end; giving up");
             sh.stop.store(true, Relaxed);
+            finished.store(true, Relaxed);
             return Err("run did not finish".into());
         }
     }
@@ -353,16 +422,18 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
         rec.merge(&out.rec);
         last_done = last_done.max(out.last_done_ns);
     }
+    finished.store(true, Relaxed);
+    let observed = observer
+        .join()
+        .map_err(|_| "the probe thread panicked".to_string())?;
     let cpu1 = report::rusage();
     let wall = wall0.elapsed().as_secs_f64();
     let failures = sh.failures.lock().map(|f| f.clone()).unwrap_or_default();
-    if !failures.is_empty() {
+    if !failures.is_empty() && rec.ops == 0 {
         for f in &failures {
             eprintln!("corral-bench: {f}");
         }
-        if rec.ops == 0 {
-            return Err(format!("{} session(s) failed", sh.failed.load(Relaxed)));
-        }
+        return Err(format!("{} session(s) failed", sh.failed.load(Relaxed)));
     }
     let measured_s = if cfg.ops.is_some() {
         last_done.saturating_sub(timing.measure_from_ns) as f64 / 1e9
@@ -375,13 +446,81 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
         wall_s: wall,
         cores: (cpu1.0 - cpu0.0 + cpu1.1 - cpu0.1) / wall.max(1e-9),
     };
-    let result = build_result(&cfg, &rec, measured_s, cpu);
+    let mut result = build_result(&cfg, &rec, measured_s, cpu);
+    let window_ok = if cfg.ops.is_some() {
+        rec.ok
+    } else {
+        rec.ok_in_window
+    };
+    result.client_us_per_op =
+        procstat::us_per_op(observed.client.user_s + observed.client.sys_s, window_ok);
+    result.client_cpu_window = Some(observed.client.clone());
+    if !watch.probe.pids.is_empty() {
+        result.server_cpu = Some(procstat::server_cpu(
+            &observed.before,
+            &observed.after,
+            &observed.rss,
+            observed.window_s,
+            window_ok,
+        ));
+    }
+    result.throttled |= observed.throttle.iter().any(|t| t.throttled);
+    result.throttle = observed.throttle;
+    result.expected_errors = watch
+        .expected
+        .iter()
+        .map(|c| report::error_name(*c))
+        .collect();
+    result.unexpected_errors =
+        report::unexpected(&rec.errors_all, &watch.expected) + failures.len() as u64;
+    result.session_failures = failures;
+    Ok((result, rec))
+}
+
+/// The errors of a run on stderr, and whether any was unexpected (as an Err).
+pub fn report_errors(r: &RunResult, rec: &Recorder, expected: &[i32]) -> Result<(), String> {
+    let t = report::error_table(&rec.errors, &rec.errors_all, expected);
+    if !t.is_empty() {
+        eprintln!("corral-bench: errors by code [{}]:\n{t}", r.label);
+    }
+    for f in &r.session_failures {
+        eprintln!("corral-bench: {f}");
+    }
+    if r.unexpected_errors > 0 {
+        return Err(format!(
+            "[{}] {} unexpected error(s): {} error replies not declared with --expect-errors, {} failed session(s)",
+            r.label,
+            r.unexpected_errors,
+            r.unexpected_errors - r.session_failures.len() as u64,
+            r.session_failures.len()
+        ));
+    }
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs) -> Result<(), String> {
+    let cfg = Arc::new(resolve(&a)?);
+    let watch = Watch::from_args(&a, &cfg)?;
+    if cfg.setup {
+        run::setup(&cfg).map_err(|e| format!("setup: {e}"))?;
+    }
+    if cfg.kind == Kind::Populate {
+        println!(
+            "corral-bench: {} znodes of {} B under {}/k on {}",
+            cfg.keys,
+            cfg.value_size,
+            workload::ROOT,
+            cfg.hosts.join(",")
+        );
+        return Ok(());
+    }
+    let (result, rec) = execute(cfg.clone(), &watch)?;
     print!("{}", report::table(&cfg, &result));
-    if !failures.is_empty() {
+    if !result.session_failures.is_empty() {
         println!(
             "  WARNING: {} session(s) failed: {}",
-            failures.len(),
-            failures[0]
+            result.session_failures.len(),
+            result.session_failures[0]
         );
     }
     let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
@@ -403,16 +542,34 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
         )?;
     }
     let _ = std::io::stdout().flush();
-    if !failures.is_empty() {
-        return Err(format!("{} session(s) failed", failures.len()));
-    }
-    Ok(())
+    report_errors(&result, &rec, &watch.expected)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.command {
         Command::Run(a) => run_cmd(*a),
+        Command::Sweep(a) => sweep::sweep_cmd(*a),
+        Command::FirstWrite {
+            hosts,
+            path,
+            kill_pid,
+            timeout,
+        } => (|| {
+            let timeout = workload::parse_duration(&timeout)?;
+            let hosts: Vec<String> = hosts
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if hosts.is_empty() {
+                return Err("--hosts names no server".to_string());
+            }
+            let r = failover::first_write(&hosts, &path, kill_pid, timeout)
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            Ok(())
+        })(),
         Command::Fsync(a) => fsync::run(*a),
         Command::Plot { out, title, files } => (|| {
             let mut runs = Vec::new();

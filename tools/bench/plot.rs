@@ -140,6 +140,7 @@ mod tests {
             client_cpu: ClientCpu::default(),
             machine: Machine::default(),
             unix_time: 0,
+            ..RunResult::default()
         };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("p.svg");

@@ -1,7 +1,11 @@
 //! Measurements and what is written from them: per-thread recorders (latency in
 //! nanoseconds in HdrHistograms), the result record (JSON), HdrHistogram's percentile
-//! distribution file (.hgrm), the final table, and the client's own CPU time
-//! (getrusage), so a client that is the bottleneck shows.
+//! distribution file (.hgrm), the final table, the errors by code, and the client's own
+//! CPU time (getrusage), so a client that is the bottleneck shows.
+//!
+//! Throughput and latency count only successful replies: an error reply (a refusal is
+//! fast) is counted by its ZooKeeper error code instead, and a code not declared
+//! expected (`--expect-errors`) makes the run exit non-zero.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +13,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::mntr::Throttle;
+use crate::procstat::ServerCpu;
 use crate::workload::RunConfig;
 
 /// Latencies are recorded in nanoseconds, 1 ns .. 100 s, 3 significant digits.
@@ -27,16 +33,22 @@ pub struct Recorder {
     pub fanout: Histogram<u64>,
     /// Since the last progress tick (every op, warm-up included).
     pub interval: Histogram<u64>,
+    /// Ops meant to be sent inside the window, whatever their reply.
     pub ops: u64,
-    /// Ops completed inside the measured window (whenever they were meant to be sent):
-    /// the throughput.
-    pub done_in_window: u64,
+    /// Of those, the ones answered without error.
+    pub ok: u64,
+    /// Successful ops completed inside the measured window (whenever they were meant to
+    /// be sent): the throughput.
+    pub ok_in_window: u64,
     /// Open loop: requests scheduled inside the window that were never sent because
     /// the server kept every session's window full. Each is in `latency` with the
     /// time it had waited at the end, a lower bound.
     pub missed: u64,
     pub by_kind: BTreeMap<&'static str, u64>,
+    /// Error replies of measured ops, by code.
     pub errors: BTreeMap<i32, u64>,
+    /// Error replies of every op, warm-up and drain included, by code.
+    pub errors_all: BTreeMap<i32, u64>,
 }
 
 impl Default for Recorder {
@@ -47,10 +59,12 @@ impl Default for Recorder {
             fanout: new_hist(),
             interval: new_hist(),
             ops: 0,
-            done_in_window: 0,
+            ok: 0,
+            ok_in_window: 0,
             missed: 0,
             by_kind: BTreeMap::new(),
             errors: BTreeMap::new(),
+            errors_all: BTreeMap::new(),
         }
     }
 }
@@ -61,13 +75,17 @@ impl Recorder {
         self.service.add(&o.service).expect("same bounds");
         self.fanout.add(&o.fanout).expect("same bounds");
         self.ops += o.ops;
-        self.done_in_window += o.done_in_window;
+        self.ok += o.ok;
+        self.ok_in_window += o.ok_in_window;
         self.missed += o.missed;
         for (k, v) in &o.by_kind {
             *self.by_kind.entry(k).or_default() += v;
         }
         for (k, v) in &o.errors {
             *self.errors.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.errors_all {
+            *self.errors_all.entry(*k).or_default() += v;
         }
     }
 }
@@ -212,20 +230,42 @@ pub fn machine() -> Machine {
 }
 
 /// One run's result, as written by `--json` and read back by `plot`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunResult {
     pub label: String,
     pub workload: String,
     pub config: serde_json::Value,
     /// Seconds measured (after warm-up).
     pub measured_s: f64,
+    /// Ops meant to be sent inside the window, errors included.
     pub ops: u64,
+    /// Of those, answered without error.
+    #[serde(default)]
+    pub ok_ops: u64,
+    /// Successful replies per second of the window (errors never count).
     pub ops_per_sec: f64,
+    /// Requests in flight over all sessions (closed loop: the concurrency).
+    #[serde(default)]
+    pub inflight: usize,
     /// Open loop: scheduled requests never sent (see `Recorder::missed`).
     #[serde(default)]
     pub missed: u64,
+    /// Error replies of measured ops.
     pub errors: u64,
     pub errors_by_code: BTreeMap<String, u64>,
+    /// Error replies over the whole run (warm-up and drain too), by code.
+    #[serde(default)]
+    pub errors_all_by_code: BTreeMap<String, u64>,
+    /// Codes declared expected (`--expect-errors`).
+    #[serde(default)]
+    pub expected_errors: Vec<String>,
+    /// Error replies over the whole run whose code was not expected, plus failed
+    /// sessions: non-zero makes the run exit non-zero.
+    #[serde(default)]
+    pub unexpected_errors: u64,
+    /// Sessions that failed (connection lost, refused), with why.
+    #[serde(default)]
+    pub session_failures: Vec<String>,
     pub ops_by_kind: BTreeMap<String, u64>,
     pub latency_us: Percentiles,
     /// Fixed-rate runs: latency from the actual send time (not corrected).
@@ -234,7 +274,23 @@ pub struct RunResult {
     pub fanout_latency_us: Option<Percentiles>,
     /// (percentile, microseconds) over the whole distribution.
     pub curve: Vec<(f64, f64)>,
+    /// The client's CPU over the whole run (connects, warm-up and drain included).
     pub client_cpu: ClientCpu,
+    /// The client's CPU inside the measured window.
+    #[serde(default)]
+    pub client_cpu_window: Option<ClientCpu>,
+    /// Client CPU per successful op inside the window, microseconds.
+    #[serde(default)]
+    pub client_us_per_op: Option<f64>,
+    /// CPU of the `--server-pid` processes inside the window.
+    #[serde(default)]
+    pub server_cpu: Option<ServerCpu>,
+    /// Per server asked `mntr`: whether it throttled during the window.
+    #[serde(default)]
+    pub throttle: Vec<Throttle>,
+    /// Some server throttled, or some reply was THROTTLEDOP.
+    #[serde(default)]
+    pub throttled: bool,
     pub machine: Machine,
     pub unix_time: u64,
 }
@@ -249,19 +305,91 @@ pub fn error_name(code: i32) -> String {
     }
 }
 
+/// An error code from its number ("-101") or its name as corral spells it ("NoNode",
+/// any case; also "BadReply" for corral-bench's own).
+pub fn parse_error_code(s: &str) -> Result<i32, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    if s.eq_ignore_ascii_case("BadReply") {
+        return Ok(crate::run::BAD_REPLY);
+    }
+    (-200..=0)
+        .find(|&c| {
+            corral::proto::ErrorCode::from_i32(c)
+                .is_some_and(|e| format!("{e:?}").eq_ignore_ascii_case(s))
+        })
+        .ok_or_else(|| format!("unknown error code {s:?} (a number, or a name such as NoNode)"))
+}
+
+/// `--expect-errors`: comma-separated codes.
+pub fn parse_error_codes(s: &str) -> Result<Vec<i32>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(parse_error_code)
+        .collect()
+}
+
+/// Error replies whose code is not in `expected`.
+pub fn unexpected(errors: &BTreeMap<i32, u64>, expected: &[i32]) -> u64 {
+    errors
+        .iter()
+        .filter(|(c, _)| !expected.contains(c))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The errors by code, for stderr: measured (inside the window) and over the whole run.
+pub fn error_table(
+    measured: &BTreeMap<i32, u64>,
+    all: &BTreeMap<i32, u64>,
+    expected: &[i32],
+) -> String {
+    let mut s = String::new();
+    if all.is_empty() && measured.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "  {:>6}  {:<28} {:>10} {:>10}  expected",
+        "code", "error", "measured", "whole run"
+    );
+    let mut codes: Vec<i32> = all.keys().chain(measured.keys()).copied().collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for c in codes {
+        let _ = writeln!(
+            s,
+            "  {c:>6}  {:<28} {:>10} {:>10}  {}",
+            error_name(c),
+            measured.get(&c).copied().unwrap_or(0),
+            all.get(&c).copied().unwrap_or(0),
+            if expected.contains(&c) { "yes" } else { "NO" }
+        );
+    }
+    s
+}
+
 pub fn build_result(cfg: &RunConfig, rec: &Recorder, measured_s: f64, cpu: ClientCpu) -> RunResult {
     let errors: u64 = rec.errors.values().sum();
+    let throughput_ops = if cfg.ops.is_some() {
+        rec.ok
+    } else {
+        rec.ok_in_window
+    };
     RunResult {
         label: cfg.label.clone(),
         workload: cfg.workload.clone(),
         config: serde_json::to_value(cfg).unwrap_or_default(),
         measured_s,
         ops: rec.ops,
+        ok_ops: rec.ok,
+        inflight: cfg.total_inflight(),
         missed: rec.missed,
         ops_per_sec: if measured_s > 0.0 {
-            rec.done_in_window
-                .max(if cfg.ops.is_some() { rec.ops } else { 0 }) as f64
-                / measured_s
+            throughput_ops as f64 / measured_s
         } else {
             0.0
         },
@@ -271,6 +399,14 @@ pub fn build_result(cfg: &RunConfig, rec: &Recorder, measured_s: f64, cpu: Clien
             .iter()
             .map(|(k, v)| (error_name(*k), *v))
             .collect(),
+        errors_all_by_code: rec
+            .errors_all
+            .iter()
+            .map(|(k, v)| (error_name(*k), *v))
+            .collect(),
+        expected_errors: Vec::new(),
+        unexpected_errors: 0,
+        session_failures: Vec::new(),
         ops_by_kind: rec
             .by_kind
             .iter()
@@ -281,6 +417,13 @@ pub fn build_result(cfg: &RunConfig, rec: &Recorder, measured_s: f64, cpu: Clien
         fanout_latency_us: (!rec.fanout.is_empty()).then(|| percentiles(&rec.fanout)),
         curve: curve(&rec.latency),
         client_cpu: cpu,
+        client_cpu_window: None,
+        client_us_per_op: None,
+        server_cpu: None,
+        throttle: Vec::new(),
+        throttled: rec
+            .errors_all
+            .contains_key(&(corral::proto::ErrorCode::Throttled as i32)),
         machine: machine(),
         unix_time: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -325,17 +468,24 @@ pub fn table(cfg: &RunConfig, r: &RunResult) -> String {
         Some(rate) => format!("open loop at {rate:.0} ops/s (latency from intended send time)"),
         None => "closed loop".into(),
     };
+    let shape = match cfg.inflight {
+        Some(_) => format!("{} in flight over {} sessions", r.inflight, cfg.sessions),
+        None => format!(
+            "{} sessions x {} outstanding",
+            cfg.sessions, cfg.outstanding
+        ),
+    };
     let _ = writeln!(
         s,
-        "  {} sessions x {} outstanding, {} B values, {} keys, {} thread(s), {mode}",
-        cfg.sessions, cfg.outstanding, cfg.value_size, cfg.keys, cfg.threads
+        "  {shape}, {} B values, {} keys, {} thread(s), {mode}",
+        cfg.value_size, cfg.keys, cfg.threads
     );
     let _ = writeln!(
         s,
-        "  measured {:.1} s after {:.1} s warm-up: {} ops, {:.0} ops/s, {} errors{}",
+        "  measured {:.1} s after {:.1} s warm-up: {} ok ops, {:.0} ok ops/s, {} errors{}",
         r.measured_s,
         cfg.warmup_s,
-        r.ops,
+        r.ok_ops,
         r.ops_per_sec,
         r.errors,
         if r.errors_by_code.is_empty() {
@@ -383,7 +533,61 @@ pub fn table(cfg: &RunConfig, r: &RunResult) -> String {
         r.machine.cpus,
         r.machine.cpu_model
     );
+    if let Some(c) = &r.client_cpu_window {
+        let _ = writeln!(
+            s,
+            "  client CPU in the window: {:.0}% of one core, {} per ok op",
+            c.cores * 100.0,
+            r.client_us_per_op.map_or("n/a".into(), fmt_us_precise)
+        );
+    }
+    if let Some(c) = &r.server_cpu {
+        let per: Vec<String> = c
+            .per_server
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}: {}",
+                    p.comm,
+                    p.pid,
+                    p.cpu_s.map_or("gone".into(), |v| format!("{v:.2} s"))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  server CPU in the window: {:.2} s = {:.0}% of one core, {} per ok op{} ({})",
+            c.cpu_s,
+            c.cores * 100.0,
+            c.us_per_op.map_or("n/a".into(), fmt_us_precise),
+            if c.complete {
+                ""
+            } else {
+                " [a server process was gone]"
+            },
+            per.join(", ")
+        );
+    }
+    for t in &r.throttle {
+        if t.throttled {
+            let _ = writeln!(s, "  THROTTLED {}: {}", t.host, t.reasons.join("; "));
+        } else if !t.observed {
+            let _ = writeln!(s, "  {}: no mntr answer (throttling not known)", t.host);
+        }
+    }
+    if r.throttled && r.throttle.iter().all(|t| !t.throttled) {
+        let _ = writeln!(s, "  THROTTLED: replies with THROTTLEDOP");
+    }
     s
+}
+
+/// Microseconds with two decimals below 10 us (CPU per op is often a few us).
+pub fn fmt_us_precise(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2} us")
+    } else {
+        fmt_us(v)
+    }
 }
 
 #[cfg(test)]
@@ -442,12 +646,51 @@ mod tests {
         b.errors.insert(-101, 4);
         b.latency.record(5000).unwrap();
         *b.by_kind.entry("getData").or_default() += 3;
+        b.errors_all.insert(-101, 6);
+        b.ok = 1;
         a.merge(&b);
         assert_eq!(a.ops, 5);
+        assert_eq!(a.ok, 1);
+        assert_eq!(a.errors_all[&-101], 6);
         assert_eq!(a.errors[&-101], 4);
         assert_eq!(a.latency.len(), 1);
         assert_eq!(a.by_kind["getData"], 3);
         assert_eq!(error_name(-101), "NoNode(-101)");
+    }
+
+    #[test]
+    fn error_codes_parse_by_name_or_number() {
+        assert_eq!(parse_error_code("NoNode").unwrap(), -101);
+        assert_eq!(parse_error_code("nonode").unwrap(), -101);
+        assert_eq!(parse_error_code("-110").unwrap(), -110);
+        assert_eq!(parse_error_code("BadReply").unwrap(), crate::run::BAD_REPLY);
+        assert!(parse_error_code("NoSuchThing").is_err());
+        assert_eq!(
+            parse_error_codes("NoNode, NodeExists").unwrap(),
+            vec![-101, -110]
+        );
+        assert_eq!(parse_error_codes("").unwrap(), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn the_error_table_marks_unexpected_codes() {
+        let measured: BTreeMap<i32, u64> = [(-101, 3)].into_iter().collect();
+        let all: BTreeMap<i32, u64> = [(-101, 5), (-4, 1)].into_iter().collect();
+        assert_eq!(unexpected(&all, &[]), 6);
+        assert_eq!(unexpected(&all, &[-101]), 1);
+        assert_eq!(unexpected(&all, &[-101, -4]), 0);
+        let t = error_table(&measured, &all, &[-101]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(
+            lines[1].contains("-101") && lines[1].contains("NoNode") && lines[1].ends_with("yes")
+        );
+        assert!(
+            lines[2].contains("ConnectionLoss") && lines[2].ends_with("NO"),
+            "{t}"
+        );
+        assert!(lines[1].split_whitespace().any(|w| w == "3"));
+        assert!(error_table(&BTreeMap::new(), &BTreeMap::new(), &[]).is_empty());
     }
 
     #[test]

@@ -142,23 +142,29 @@ impl Local {
     ) {
         let mut r = self.rec.borrow_mut();
         let lat = now.saturating_sub(intended).max(1);
-        r.interval.saturating_record(lat);
         self.progress_ops.set(self.progress_ops.get() + 1);
         if err != 0 {
+            // An error reply is neither throughput nor latency (a fast refusal would
+            // flatter both): it is counted by its code.
             self.progress_errors.set(self.progress_errors.get() + 1);
-        }
-        if t.measured(now) {
-            r.done_in_window += 1;
+            *r.errors_all.entry(err).or_default() += 1;
+        } else {
+            r.interval.saturating_record(lat);
+            if t.measured(now) {
+                r.ok_in_window += 1;
+            }
         }
         if t.measured(intended) {
             r.ops += 1;
-            r.latency.saturating_record(lat);
-            if open_loop {
-                r.service.saturating_record(now.saturating_sub(sent).max(1));
-            }
             *r.by_kind.entry(kind).or_default() += 1;
             if err != 0 {
                 *r.errors.entry(err).or_default() += 1;
+            } else {
+                r.ok += 1;
+                r.latency.saturating_record(lat);
+                if open_loop {
+                    r.service.saturating_record(now.saturating_sub(sent).max(1));
+                }
             }
             if now > self.last_done_ns.get() {
                 self.last_done_ns.set(now);
@@ -195,7 +201,7 @@ async fn ops_session(
     let t = sh.wait_go().await;
     let table = cfg.mix.table().ok_or_else(|| io_err("empty mix".into()))?;
     let total_w = table[table.len() - 1].0 as u64;
-    let window = cfg.outstanding.max(1);
+    let window = cfg.window(idx);
     let value = Bytes::from(vec![b'x'; cfg.value_size]);
     let acl = open_acl();
     let flags = cfg.create_flags();
@@ -941,12 +947,14 @@ mod tests {
         l.done(&t, "getData", 10_000, 10_000, 10_100, 0, false); // after the end
         let r = l.rec.borrow();
         assert_eq!(r.ops, 2);
-        assert_eq!(r.latency.len(), 2);
+        // Only the successful reply is throughput and latency; the error is counted.
+        assert_eq!((r.ok, r.latency.len()), (1, 1));
         assert_eq!(r.errors[&-101], 1);
+        assert_eq!(r.errors_all[&-101], 1);
         assert_eq!(l.progress_ops.get(), 4);
         assert_eq!(l.progress_errors.get(), 1);
         assert_eq!(l.last_done_ns.get(), 3_400);
-        assert_eq!(r.done_in_window, 2);
+        assert_eq!(r.ok_in_window, 1);
     }
 
     #[test]

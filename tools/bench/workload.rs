@@ -228,6 +228,9 @@ pub struct RunConfig {
     pub hosts: Vec<String>,
     pub sessions: usize,
     pub outstanding: usize,
+    /// Requests in flight over all sessions, split as evenly as it goes (overrides
+    /// `outstanding`): the sweep's levels.
+    pub inflight: Option<usize>,
     pub threads: usize,
     pub value_size: usize,
     pub keys: u64,
@@ -248,6 +251,60 @@ impl RunConfig {
     pub fn create_flags(&self) -> i32 {
         (self.ephemeral as i32) | ((self.sequential as i32) << 1)
     }
+
+    /// Requests session `idx` keeps in flight.
+    pub fn window(&self, idx: usize) -> usize {
+        match self.inflight {
+            Some(total) => split_inflight(total, self.sessions)
+                .get(idx)
+                .copied()
+                .unwrap_or(1)
+                .max(1),
+            None => self.outstanding.max(1),
+        }
+    }
+
+    /// Requests in flight over all sessions.
+    pub fn total_inflight(&self) -> usize {
+        (0..self.sessions).map(|i| self.window(i)).sum()
+    }
+}
+
+/// `total` requests in flight split over `sessions`: the first `total % sessions`
+/// sessions carry one more. A session never carries none (so at least `sessions`).
+pub fn split_inflight(total: usize, sessions: usize) -> Vec<usize> {
+    let sessions = sessions.max(1);
+    let total = total.max(sessions);
+    let (base, rem) = (total / sessions, total % sessions);
+    (0..sessions).map(|i| base + usize::from(i < rem)).collect()
+}
+
+/// Sessions at a sweep level of `inflight` requests: one for one request, else
+/// `max_sessions` (8), never more sessions than requests.
+pub fn sweep_sessions(inflight: usize, max_sessions: usize) -> usize {
+    inflight.clamp(1, max_sessions.max(1))
+}
+
+/// The sweep's in-flight levels.
+pub const SWEEP_LEVELS: [usize; 6] = [1, 8, 32, 128, 256, 1024];
+
+/// "1,8,32" as levels; every level at least 1.
+pub fn parse_levels(s: &str) -> Result<Vec<usize>, String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("not an in-flight level: {x:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() {
+        return Err("no in-flight level given".into());
+    }
+    Ok(v)
 }
 
 /// xorshift64*: a fast generator for picking keys and ops (no cryptographic use).
@@ -358,6 +415,38 @@ mod tests {
         assert_eq!((m.get, m.create, m.delete, m.set), (70, 15, 15, 0));
         assert!(WorkloadFile::parse("sesions = 3").is_err());
         assert!(WorkloadFile::parse("[mix]\nread = 3").is_err());
+    }
+
+    #[test]
+    fn inflight_splits_evenly_over_sessions() {
+        assert_eq!(split_inflight(1024, 8), vec![128; 8]);
+        assert_eq!(split_inflight(1, 1), vec![1]);
+        assert_eq!(split_inflight(10, 4), vec![3, 3, 2, 2]);
+        assert_eq!(split_inflight(10, 4).iter().sum::<usize>(), 10);
+        // Fewer requests than sessions: every session still has one.
+        assert_eq!(split_inflight(3, 8), vec![1; 8]);
+        assert_eq!(split_inflight(5, 0), vec![5]);
+    }
+
+    #[test]
+    fn sweep_levels_have_one_session_for_one_request_and_eight_from_eight() {
+        let shapes: Vec<(usize, usize)> = SWEEP_LEVELS
+            .iter()
+            .map(|&l| (l, sweep_sessions(l, 8)))
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![(1, 1), (8, 8), (32, 8), (128, 8), (256, 8), (1024, 8)]
+        );
+        assert_eq!(sweep_sessions(4, 8), 4);
+        for &l in &SWEEP_LEVELS {
+            let s = sweep_sessions(l, 8);
+            assert_eq!(split_inflight(l, s).iter().sum::<usize>(), l);
+        }
+        assert_eq!(parse_levels("1, 8,32").unwrap(), vec![1, 8, 32]);
+        assert!(parse_levels("0").is_err());
+        assert!(parse_levels("").is_err());
+        assert!(parse_levels("x").is_err());
     }
 
     #[test]
