@@ -22,43 +22,14 @@ use std::time::{Duration, Instant};
 
 use corral::proto::{ConnectRequest, Jute};
 
-/// The kernel's ephemeral port range (`ip_local_port_range`).
-fn ephemeral_range() -> (u16, u16) {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|w| w.parse::<u16>().ok());
-            Some((it.next()??, it.next()??))
-        })
-        .unwrap_or((32768, 60999))
-}
-
-/// Nobody listens on loopback `port` and it can be bound.
-fn port_is_free(port: u16) -> bool {
-    if TcpListener::bind(("127.0.0.1", port)).is_err() {
-        return false;
-    }
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    matches!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
-    )
-}
+#[path = "common/ports.rs"]
+#[allow(dead_code)]
+mod ports;
 
 /// A free loopback port below the ephemeral range, so no outgoing connection's local
 /// port (which the kernel takes from that range) can be holding it by chance.
 fn fresh_port() -> u16 {
-    use rand::Rng;
-    let (lo, _) = ephemeral_range();
-    assert!(lo > 12_000, "ephemeral range starts at {lo}");
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let p = rng.gen_range(10_000..lo);
-        if port_is_free(p) {
-            return p;
-        }
-    }
-    panic!("no free port found");
+    ports::fresh_port(&mut Vec::new())
 }
 
 /// A corral process; killed (by its pid) when dropped.
