@@ -22,6 +22,7 @@ pub mod messages;
 mod metrics_http;
 mod notify;
 mod peer_links;
+mod rlimit;
 mod sd_notify;
 pub mod shard;
 
@@ -223,6 +224,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         addr: config.client_port_address,
         source: std::io::Error::other(e.to_string()),
     })?;
+    match rlimit::raise_open_files() {
+        Ok(f) => tracing::info!(
+            soft = f.now,
+            was = f.was,
+            hard = f.hard,
+            "open files: room for about {} client connections",
+            f.connections()
+        ),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
