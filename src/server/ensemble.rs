@@ -123,6 +123,7 @@ pub async fn peer_state(
         current_epoch: current,
         last_logged_zxid: rec.last_zxid,
         committed_log,
+        snapshot_zxid: rec.snapshot.as_ref().map_or(0, |s| s.last_zxid),
     })
 }
 

@@ -799,6 +799,83 @@ fn eio_on_fdatasync_is_fatal_and_sticky() {
     });
 }
 
+/// A recovery that cut a torn tail but whose fdatasync of the cut failed (EIO) must fail,
+/// and so must every later recovery until a cut is durable: reads may show the zeros the
+/// failed cut wrote while the disk still holds the torn bytes. Found by the simulator:
+/// the next recovery trusted the zeros it read back, the server appended until the log
+/// rolled over, and after a power cut the torn bytes were back in what was now an older
+/// segment (row 9), so recovery refused to start.
+#[test]
+fn a_torn_tail_cut_whose_fdatasync_failed_is_redone() {
+    let mut torn = 0;
+    for seed in 0..40u64 {
+        torn += futures_lite::future::block_on(cut_with_failed_sync(seed)) as u32;
+    }
+    assert!(torn > 5, "only {torn} seeds tore the batch");
+}
+
+/// Returns whether the power cut tore the batch (else the seed proves nothing).
+async fn cut_with_failed_sync(seed: u64) -> bool {
+    let b = SimBackend::new(seed);
+    let d = sim_dirs();
+    let (_, mut log) = open(&b, &d).await.unwrap();
+    log.append_batch(&batch(1, 3)).await.unwrap();
+    // Tear the next batch: the power goes right after its write is issued.
+    b.cut_power_after(0);
+    assert!(log.append_batch(&batch(4, 3)).await.is_err());
+    drop(log);
+    // Recovery cuts the torn tail, and its fdatasync fails.
+    b.fail_next_syncs(1);
+    let first = open(&b, &d).await;
+    let Err(e) = first else {
+        let (r, _) = first.unwrap();
+        // Nothing torn: the batch was kept whole or lost whole.
+        assert!(
+            !r.warnings.iter().any(|w| w.contains("torn tail")),
+            "seed {seed}: a cut whose fdatasync failed was trusted: {:?}",
+            r.warnings
+        );
+        return false;
+    };
+    assert!(
+        matches!(e, StorageError::Io { .. }),
+        "seed {seed}: the cut's EIO fails the recovery: {e}"
+    );
+    // Recover again: whatever the reads show, the cut must be made durable.
+    let (r, mut log) = open(&b, &d)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: second recovery: {e}"));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("cutting the torn tail")),
+        "seed {seed}: the cut is made again: {:?}",
+        r.warnings
+    );
+    let names = b.list_dir(&d.log).await.unwrap();
+    assert!(
+        !names.iter().any(|n| n.starts_with("tailcut.")),
+        "seed {seed}: the marker goes once the cut is durable: {names:?}"
+    );
+    let mut z = r.last_zxid + 1;
+    assert!(z == 4 || z == 7, "seed {seed}: recovered up to {}", z - 1);
+    // Append until the log rolls over (the cut segment becomes an older one): a batch
+    // too big for the room left goes to a new segment, so nothing is written to the cut
+    // one after the recovery (a later fdatasync of it would make the zeros durable).
+    let first_seg = log.current_segment().map(Path::to_path_buf);
+    while log.current_segment().map(Path::to_path_buf) == first_seg {
+        log.append_batch(&batch(z, 100)).await.unwrap();
+        z += 100;
+    }
+    drop(log);
+    b.power_cut();
+    let (r, _) = open(&b, &d)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: recovery after the roll-over: {e}"));
+    assert_eq!(r.last_zxid, z - 1, "seed {seed}");
+    true
+}
+
 /// Appends batches, cuts the power at random operations (inside writes, fsyncs, segment
 /// creation, snapshot writing), recovers, and checks: every batch that returned Ok is
 /// there, what is there is exactly the txns attempted in order, nothing after a gap.

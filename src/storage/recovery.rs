@@ -11,7 +11,8 @@
 //! | 4 | Newest segment's header is damaged and it holds no valid frame | Crash while the segment was being created (nothing in it was acknowledged): deleted |
 //! | 5 | Any other damaged segment header, or a name that disagrees with its header | Refuse |
 //! | 6 | Zeros after the last frame | End of the data (segments are zero-filled) |
-//! | 7 | Newest segment: a bad frame (torn, zero-filled or garbage) with no valid frame after it | The torn write of an unacknowledged batch: cut off (zeroed and synced), with a warning |
+//! | 7 | Newest segment: a bad frame (torn, zero-filled or garbage) with no valid frame after it | The torn write of an unacknowledged batch: cut off (zeroed and synced, under a `tailcut.<first zxid>` marker), with a warning |
+//! | 7b | `tailcut.<Z>` in the log dir: a cut of the torn tail of segment Z that did not finish (its fdatasync failed, or the power went) | The whole rest of the segment after its last frame is zeroed again and synced, whatever reads show there (they may show the zeros of the failed cut while the disk still holds the torn bytes); then the marker is removed. A marker whose segment is not the newest is stale: removed |
 //! | 8 | A bad frame followed by a valid frame, in any segment | Refuse: acknowledged txns were damaged. The message names the file, the offset and the repair command `corral log truncate --zxid Z` (Z = last good zxid) |
 //! | 9 | An older segment with non-zero garbage after its last frame | Refuse (a segment is synced before the next one starts, so this is damage) |
 //! | 10 | A frame whose checksums hold but whose txns do not decode | Refuse (written wrong, not torn) |
@@ -19,6 +20,13 @@
 //! | 12 | The log ends before the snapshot's zxid | Fine: the snapshot holds those txns; the next append starts a new segment |
 //! | 13 | `snapshot.<Z>.install`: a snapshot received from a leader, installed up to its commit point when the power went | Finished first (`install`): the file must load and be exact at Z (else refuse, naming it); every log segment, cut copy and cut marker is removed, then every snapshot newer than Z; then it is renamed to `snapshot.<Z>`. The state is that snapshot with an empty log, never the snapshot with the old log after it (which may hold a losing epoch's txns that follow Z by number) |
 //! | 14 | `truncate.<Z>` in the log dir: a cut of the log (ZAB's TRUNC or `corral log truncate`) decided when the power went; `log.<first>.trunc` cut copies | Finished next (`truncate`): copies are removed (never trusted), the cut after Z is redone from what is on disk (idempotent), the marker removed. Several markers: the cut after the lowest. Damage before Z: refuse, as any damage (the tool repairs it) |
+//!
+//! Row 7's marker is what makes a failed cut safe: a recovery whose cut got EIO from
+//! fdatasync fails, and so does every later one until a cut is durable, because the next
+//! recovery would otherwise read back the zeros the failed cut wrote (the page cache, or
+//! the device's, still holds them) and trust them; the log would roll over past the
+//! segment without syncing it again, and a power cut would bring the torn bytes back in
+//! what is then an older segment (row 9: refused). Never trust what was not synced.
 //!
 //! Rows 7 and 14 discard bytes. Row 7 only bytes no `append_batch` ever returned Ok for:
 //! a batch is one write, and the next write starts only after its fdatasync. Row 14 only
@@ -38,7 +46,7 @@ use super::log::{
 use super::snapshot::{load_snapshot, LoadedSnapshot, SNAP_PREFIX};
 use super::truncate::OnDamage;
 use super::{install, truncate};
-use super::{io_err, parse_zxid_name, zxid_follows, Result, StorageError};
+use super::{io_err, parse_zxid_name, zxid_follows, zxid_hex, Result, StorageError};
 use crate::request::txn::{Txn, TxnHeader};
 
 /// What recovery hands the server: load `snapshot` (if any), then apply `txns` in order.
@@ -70,6 +78,11 @@ pub(crate) async fn list_numbered<B: Backend>(
     v.sort();
     Ok(v)
 }
+
+/// `tailcut.<first zxid of the segment>`: row 7's cut of a segment's torn tail is under
+/// way; until it is removed, whatever reads show after that segment's last frame is not
+/// known to be on the disk (row 7b).
+pub(crate) const TAIL_CUT_PREFIX: &str = "tailcut.";
 
 pub(crate) fn repair_hint(last_good: i64) -> String {
     format!("corral log truncate --zxid {last_good:#x}")
@@ -147,13 +160,16 @@ pub async fn recover<B: Backend>(
 
     // Logs.
     let segs = list_numbered(&backend, &log_dir, SEG_PREFIX).await?;
+    // Row 7b: cuts of a torn tail that did not finish (by the segment's first zxid).
+    let tail_cuts = list_numbered(&backend, &log_dir, TAIL_CUT_PREFIX).await?;
     let start = segs.iter().rposition(|(z, _)| *z <= snap_zxid).unwrap_or(0);
     let mut txns = Vec::new();
     // The last zxid seen in the log (continuity is checked across the whole log read).
     let mut prev: Option<i64> = None;
     // Newest segment to resume: (path, size, end of data, tail block bytes, cut range).
     let mut resume = None;
-    let mut cut: Option<(PathBuf, u64, u64, Vec<u8>)> = None;
+    // The newest segment's torn tail to zero: (path, its first zxid, from, to, tail).
+    let mut cut: Option<(PathBuf, i64, u64, u64, Vec<u8>)> = None;
     let mut drop_newest: Option<PathBuf> = None;
     for (i, (name_zxid, path)) in segs.iter().enumerate().skip(start) {
         let newest = i + 1 == segs.len();
@@ -261,16 +277,37 @@ pub async fn recover<B: Backend>(
         }
         let tail_start = align_down(off as u64) as usize;
         let tail = buf[tail_start..off].to_vec();
+        let unfinished_cut = tail_cuts.iter().any(|(z, _)| z == name_zxid);
         if let Some(g) = garbage_end {
             warnings.push(format!(
                 "cutting the torn tail of {} at offset {off} ({} bytes of an unacknowledged batch)",
                 path.display(),
                 g - off
             ));
+            let to = if unfinished_cut {
+                align_up(buf.len() as u64)
+            } else {
+                align_up(g as u64)
+            };
             cut = Some((
                 path.clone(),
+                *name_zxid,
                 tail_start as u64,
-                align_up(g as u64),
+                to,
+                tail.clone(),
+            ));
+        } else if unfinished_cut {
+            // Row 7b: the zeros read here may be the failed cut's, not the disk's.
+            warnings.push(format!(
+                "cutting the torn tail of {} at offset {off} again: the last cut did not \
+                 finish",
+                path.display()
+            ));
+            cut = Some((
+                path.clone(),
+                *name_zxid,
+                tail_start as u64,
+                align_up(buf.len() as u64),
                 tail.clone(),
             ));
         }
@@ -281,9 +318,23 @@ pub async fn recover<B: Backend>(
         }
     }
 
-    // Row 7: zero the torn tail durably, so a later scan never mistakes it for damage.
-    if let Some((path, from, to, tail)) = cut {
+    // Row 7: zero the torn tail durably, so a later scan never mistakes it for damage;
+    // under a marker until the zeros are synced (row 7b).
+    let mut finished_cut = None;
+    if let Some((path, seg_zxid, from, to, tail)) = cut {
         if drop_newest.as_ref() != Some(&path) {
+            let marker = log_dir.join(format!("{TAIL_CUT_PREFIX}{}", zxid_hex(seg_zxid)));
+            if !tail_cuts.iter().any(|(z, _)| *z == seg_zxid) {
+                let m = backend
+                    .create(&marker)
+                    .await
+                    .map_err(io_err(format!("creating {}", marker.display())))?;
+                let _ = m.close().await;
+                backend
+                    .sync_dir(&log_dir)
+                    .await
+                    .map_err(io_err(format!("syncing {}", log_dir.display())))?;
+            }
             let f = backend
                 .open(&path)
                 .await
@@ -297,9 +348,29 @@ pub async fn recover<B: Backend>(
                     .await
                     .map_err(io_err(&ctx))?;
             }
+            // EIO here fails the recovery, and the marker makes the next one cut again.
             f.fdatasync().await.map_err(io_err(&ctx))?;
             let _ = f.close().await;
+            finished_cut = Some(seg_zxid);
         }
+    }
+    // Every cut is durable now (a marked segment that is the newest was cut again
+    // above; one that is not holds no tail the log continues from: a stale marker).
+    let mut markers_gone = false;
+    let made_now = finished_cut.filter(|z| !tail_cuts.iter().any(|(m, _)| m == z));
+    let made_now = made_now.map(|z| (z, log_dir.join(format!("{TAIL_CUT_PREFIX}{}", zxid_hex(z)))));
+    for (_, p) in tail_cuts.iter().chain(made_now.iter()) {
+        backend
+            .remove(p)
+            .await
+            .map_err(io_err(format!("removing {}", p.display())))?;
+        markers_gone = true;
+    }
+    if markers_gone {
+        backend
+            .sync_dir(&log_dir)
+            .await
+            .map_err(io_err(format!("syncing {}", log_dir.display())))?;
     }
     // Rows 4 and 7 with nothing valid: the newest segment holds no acknowledged txn.
     if let Some(p) = drop_newest {

@@ -240,3 +240,41 @@ fn zookeeper_3701_the_leaders_disk_fills_up() {
             .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", w.describe()));
     }
 }
+
+/// Replays seeds the swarm once failed on, with the fault set they failed under.
+fn replay_seeds(seeds: &[u64], faults: Faults, env: &str) {
+    for &seed in seeds {
+        let (voters, observers) = shape(seed);
+        run_caught(seed, voters, observers, faults, false)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", replay_hint(seed, env)));
+    }
+}
+
+/// ZOOKEEPER-1549's dirty snapshot, reached through SNAP: a restarted leader, not yet
+/// established, SNAPs its whole state, uncommitted tail included, and fails; the next
+/// leader never had that tail and TRUNCs the learner below its snapshot, which no log
+/// cut can do. The learner used to stop (exit 70) at every try; it now asks the leader
+/// for a SNAP instead (`zab::tests::zookeeper_1549_a_trunc_below_the_snapshot_asks_for_a_snap`).
+#[test]
+fn zookeeper_1549_a_trunc_below_a_dirty_snapshot_does_not_stop_the_learner() {
+    replay_seeds(
+        &[12, 5361],
+        Faults::power_losses(),
+        "CORRAL_SIM_FAULTS=power_losses ",
+    );
+}
+
+/// ZOOKEEPER-3608's lockout: a would-be leader wrote acceptedEpoch past the others' in
+/// attempts that failed, and the leader they elected without it had an older epoch,
+/// which it refused for as long as that leader lasted. The leader now steps down for a
+/// learner that accepted a later epoch
+/// (`zab::tests::zookeeper_3608_a_leader_steps_down_for_a_learner_that_accepted_a_later_epoch`).
+#[test]
+fn zookeeper_3608_a_server_that_accepted_a_later_epoch_rejoins() {
+    replay_seeds(&[2813], Faults::all(), "");
+    replay_seeds(
+        &[227, 507, 880, 1585, 1883, 5164],
+        Faults::power_losses(),
+        "CORRAL_SIM_FAULTS=power_losses ",
+    );
+}

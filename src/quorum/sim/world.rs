@@ -556,6 +556,7 @@ impl World {
             last_logged_zxid: r.rec.last_zxid,
             // As `ensemble::peer_state`: the newest logged txns, encoded again.
             committed_log: logged[skip..].to_vec(),
+            snapshot_zxid: snap_zxid,
         };
         let n = &mut self.nodes[i];
         n.log = Some(r.log);

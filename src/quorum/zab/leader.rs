@@ -1,12 +1,13 @@
 //! The leader: ZooKeeper's `Leader` and its `LearnerHandler`s as one state machine.
 //!
 //! Establishment (§2.4, §2.6): FOLLOWERINFO from a quorum fixes the new epoch (one past
-//! every acceptedEpoch seen), written to acceptedEpoch before LEADERINFO goes out;
-//! ACKEPOCH from a quorum lets the leader write currentEpoch; then each learner is
-//! synced (DIFF, TRUNC or SNAP, then the history as PROPOSAL/COMMIT pairs, then
-//! NEWLEADER), and once a quorum has ACKed NEWLEADER the whole history is committed,
-//! UPTODATE goes out and the leader serves. Each phase must finish within initLimit
-//! ticks, or the leader goes back to looking.
+//! every acceptedEpoch seen), written to acceptedEpoch before LEADERINFO goes out (a
+//! learner that connects later having accepted a later epoch makes the leader step
+//! down, as that learner could never follow it); ACKEPOCH from a quorum lets the leader
+//! write currentEpoch; then each learner is synced (DIFF, TRUNC or SNAP, then the
+//! history as PROPOSAL/COMMIT pairs, then NEWLEADER), and once a quorum has ACKed
+//! NEWLEADER the whole history is committed, UPTODATE goes out and the leader serves.
+//! Each phase must finish within initLimit ticks, or the leader goes back to looking.
 //!
 //! Broadcast (§3.2): proposals go to every follower being synced or synced, commits in
 //! zxid order once a quorum of voters (the leader counted only once its own log holds
@@ -81,6 +82,11 @@ pub(super) struct Leader {
     new_epoch: i64,
     /// acceptedEpochs of the voters that connected, for picking the epoch.
     connecting: BTreeMap<Sid, i64>,
+    /// The newest acceptedEpoch of any learner that connected before the epoch was
+    /// picked, observers and non-voters included (ZooKeeper's `getEpochToPropose`
+    /// takes every learner's): the new epoch must be past it, or that learner refuses
+    /// it.
+    max_learner_accepted: i64,
     epoch_acks: BTreeSet<Sid>,
     newleader_acks: BTreeSet<Sid>,
     /// Where the synced history ends: everything up to it is committed at
@@ -116,6 +122,7 @@ impl Leader {
             phase: Phase::Epoch,
             new_epoch: 0,
             connecting,
+            max_learner_accepted: 0,
             epoch_acks: BTreeSet::new(),
             newleader_acks: BTreeSet::new(),
             sync_limit_zxid: 0,
@@ -368,12 +375,36 @@ impl Leader {
                 };
                 h.state = HandlerState::LeaderInfo;
                 let kind = h.kind;
-                if self.phase == Phase::Epoch
-                    && kind == LearnerType::Participant
-                    && peer.cfg.is_voter(sid)
-                {
-                    self.connecting.insert(sid, zxid::epoch_of(p.zxid));
-                    self.try_pick_epoch(peer, out);
+                let learner_accepted = zxid::epoch_of(p.zxid);
+                if self.phase == Phase::Epoch {
+                    self.max_learner_accepted = self.max_learner_accepted.max(learner_accepted);
+                    if kind == LearnerType::Participant && peer.cfg.is_voter(sid) {
+                        self.connecting.insert(sid, learner_accepted);
+                        self.try_pick_epoch(peer, out);
+                    }
+                } else if learner_accepted > self.new_epoch {
+                    // ZOOKEEPER-3608's lockout: this learner accepted a later epoch than
+                    // ours (typically its own, as a would-be leader that wrote
+                    // acceptedEpoch and then failed to establish, more than once, while
+                    // the others never heard of it), after our epoch was picked without
+                    // it. It must refuse our LEADERINFO (acceptedEpoch never goes back),
+                    // go back to looking, find us leading, and refuse again: ZooKeeper
+                    // 3.8 leaves it locked out for as long as this leader lasts. Only a
+                    // leader with a later epoch can take it back, so step down (as
+                    // ZOOKEEPER-1277 does when the epoch's zxids run out): the epoch we
+                    // wrote to our acceptedEpoch, and the learners that took it to
+                    // theirs, make the next leader's epoch past ours, at least as late
+                    // as this learner's (which it then accepts again), or later if it
+                    // connects in time to be counted. Always safe: a leader may stop at
+                    // any time, and nothing here is written.
+                    tracing::warn!(
+                        sid,
+                        learner_accepted,
+                        epoch = self.new_epoch,
+                        "a learner accepted a later epoch than ours; stepping down so that a \
+                         new election picks one it can follow"
+                    );
+                    return false;
                 }
                 if self.phase >= Phase::EpochAcks {
                     self.send_leader_info(link, out);
@@ -535,7 +566,7 @@ impl Leader {
             return;
         }
         let max = self.connecting.values().copied().max().unwrap_or(0);
-        self.new_epoch = max.max(peer.accepted_epoch) + 1;
+        self.new_epoch = max.max(self.max_learner_accepted).max(peer.accepted_epoch) + 1;
         self.phase = Phase::WritingAcceptedEpoch;
         out.push(Action::WriteEpoch {
             file: EpochFile::Accepted,

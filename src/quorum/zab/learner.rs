@@ -8,7 +8,9 @@
 //! and only then is NEWLEADER ACKed; at UPTODATE the synced history is applied, the
 //! sync-phase proposals are ACKed and clients are served. Nothing is applied before
 //! UPTODATE: only then has a quorum accepted the leader's history, so nothing a client
-//! could read here is ever truncated away.
+//! could read here is ever truncated away. A TRUNC below the snapshot our state starts
+//! from cannot be carried out: we reconnect to the leader reporting no history (last
+//! zxid -1), which gets us a SNAP (see the TRUNC case for why that is safe).
 //!
 //! Broadcast (§3.2): a follower ACKs each PROPOSAL once its log holds it, and applies a
 //! COMMIT, which must name its oldest pending proposal, once logged. An observer logs and
@@ -64,6 +66,12 @@ pub(super) struct Learner {
     touches: Vec<(i64, i32)>,
     /// When the leader was last heard from.
     last_heard_ms: i64,
+    /// Our durable state cannot be cut back to the leader's history (a TRUNC below our
+    /// snapshot): this connection reports the last zxid as -1, which asks for a SNAP.
+    no_history: bool,
+    /// The leader asked for a TRUNC below our snapshot: reconnect to it with
+    /// `no_history` (see [`Learner::wants_snap`]).
+    rejoin_for_snap: bool,
 }
 
 impl Learner {
@@ -81,7 +89,22 @@ impl Learner {
             unacked: VecDeque::new(),
             touches: Vec::new(),
             last_heard_ms: now_ms,
+            no_history: false,
+            rejoin_for_snap: false,
         }
+    }
+
+    /// A learner that reports no usable history (last zxid -1): the leader must send a
+    /// SNAP, and only a SNAP is accepted.
+    pub(super) fn without_history(mut self) -> Learner {
+        self.no_history = true;
+        self
+    }
+
+    /// After the learner gave up its connection: the leader it should reconnect to at
+    /// once, asking for a SNAP, if it gave up because of a TRUNC below its snapshot.
+    pub(super) fn wants_snap(&self) -> Option<Sid> {
+        (self.rejoin_for_snap && !self.no_history).then_some(self.leader)
     }
 
     pub(super) fn is_observer(&self) -> bool {
@@ -284,13 +307,14 @@ impl Learner {
 
     fn send_ack_epoch(&mut self, peer: &Peer, epoch: Option<i64>, out: &mut Vec<Action>) {
         self.phase = Phase::SyncMode;
+        let last_zxid = if self.no_history {
+            -1
+        } else {
+            peer.history.last_zxid()
+        };
         self.send(
             out,
-            QuorumPacket::new(
-                wire::ACKEPOCH,
-                peer.history.last_zxid(),
-                Some(wire::ack_epoch_data(epoch)),
-            ),
+            QuorumPacket::new(wire::ACKEPOCH, last_zxid, Some(wire::ack_epoch_data(epoch))),
         );
     }
 
@@ -321,6 +345,10 @@ impl Learner {
                 }
                 Ok(())
             }
+            (Phase::SyncMode, wire::DIFF | wire::TRUNC) if self.no_history => Err(format!(
+                "sync type {} after asking for a SNAP (last zxid -1)",
+                p.typ
+            )),
             (Phase::SyncMode, wire::DIFF) => {
                 tracing::info!(leader = self.leader, "sync: DIFF from the leader");
                 // Our whole log is part of the leader's history.
@@ -332,6 +360,33 @@ impl Learner {
                 let z = p.zxid;
                 if z > peer.history.last_zxid() {
                     return Err(format!("TRUNC to {z:#x}, past our log's end"));
+                }
+                if z < peer.snapshot_zxid {
+                    // ZOOKEEPER-1549's dirty snapshot: our state is a snapshot holding
+                    // txns the leader's history does not (a SNAP from a leader that
+                    // failed before its epoch was established carried its uncommitted
+                    // tail), and a snapshot cannot be cut. ZooKeeper's learner exits
+                    // here (or, when its log can be cut, silently keeps the snapshot's
+                    // extra txns); we reconnect at once and report our last zxid as -1,
+                    // the zxid of a server with no usable database, for which ZooKeeper's
+                    // and corral's leaders send a SNAP (-1 is older than any history,
+                    // and no log holds the txn before it).
+                    //
+                    // Why nothing committed can be lost: nothing is removed here. The
+                    // disk keeps its state until a SNAP from this leader replaces it,
+                    // which is an ordinary SNAP sync: the leader's history holds every
+                    // committed txn, as it does for any learner it syncs. A -1 ACKEPOCH
+                    // never counts toward the leader's quorum of epoch acks (ZooKeeper's
+                    // `waitForEpochAck` and ours skip it), so no leader is established on
+                    // the word of a server that reported no history; and a TRUNC comes
+                    // only after that quorum was reached, so the reconnect needs none.
+                    // If this leader is gone by then, we go back to looking with our
+                    // state as the disk holds it, and vote with it as before.
+                    self.rejoin_for_snap = true;
+                    return Err(format!(
+                        "TRUNC to {z:#x}, below our snapshot at {:#x}: reconnecting for a SNAP",
+                        peer.snapshot_zxid
+                    ));
                 }
                 peer.history.truncate_after(z);
                 peer.resets_pending += 1;

@@ -53,6 +53,9 @@ pub struct PeerState {
     /// The newest logged txns (for DIFF when this server leads), oldest first, ending at
     /// `last_logged_zxid`.
     pub committed_log: Vec<ZabTxn>,
+    /// The zxid of the snapshot the state was recovered from (0: none): the log starts
+    /// after it, so a TRUNC cannot go below it (`TxnLog::truncate_after`).
+    pub snapshot_zxid: i64,
 }
 
 pub(super) enum Role {
@@ -78,6 +81,9 @@ pub struct Peer {
     /// The log on disk holds every txn after this zxid (a leader DIFFs from it for
     /// learners older than `history`).
     pub(super) log_complete_from: Option<i64>,
+    /// The zxid of the snapshot the durable state starts from (recovered, or installed
+    /// from a SNAP): the state cannot be truncated below it (see `Learner`'s TRUNC).
+    pub(super) snapshot_zxid: i64,
     pub(super) election: Election,
     pub(super) role: Role,
     next_link: LinkId,
@@ -134,6 +140,7 @@ impl Peer {
             resets_pending: 0,
             history,
             log_complete_from: None,
+            snapshot_zxid: state.snapshot_zxid,
             election,
             role: Role::Looking,
             next_link: 0,
@@ -256,6 +263,9 @@ impl Peer {
                 // The log now ends at `zxid`: whatever it held after is gone (TRUNC)
                 // or replaced by the snapshot (SNAP).
                 self.last_logged = zxid;
+                if matches!(ev, Event::SnapInstalled { .. }) {
+                    self.snapshot_zxid = zxid;
+                }
                 self.role_event(now_ms, ev, out);
             }
             Event::Logged { zxid } => {
@@ -326,7 +336,20 @@ impl Peer {
                 Some(Role::Looking)
             }
             Role::Leading(mut l) => l.handle(self, now_ms, ev, out).then_some(Role::Leading(l)),
-            Role::Learning(mut l) => l.handle(self, now_ms, ev, out).then_some(Role::Learning(l)),
+            Role::Learning(mut l) => {
+                if l.handle(self, now_ms, ev, out) {
+                    Some(Role::Learning(l))
+                } else if let Some(leader) = l.wants_snap() {
+                    // A TRUNC below our snapshot: straight back to the same leader,
+                    // asking for a SNAP (see the TRUNC case of `Learner::on_packet`).
+                    let link = self.new_link();
+                    let l = Learner::start(self, leader, link, now_ms).without_history();
+                    out.push(Action::ConnectToLeader { leader, link });
+                    Some(Role::Learning(l))
+                } else {
+                    None
+                }
+            }
         };
         match next {
             Some(r) => self.role = r,

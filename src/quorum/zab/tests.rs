@@ -229,16 +229,17 @@ fn zookeeper_4925_a_hole_in_the_stream_sends_the_learner_back_to_looking() {
 }
 
 /// ZOOKEEPER-2872 / 3642: a SNAP sync interrupted before NEWLEADER. The snapshot
-/// installed is the leader's committed state, so keeping it is safe; the learner goes
-/// back to looking with the snapshot's zxid as its last, and a new sync starts from
-/// there.
+/// installed is the leader's history (committed once a leader of a later epoch holds
+/// it, or else cut back by a TRUNC: see
+/// `zookeeper_1549_a_trunc_below_the_snapshot_asks_for_a_snap`); the learner goes back
+/// to looking with the snapshot's zxid as its last, and a new sync starts from there.
 #[test]
 fn zookeeper_3642_an_interrupted_snap_sync_leaves_a_consistent_learner() {
     let mut l = Learner::following(PeerState {
         last_logged_zxid: zxid::make(1, 3),
         accepted_epoch: 1,
         current_epoch: 1,
-        committed_log: Vec::new(),
+        ..PeerState::default()
     });
     l.accept_epoch(2);
     let link = l.link;
@@ -273,6 +274,92 @@ fn zookeeper_3642_an_interrupted_snap_sync_leaves_a_consistent_learner() {
     assert!(!vote_zxids.is_empty() && vote_zxids.iter().all(|&z| z >= snap_at));
 }
 
+/// ZOOKEEPER-1549's dirty snapshot, reached through SNAP (simulator seeds 12 and 5361
+/// with power losses): a leader not yet established SNAPs its whole state, its
+/// uncommitted tail included, and fails; the learner's state is now a snapshot holding
+/// that tail. The next leader never had the tail and sends a TRUNC below the snapshot,
+/// which no log cut can do. The learner changes nothing on disk, reconnects to the same
+/// leader at once and reports its last zxid as -1 (with no epoch: it has accepted this
+/// one already), which gets it a SNAP; a DIFF or TRUNC on that connection is refused.
+#[test]
+fn zookeeper_1549_a_trunc_below_the_snapshot_asks_for_a_snap() {
+    let mut l = Learner::following(PeerState {
+        last_logged_zxid: zxid::make(1, 0x22),
+        accepted_epoch: 2,
+        current_epoch: 0,
+        snapshot_zxid: zxid::make(1, 0x22),
+        ..PeerState::default()
+    });
+    l.accept_epoch(3);
+    let old = l.link;
+    let out = l.packet(QuorumPacket::new(wire::TRUNC, zxid::make(1, 0x14), None));
+    assert!(!out.iter().any(|a| matches!(a, Action::Truncate { .. })));
+    assert!(!looking(&out), "{out:?}");
+    assert!(out.contains(&Action::Close { link: old }));
+    let link = out
+        .iter()
+        .find_map(|a| match a {
+            Action::ConnectToLeader { leader: 2, link } => Some(*link),
+            _ => None,
+        })
+        .expect("reconnects to the same leader");
+    l.link = link;
+    let out = l.ev(Event::LeaderConnected { link });
+    assert_eq!(sent(&out), vec![(wire::FOLLOWERINFO, zxid::make(3, 0))]);
+    let out = l.packet(QuorumPacket::new(
+        wire::LEADERINFO,
+        zxid::make(3, 0),
+        Some(wire::leader_info_data(wire::PROTOCOL_VERSION)),
+    ));
+    assert_eq!(sent(&out), vec![(wire::ACKEPOCH, -1)]);
+    let ack = match &out[0] {
+        Action::Send { pkt, .. } => pkt.data.clone().expect("ACKEPOCH data"),
+        a => panic!("{a:?}"),
+    };
+    assert_eq!(wire::decode_ack_epoch(&ack).expect("decodes"), None);
+    // A SNAP is what it asked for.
+    let snap_at = zxid::make(1, 0x14);
+    let out = l.ev(Event::SnapReceived {
+        link,
+        zxid: snap_at,
+    });
+    assert_eq!(
+        out,
+        vec![Action::InstallSnap {
+            link,
+            zxid: snap_at
+        }]
+    );
+    l.ev(Event::SnapInstalled { zxid: snap_at });
+    assert_eq!(l.peer.last_logged_zxid(), snap_at);
+
+    // Asked for a SNAP, told to DIFF: back to looking, not to the leader again.
+    let mut l = Learner::following(PeerState {
+        last_logged_zxid: zxid::make(1, 0x22),
+        accepted_epoch: 2,
+        snapshot_zxid: zxid::make(1, 0x22),
+        ..PeerState::default()
+    });
+    l.accept_epoch(3);
+    let out = l.packet(QuorumPacket::new(wire::TRUNC, zxid::make(1, 0x14), None));
+    let link = out
+        .iter()
+        .find_map(|a| match a {
+            Action::ConnectToLeader { link, .. } => Some(*link),
+            _ => None,
+        })
+        .expect("reconnects");
+    l.link = link;
+    l.ev(Event::LeaderConnected { link });
+    l.packet(QuorumPacket::new(
+        wire::LEADERINFO,
+        zxid::make(3, 0),
+        Some(wire::leader_info_data(wire::PROTOCOL_VERSION)),
+    ));
+    let out = l.packet(QuorumPacket::new(wire::DIFF, zxid::make(1, 0x14), None));
+    assert!(looking(&out), "{out:?}");
+}
+
 /// A TRUNC past the learner's own log is refused (the leader is confused or hostile).
 #[test]
 fn a_trunc_past_the_log_is_refused() {
@@ -280,7 +367,7 @@ fn a_trunc_past_the_log_is_refused() {
         last_logged_zxid: zxid::make(1, 3),
         accepted_epoch: 1,
         current_epoch: 1,
-        committed_log: Vec::new(),
+        ..PeerState::default()
     });
     l.accept_epoch(2);
     let out = l.packet(QuorumPacket::new(wire::TRUNC, zxid::make(1, 7), None));
@@ -375,6 +462,97 @@ fn zookeeper_1277_a_leader_steps_down_before_the_counter_rolls_over() {
     );
     assert!(looking(&out), "{out:?}");
     assert!(!out.iter().any(|a| matches!(a, Action::Log { .. })));
+}
+
+fn learner_info(typ: i32, sid: u64, accepted_epoch: i64) -> QuorumPacket {
+    let info = wire::LearnerInfo {
+        server_id: sid as i64,
+        protocol_version: wire::PROTOCOL_VERSION,
+        config_version: 0,
+    };
+    QuorumPacket::new(typ, zxid::make(accepted_epoch, 0), Some(info.to_bytes()))
+}
+
+/// ZOOKEEPER-3608's lockout (simulator seed 2813, and 227, 507, 880, 1585, 1883 and 5164
+/// with power losses): a would-be leader wrote acceptedEpoch e+1 and e+2 in two attempts
+/// that failed, while the others stayed at e; they elected a leader of e+1 without it.
+/// It refuses LEADERINFO(e+1), looks, finds that leader and refuses again, for as long
+/// as that leader lasts. A leader that sees a learner's acceptedEpoch past its own
+/// epoch steps down, so that the next election picks an epoch the learner accepts.
+#[test]
+fn zookeeper_3608_a_leader_steps_down_for_a_learner_that_accepted_a_later_epoch() {
+    let (mut peer, now) = sole_leader();
+    let epoch = peer.current_epoch();
+    let mut out = Vec::new();
+    peer.handle(now, Event::LearnerConnected { link: 7 }, &mut out);
+    // A learner that accepted this very epoch is kept (its ACKEPOCH just does not count).
+    peer.handle(
+        now,
+        Event::Packet {
+            link: 7,
+            pkt: learner_info(wire::FOLLOWERINFO, 2, epoch),
+        },
+        &mut out,
+    );
+    assert!(!looking(&out), "{out:?}");
+    assert_eq!(sent(&out), vec![(wire::LEADERINFO, zxid::make(epoch, 0))]);
+    let mut out = Vec::new();
+    peer.handle(now, Event::LearnerConnected { link: 8 }, &mut out);
+    peer.handle(
+        now,
+        Event::Packet {
+            link: 8,
+            pkt: learner_info(wire::FOLLOWERINFO, 3, epoch + 1),
+        },
+        &mut out,
+    );
+    assert!(looking(&out), "{out:?}");
+    assert!(out.contains(&Action::Close { link: 8 }));
+}
+
+/// The epoch a leader picks is past every connected learner's acceptedEpoch, an
+/// observer's too (as ZooKeeper's `getEpochToPropose`), though only voters make the
+/// quorum it waits for.
+#[test]
+fn the_new_epoch_is_past_every_connected_learners_accepted_epoch() {
+    let mut out = Vec::new();
+    let mut peer = Peer::new(cfg(1, &[1, 2, 3]), PeerState::default(), 0, &mut out);
+    let vote = Vote {
+        leader: 1,
+        zxid: 0,
+        election_epoch: 1,
+        peer_epoch: 0,
+        state: ServerState::Leading,
+    };
+    let mut out = Vec::new();
+    peer.decided(0, ServerState::Leading, vote, &mut out);
+    peer.handle(1, Event::LearnerConnected { link: 4 }, &mut out);
+    peer.handle(
+        1,
+        Event::Packet {
+            link: 4,
+            pkt: learner_info(wire::OBSERVERINFO, 4, 9),
+        },
+        &mut out,
+    );
+    assert!(!out.iter().any(|a| matches!(a, Action::WriteEpoch { .. })));
+    peer.handle(1, Event::LearnerConnected { link: 2 }, &mut out);
+    let mut out = Vec::new();
+    peer.handle(
+        1,
+        Event::Packet {
+            link: 2,
+            pkt: learner_info(wire::FOLLOWERINFO, 2, 3),
+        },
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        vec![Action::WriteEpoch {
+            file: EpochFile::Accepted,
+            epoch: 10
+        }]
+    );
 }
 
 /// A sole leader commits its own proposal only once its own log holds it.

@@ -160,6 +160,7 @@ impl Storage {
             current_epoch: self.current_epoch,
             last_logged_zxid: self.last_logged(),
             committed_log: self.log.clone(),
+            snapshot_zxid: self.base_zxid,
         }
     }
 }
