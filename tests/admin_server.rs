@@ -2,7 +2,9 @@
 //! corral processes: every command and alias with its values checked; the JSON key
 //! sets and value types of every command compared with Debian's Apache ZooKeeper 3.8
 //! (Jetty AdminServer from Debian's jars) answering the same questions; an ensemble's
-//! `leader`, `voting_view`, `zabstate` and `observers`; a port already in use.
+//! `leader`, `voting_view`, `zabstate` and `observers`; a port already in use;
+//! `snapshot` then `restore` (into the same server after changes and through a
+//! restart, into a fresh server, a damaged body refused, gates and rate limits).
 //!
 //! Ports come from below the ephemeral range and are checked free before a server is
 //! started on them; every process started here is killed by its own handle on drop
@@ -51,6 +53,17 @@ impl Reply {
 
 /// A blocking HTTP/1.1 request (`Connection: close`), read to the end.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    http_with_body(port, method, path, headers, &[])
+}
+
+/// [`http`] with a request body (sent with its Content-Length on a POST).
+fn http_with_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -60,10 +73,11 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply 
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if method == "POST" {
-        req.push_str("Content-Length: 0\r\n");
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read the reply");
     let split = raw
@@ -471,7 +485,7 @@ async fn every_command_answers_with_its_values() {
         "{srvr}"
     );
 
-    // snapshot: auth, then the newest snapshot file, then the rate limit.
+    // snapshot: auth, then a fresh snapshot, then the rate limit.
     let r = http(port, "GET", "/commands/snapshot", &[]);
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["error"], "Auth info is missing for the command");
@@ -1037,4 +1051,216 @@ async fn ensemble_roles() {
         assert_eq!(get(m.admin, "conf")["server_id"], sid);
     }
     drop(members);
+}
+
+/// A corral process on a data dir the test keeps, so it can be stopped and started
+/// again on the same state; killed (by its own handle) when dropped.
+struct Corral {
+    addr: SocketAddr,
+    admin_port: u16,
+    _proc: Proc,
+}
+
+impl Corral {
+    fn start(dir: &Path, admin_port: u16, extra: &[&str]) -> Corral {
+        assert!(port_is_free(admin_port), "admin port {admin_port} is taken");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut cfg = format!(
+            "tickTime=200\nclientPort=0\nclientPortAddress=127.0.0.1\ndataDir={}\n\
+             admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin_port}\n",
+            data.display()
+        );
+        for l in extra {
+            cfg.push_str(l);
+            cfg.push('\n');
+        }
+        if let Ok(n) = std::env::var("CORRAL_TEST_SHARDS") {
+            cfg.push_str(&format!("shards={n}\n"));
+        }
+        let cfg_path = dir.join("corral.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corral"))
+            .arg("server")
+            .arg("--config")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn corral");
+        let stdout = child.stdout.take().unwrap();
+        let proc = Proc(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.trim().strip_prefix("corral: serving clients on ") {
+                    let _ = tx.send(a.trim().parse::<SocketAddr>().ok());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .ok()
+            .flatten()
+            .expect("corral announces its client port");
+        wait_admin(admin_port, "corral");
+        Corral {
+            addr,
+            admin_port,
+            _proc: proc,
+        }
+    }
+
+    async fn client(&self) -> zk::Client {
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .with_connection_timeout(Duration::from_secs(5))
+            .connect(&self.addr.to_string())
+            .await
+            .expect("connect")
+    }
+}
+
+const AUTH: &[(&str, &str)] = &[("Authorization", "digest u:p")];
+const BOTH_ON: &[&str] = &["admin.snapshot.enabled=true", "admin.restore.enabled=true"];
+
+async fn data_of(c: &zk::Client, path: &str) -> Option<Vec<u8>> {
+    match c.get_data(path).await {
+        Ok((d, _)) => Some(d),
+        Err(zk::Error::NoNode) => None,
+        Err(e) => panic!("get {path}: {e}"),
+    }
+}
+
+/// `snapshot` of a live server, then `restore` of that stream into the same server
+/// after changes (and through a restart), into a fresh server, and a refused body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_then_restore() {
+    if using_zookeeper() {
+        eprintln!("skipped: corral's own snapshot format");
+        return;
+    }
+    let mut ports = Vec::new();
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = Corral::start(dir_a.path(), fresh_port(&mut ports), BOTH_ON);
+    let c = a.client().await;
+    c.create("/r", b"one", &anyone()).await.expect("create /r");
+    c.create("/r/x", b"1", &anyone())
+        .await
+        .expect("create /r/x");
+    let (_, stat) = c.get_data("/r/x").await.unwrap();
+
+    // A fresh snapshot, at the tree's zxid (no snapshot was on disk before).
+    let snap = http(a.admin_port, "GET", "/commands/snapshot", AUTH);
+    assert_eq!(snap.status, 200, "{}", snap.text());
+    assert_eq!(
+        snap.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let hex = snap.header("last_zxid").unwrap();
+    let snap_zxid = i64::from_str_radix(hex.strip_prefix("0x").unwrap(), 16).unwrap();
+    assert_eq!(snap_zxid, stat.mzxid, "{hex}");
+    let size: usize = snap.header("snapshot_size").unwrap().parse().unwrap();
+    assert_eq!(snap.body.len(), size);
+    assert!(snap.body.starts_with(b"CRSN"));
+    assert_eq!(
+        http(a.admin_port, "GET", "/commands/snap", AUTH).status,
+        429
+    );
+
+    // Changes after the snapshot, then the restore of it: the snapshot's tree, at a
+    // zxid above every one the server had.
+    c.set_data("/r/x", b"2", None).await.unwrap();
+    let (after, _) = c.create("/after", b"", &anyone()).await.unwrap();
+    let r = http(a.admin_port, "POST", "/commands/restore", &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = http_with_body(a.admin_port, "POST", "/commands/restore", AUTH, &snap.body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let restored = r.json()["last_zxid"].as_i64().expect("a number");
+    assert_eq!(r.json()["command"], "restore");
+    assert!(r.json()["error"].is_null(), "{}", r.text());
+    assert!(
+        restored > after.czxid,
+        "{restored:#x} <= {:#x}",
+        after.czxid
+    );
+    drop(c);
+    let c = a.client().await;
+    assert_eq!(data_of(&c, "/r/x").await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(data_of(&c, "/after").await, None);
+    let (stat, _) = c.create("/later", b"", &anyone()).await.unwrap();
+    // After the new session's own txn: the log goes on above the restored zxid.
+    assert!(stat.czxid > restored, "{:#x} <= {restored:#x}", stat.czxid);
+    let r = http_with_body(a.admin_port, "POST", "/commands/rest", AUTH, &snap.body);
+    assert_eq!(r.status, 429, "{}", r.text());
+    drop(c);
+
+    // A restart comes back with the restored tree (and what followed it).
+    drop(a);
+    let a = Corral::start(dir_a.path(), fresh_port(&mut ports), BOTH_ON);
+    let c = a.client().await;
+    assert_eq!(data_of(&c, "/r/x").await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(data_of(&c, "/after").await, None);
+    assert!(data_of(&c, "/later").await.is_some());
+    drop(c);
+    drop(a);
+
+    // Into a fresh server: the snapshot's tree at the snapshot's own zxid.
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = Corral::start(
+        dir_b.path(),
+        fresh_port(&mut ports),
+        &["admin.restore.enabled=true"],
+    );
+    assert_eq!(
+        http(b.admin_port, "GET", "/commands/snapshot", AUTH).status,
+        503
+    );
+    let r = http_with_body(b.admin_port, "POST", "/commands/restore", AUTH, &snap.body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["last_zxid"], snap_zxid);
+    let c = b.client().await;
+    assert_eq!(data_of(&c, "/r").await.as_deref(), Some(&b"one"[..]));
+    assert_eq!(data_of(&c, "/r/x").await.as_deref(), Some(&b"1"[..]));
+    drop(c);
+    drop(b);
+
+    // A body that is not a corral snapshot (here one with a flipped byte) is refused
+    // and changes nothing; it took the rate limiter's turn, as in ZooKeeper (which
+    // checks the limit before reading).
+    let dir_c = tempfile::tempdir().unwrap();
+    let cs = Corral::start(dir_c.path(), fresh_port(&mut ports), BOTH_ON);
+    let c = cs.client().await;
+    c.create("/kept", b"k", &anyone()).await.unwrap();
+    let mut bad = snap.body.clone();
+    bad[40] ^= 0x55;
+    let r = http_with_body(cs.admin_port, "POST", "/commands/restore", AUTH, &bad);
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["command"], "restore");
+    let why = r.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(why.contains("not a valid corral snapshot"), "{why}");
+    assert_eq!(data_of(&c, "/kept").await.as_deref(), Some(&b"k"[..]));
+    assert_eq!(data_of(&c, "/r").await, None);
+    let r = http_with_body(cs.admin_port, "POST", "/commands/restore", AUTH, &snap.body);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(data_of(&c, "/kept").await.as_deref(), Some(&b"k"[..]));
+
+    // `?streaming=false`: a fresh snapshot, its headers and JSON only.
+    let (_, stat) = c.get_data("/kept").await.unwrap();
+    let r = http(
+        cs.admin_port,
+        "GET",
+        "/commands/snapshot?streaming=false",
+        AUTH,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["command"], "snapshot");
+    assert_eq!(
+        r.header("last_zxid"),
+        Some(format!("0x{:x}", stat.mzxid).as_str())
+    );
+    assert!(r.header("snapshot_size").unwrap().parse::<u64>().unwrap() > 0);
+    drop(c);
 }

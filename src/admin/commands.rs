@@ -7,9 +7,10 @@
 //! [`AdminView`] plus the few things only the HTTP commands print) and this module
 //! routes a request ([`route`]), builds each command's [`CommandResponse`] ([`run`]),
 //! checks the `Authorization` header of the commands that need it ([`check_auth`]),
-//! rate-limits `snapshot` ([`RateLimiter`]) and prints the JSON the way Jackson's
+//! gates and rate-limits `snapshot` and `restore` ([`snapshot_refusal`],
+//! [`restore_refusal`], [`RateLimiter`]) and prints the JSON the way Jackson's
 //! pretty printer does ([`Json::to_pretty`]). Side effects (resetting statistics,
-//! storing the trace mask, streaming a snapshot file) are the server's
+//! storing the trace mask, taking and streaming a snapshot, restoring one) are the server's
 //! (`src/server/admin_http.rs`); here they are only named.
 //!
 //! What ZooKeeper does and corral copies: every response carries `command` (the
@@ -36,7 +37,7 @@ use crate::quorum::{LearnerType, Sid};
 /// warnings), what `get_trace_mask` answers until `set_trace_mask` changes it.
 pub const DEFAULT_TRACE_MASK: i64 = 306;
 
-/// The minimum interval between two `snapshot` (or `restore`) runs, ZooKeeper's
+/// The minimum interval between two `snapshot` (or two `restore`) runs, ZooKeeper's
 /// `zookeeper.admin.rateLimiterIntervalInMS` default: streaming the whole tree is
 /// costly.
 pub const RATE_LIMIT_INTERVAL_MS: i64 = 300_000;
@@ -995,22 +996,58 @@ pub fn snapshot_refusal(
     None
 }
 
-/// `restore`: disabled 503; when enabled (and authorized) corral says it cannot: its
-/// snapshots are its own format and a restore would have to replace the tree on every
-/// shard and member at once.
-pub fn restore(config: &Config) -> CommandResponse {
+/// The largest snapshot `restore` reads from a request's body (it is held in memory
+/// while the tree is built from it); a longer body is refused unread.
+pub const RESTORE_MAX_BYTES: u64 = 4 << 30;
+
+/// Why `restore` does not run, checked in ZooKeeper's order (disabled 503, then the
+/// rate limit 429), or `None` to read the body and restore. The auth check comes
+/// before this. `distributed`: the server is an ensemble member, where corral refuses
+/// (500, ZooKeeper's failure status): ZooKeeper 3.9 replaces only the one member's
+/// database, outside ZAB, so that member silently disagrees with its ensemble until
+/// its next sync; corral does not offer that. Checked before the rate limit, so a
+/// refusal costs no turn.
+pub fn restore_refusal(
+    config: &Config,
+    distributed: bool,
+    limiter: &mut RateLimiter,
+    now_ms: i64,
+) -> Option<CommandResponse> {
     if !config.admin_restore_enabled {
-        return CommandResponse::with_error(
+        return Some(CommandResponse::with_error(
             "restore",
             "restore command is disabled (admin.restore.enabled=false)",
             503,
-        );
+        ));
     }
-    CommandResponse::with_error(
-        "restore",
-        "restore is not supported by corral: restart the server on the snapshot instead",
-        501,
-    )
+    if distributed {
+        return Some(restore_failed(
+            "restore is supported on a standalone server only: an ensemble member's state \
+             is its leader's",
+        ));
+    }
+    if !limiter.allow(now_ms) {
+        return Some(CommandResponse::with_error(
+            "restore",
+            "restore rate limited: at most one per 5 minutes",
+            429,
+        ));
+    }
+    None
+}
+
+/// A restore that failed (a body that is not a snapshot, a disk error): ZooKeeper's
+/// 500, with why; nothing changed.
+pub fn restore_failed(why: impl Into<String>) -> CommandResponse {
+    CommandResponse::with_error("restore", why, 500)
+}
+
+/// A restore done: `last_zxid` is the restored state's zxid (a number, as ZooKeeper's
+/// `RestoreCommand` puts the long).
+pub fn restored(last_zxid: i64) -> CommandResponse {
+    let mut r = CommandResponse::new("restore");
+    r.put("last_zxid", Json::Int(last_zxid));
+    r
 }
 
 /// ZooKeeper's `RateLimiter(1, interval)`: one run per interval.

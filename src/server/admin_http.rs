@@ -10,7 +10,9 @@
 //! - [`serve_admin`]: the AdminServer's handler on the last shard (shard 0 runs the
 //!   commit pipeline; the last shard also takes the snapshots). Each command gathers
 //!   the same facts the four-letter words print (`admin_view::gather`) and formats
-//!   them with `admin::commands`.
+//!   them with `admin::commands`. `snapshot` takes a fresh snapshot on this shard and
+//!   streams it; `restore` checks and builds the posted snapshot here and hands it to
+//!   the commit pipeline (`restore_between_batches` in `server`).
 //!
 //! The port is bound by [`bind`] before any executor starts, without SO_REUSEPORT, so
 //! a port another process holds stops corral at once with an "address in use" error
@@ -35,7 +37,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use super::{admin_view, Runtime, ServerError};
+use super::messages::RestoreRequest;
+use super::{admin_view, durability, Runtime, ServerError};
 use crate::admin::commands::{self, CommandResponse, Effect, Facts, QuorumFacts, Route};
 use crate::admin::Detail;
 use crate::config::Config;
@@ -203,6 +206,7 @@ struct AdminState {
     /// `set_trace_mask`'s value (corral has no trace log; it is kept and reported).
     trace_mask: Cell<i64>,
     snapshot_limiter: RefCell<commands::RateLimiter>,
+    restore_limiter: RefCell<commands::RateLimiter>,
 }
 
 /// Runs the AdminServer on this shard's executor until the process exits.
@@ -213,6 +217,7 @@ pub(crate) async fn serve_admin(rt: Rc<Runtime>, listener: std::net::TcpListener
         snapshot_limiter: RefCell::new(commands::RateLimiter::new(
             commands::RATE_LIMIT_INTERVAL_MS,
         )),
+        restore_limiter: RefCell::new(commands::RateLimiter::new(commands::RATE_LIMIT_INTERVAL_MS)),
     });
     let idle = Duration::from_millis(rt.config.admin_idle_timeout_ms.max(1).into());
     tracing::info!(
@@ -326,8 +331,14 @@ async fn handle(
         }
     }
     match cmd.primary() {
-        "restore" => return json(&commands::restore(&rt.config)),
-        "snapshot" => return snapshot(&rt, &state).await,
+        "restore" => return restore(&rt, &state, req).await,
+        "snapshot" => {
+            // `?streaming=false`: the headers only (Java's `Boolean.parseBoolean`).
+            let streaming = commands::query_params(req.uri().query())
+                .get("streaming")
+                .is_none_or(|v| v.eq_ignore_ascii_case("true"));
+            return snapshot(&rt, &state, streaming).await;
+        }
         _ => {}
     }
     let kwargs = commands::query_params(req.uri().query());
@@ -415,9 +426,10 @@ fn newest_snapshot(dir: &Path) -> Option<(i64, std::path::PathBuf, i64)> {
         .max_by_key(|s| s.0)
 }
 
-/// `snapshot`: streams the newest snapshot on disk (corral's own format), with its
-/// zxid and size as headers.
-async fn snapshot(rt: &Runtime, state: &AdminState) -> Response<Body> {
+/// `snapshot`: takes a fresh snapshot (ZooKeeper's `takeSnapshot`; here the fuzzy walk
+/// of this shard, the one that takes the snapshots, so commits go on meanwhile) and
+/// streams it (corral's own format), with its zxid and size as headers.
+async fn snapshot(rt: &Rc<Runtime>, state: &AdminState, streaming: bool) -> Response<Body> {
     let now = rt.now_mono_ms();
     let refusal =
         commands::snapshot_refusal(&rt.config, &mut state.snapshot_limiter.borrow_mut(), now);
@@ -431,8 +443,9 @@ async fn snapshot(rt: &Runtime, state: &AdminState) -> Response<Body> {
             ..CommandResponse::new("snapshot")
         })
     };
-    let Some((zxid, path, _)) = newest_snapshot(&rt.config.data_dir) else {
-        return failed("no snapshot has been written yet".into());
+    let (path, zxid) = match durability::take_snapshot_now(rt).await {
+        Ok(t) => t,
+        Err(e) => return failed(format!("the snapshot failed: {e}")),
     };
     let file = match glommio::io::BufferedFile::open(&path).await {
         Ok(f) => f,
@@ -445,6 +458,19 @@ async fn snapshot(rt: &Runtime, state: &AdminState) -> Response<Body> {
         }
         Ok(n) => n,
     };
+    if !streaming {
+        let _ = file.close().await;
+        return json(&CommandResponse {
+            headers: vec![
+                (
+                    commands::HEADER_LAST_ZXID.into(),
+                    format!("0x{}", crate::admin::java::hex(zxid)),
+                ),
+                (commands::HEADER_SNAPSHOT_SIZE.into(), size.to_string()),
+            ],
+            ..CommandResponse::new("snapshot")
+        });
+    }
     // Positional reads, each a future of its own (glommio's `StreamReader` panics when
     // polled again before its read completes). An open file outlives a purge that
     // deletes it: the stream stays whole. It stops at the size announced.
@@ -483,6 +509,101 @@ async fn snapshot(rt: &Runtime, state: &AdminState) -> Response<Body> {
     // Known up front: the client sees the length, and no chunked framing is needed.
     h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(size));
     r
+}
+
+/// `restore` (POST): the body is a snapshot as `snapshot` streams it. It is read
+/// (bounded by `RESTORE_MAX_BYTES`), checked whole (seal, every record) and built into
+/// a tree here, so a body that is not a valid corral snapshot is refused (500) before
+/// anything changes; then the commit pipeline makes it durable and hands it to every
+/// shard between two batches (`restore_between_batches` in `server`), and the answer
+/// is the restored state's zxid.
+async fn restore(rt: &Rc<Runtime>, state: &AdminState, req: Request<Incoming>) -> Response<Body> {
+    let now = rt.now_mono_ms();
+    let refusal = commands::restore_refusal(
+        &rt.config,
+        rt.config.is_distributed(),
+        &mut state.restore_limiter.borrow_mut(),
+        now,
+    );
+    if let Some(r) = refusal {
+        return json(&r);
+    }
+    let failed = |why: String| {
+        tracing::warn!("restore refused: {why}");
+        json(&commands::restore_failed(why))
+    };
+    let body = match read_body(req, commands::RESTORE_MAX_BYTES).await {
+        Ok(b) => b,
+        Err(why) => return failed(why),
+    };
+    let tree = match tree_of_snapshot(body) {
+        Ok(t) => t,
+        Err(why) => return failed(why),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let req = RestoreRequest {
+        tree: Box::new(tree),
+        reply: tx,
+    };
+    if !rt.restores.offer(req) {
+        return failed("another restore is under way".into());
+    }
+    match rx.await {
+        Ok(Ok(zxid)) => json(&commands::restored(zxid)),
+        Ok(Err(why)) => failed(why),
+        Err(_) => failed("the commit pipeline did not answer".into()),
+    }
+}
+
+/// The request's whole body, refused past `max` bytes (by its Content-Length at once,
+/// or as it arrives).
+async fn read_body(req: Request<Incoming>, max: u64) -> Result<Vec<u8>, String> {
+    use hyper::body::Body as _;
+    let too_long = || format!("the snapshot is longer than {max} bytes");
+    let mut body = req.into_body();
+    let hint = body.size_hint();
+    if hint.lower() > max {
+        return Err(too_long());
+    }
+    // Reserved up to 64 MiB from the announced length: a length alone reserves no more.
+    let mut out = Vec::with_capacity(hint.exact().unwrap_or(0).min(64 << 20) as usize);
+    loop {
+        let frame = futures_lite::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => break,
+            Some(Err(e)) => return Err(format!("reading the request body: {e}")),
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    if (out.len() + data.len()) as u64 > max {
+                        return Err(too_long());
+                    }
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("the request has no body: post a snapshot as `snapshot` streams it".into());
+    }
+    Ok(out)
+}
+
+/// The tree a posted snapshot describes, or why it is not a valid corral snapshot.
+fn tree_of_snapshot(body: Vec<u8>) -> Result<crate::tree::DataTree, String> {
+    let what = Path::new("(request body)");
+    let snapshot = crate::storage::snapshot::decode_snapshot(
+        crate::storage::backend::Mapped::Owned(body),
+        what,
+    )
+    .map_err(|e| format!("not a valid corral snapshot: {e}"))?;
+    let last_zxid = snapshot.last_zxid;
+    let rec = crate::storage::Recovered {
+        snapshot: Some(snapshot),
+        txns: Vec::new(),
+        last_zxid,
+        warnings: Vec::new(),
+    };
+    durability::tree_from(&rec).map_err(|e| format!("not a valid corral snapshot: {e}"))
 }
 
 #[cfg(test)]

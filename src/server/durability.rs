@@ -239,7 +239,22 @@ pub struct Snapshotter {
     /// This server's threshold: ZooKeeper randomises it in [snapCount/2, snapCount] so
     /// that the servers of an ensemble do not all snapshot at once.
     threshold: u64,
-    running: Rc<Cell<bool>>,
+}
+
+/// One snapshot at a time on a shard: the background ones ([`Snapshotter`]) and the
+/// AdminServer's `snapshot` ([`take_snapshot_now`]) take turns here (two walks of one
+/// tree at once would split its record of changes).
+#[derive(Default)]
+pub struct SnapshotSlot {
+    busy: Cell<bool>,
+    freed: super::notify::Broadcast,
+}
+
+impl SnapshotSlot {
+    fn release(&self) {
+        self.busy.set(false);
+        self.freed.notify_all();
+    }
 }
 
 impl Snapshotter {
@@ -251,70 +266,102 @@ impl Snapshotter {
             dir: config.data_dir.clone(),
             since: 0,
             threshold,
-            running: Rc::default(),
         }
     }
 
     /// Called after each batch of `txns` logged txns, once this shard's tree holds it.
     pub fn after_batch(&mut self, rt: &Rc<Runtime>, txns: u64) {
         self.since += txns;
-        if self.since < self.threshold || self.running.get() {
+        if self.since < self.threshold || rt.snapshots.busy.get() {
             return;
         }
         self.since = 0;
-        self.running.set(true);
+        rt.snapshots.busy.set(true);
         let dir = self.dir.clone();
-        let running = self.running.clone();
         let rt = rt.clone();
         glommio::spawn_local(async move {
-            let started = std::time::Instant::now();
-            match take_snapshot(&rt, &dir).await {
-                Ok(t) => {
-                    tracing::info!(
-                        path = %t.path.display(),
-                        nodes = t.walked,
-                        changed_during_walk = t.changed,
-                        end_ms = t.end_us / 1000,
-                        longest_step_us = t.longest_step_us,
-                        total_ms = started.elapsed().as_millis() as u64,
-                        "snapshot taken (the last round held this shard for end_ms)"
-                    );
-                    // `snapshottime` and corral_snapshot_longest_step_seconds.
-                    rt.board
-                        .record_snapshot(started.elapsed(), t.longest_step_us);
-                }
-                // A failed snapshot loses nothing: the log still holds every txn. Its
-                // partial file goes at once: on a full disk it holds space the log needs.
-                Err(e) => {
-                    rt.shard.borrow_mut().tree.finish_snapshot_walk();
-                    tracing::error!("snapshot failed: {e}");
-                    remove_partial_snapshots(&dir).await;
-                }
-            }
-            running.set(false);
+            let _ = run_snapshot(&rt, &dir).await;
+            rt.snapshots.release();
         })
         .detach();
     }
 }
 
-/// Removes `snapshot.*.tmp` files (only one snapshot is written at a time, and recovery
-/// would delete them anyway).
-async fn remove_partial_snapshots(dir: &std::path::Path) {
-    use crate::storage::Backend;
-    let Ok(names) = GlommioBackend.list_dir(dir).await else {
-        return;
-    };
-    for n in names {
-        if n.starts_with(crate::storage::snapshot::SNAP_PREFIX) && n.ends_with(".tmp") {
-            if let Err(e) = GlommioBackend.remove(&dir.join(&n)).await {
-                tracing::warn!("removing {n}: {e}");
-            }
+/// The AdminServer's `snapshot`: a fresh snapshot of this shard's tree (the shard that
+/// takes the snapshots), taken by the same fuzzy walk as the background ones, once any
+/// snapshot under way is done. Returns its path and zxid. Runs in a task of its own,
+/// so a client that goes away does not leave a walk half done.
+pub async fn take_snapshot_now(rt: &Rc<Runtime>) -> Result<(PathBuf, i64), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let rt = rt.clone();
+    glommio::spawn_local(async move {
+        rt.snapshots
+            .freed
+            .wait_until(|| !rt.snapshots.busy.get())
+            .await;
+        rt.snapshots.busy.set(true);
+        let dir = rt.config.data_dir.clone();
+        let r = run_snapshot(&rt, &dir).await;
+        rt.snapshots.release();
+        let _ = tx.send(r);
+    })
+    .detach();
+    rx.await
+        .unwrap_or_else(|_| Err("the snapshot task ended".into()))
+}
+
+/// Takes one snapshot, logging and recording it; on failure removes its partial file.
+async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBuf, i64), String> {
+    let started = std::time::Instant::now();
+    // The zxid `take_snapshot` names its `.tmp` file by (read with no wait in between).
+    let start_zxid = rt.shard.borrow().tree.last_processed_zxid();
+    match take_snapshot(rt, dir).await {
+        Ok(t) => {
+            tracing::info!(
+                path = %t.path.display(),
+                nodes = t.walked,
+                changed_during_walk = t.changed,
+                end_ms = t.end_us / 1000,
+                longest_step_us = t.longest_step_us,
+                total_ms = started.elapsed().as_millis() as u64,
+                "snapshot taken (the last round held this shard for end_ms)"
+            );
+            // `snapshottime` and corral_snapshot_longest_step_seconds.
+            rt.board
+                .record_snapshot(started.elapsed(), t.longest_step_us);
+            Ok((t.path, t.last_zxid))
         }
+        // A failed snapshot loses nothing: the log still holds every txn. Its
+        // partial file goes at once: on a full disk it holds space the log needs.
+        // Only its own: the commit pipeline may be writing a restored snapshot's
+        // `.tmp` meanwhile (`restore_between_batches`).
+        Err(e) => {
+            rt.shard.borrow_mut().tree.finish_snapshot_walk();
+            tracing::error!("snapshot failed: {e}");
+            remove_partial_snapshot(dir, start_zxid).await;
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Removes the partial file of the snapshot that started at `start_zxid` (recovery
+/// deletes any other `.tmp` at the next start).
+async fn remove_partial_snapshot(dir: &std::path::Path, start_zxid: i64) {
+    use crate::storage::Backend;
+    let name = format!(
+        "{}.tmp",
+        crate::storage::snapshot::snapshot_name(start_zxid)
+    );
+    match GlommioBackend.remove(&dir.join(&name)).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("removing {name}: {e}"),
     }
 }
 
 struct Taken {
     path: PathBuf,
+    last_zxid: i64,
     walked: u64,
     changed: usize,
     /// How long the last round (changes, sessions) held the shard, in us.
@@ -418,6 +465,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     let path = w.finish_at(last_zxid).await?;
     Ok(Taken {
         path,
+        last_zxid,
         walked,
         changed,
         end_us,

@@ -130,3 +130,42 @@ impl std::fmt::Debug for InstalledTree {
 
 /// What the commit shard publishes: immutable, shared by every shard.
 pub type Batch = Arc<Vec<Committed>>;
+
+/// The AdminServer's `restore` (standalone only), handed from the shard serving the
+/// AdminServer to the commit pipeline: `tree`, built from the snapshot a client
+/// posted, becomes the state between two batches (see `commit_task`). The answer is
+/// the zxid the restored state has, or why it was not restored.
+pub struct RestoreRequest {
+    pub tree: Box<crate::tree::DataTree>,
+    pub reply: tokio::sync::oneshot::Sender<Result<i64, String>>,
+}
+
+/// Where a [`RestoreRequest`] waits for the commit pipeline, shared by every shard.
+/// `wake` wakes the commit task across executors (a permit is kept if it is busy).
+#[derive(Default)]
+pub struct RestoreSlot {
+    request: std::sync::Mutex<Option<RestoreRequest>>,
+    pub wake: tokio::sync::Notify,
+}
+
+impl RestoreSlot {
+    /// Leaves `req` for the commit pipeline; false (and `req` is dropped) if another
+    /// restore is waiting.
+    pub fn offer(&self, req: RestoreRequest) -> bool {
+        let mut slot = self.request.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(req);
+        drop(slot);
+        self.wake.notify_one();
+        true
+    }
+
+    pub fn take(&self) -> Option<RestoreRequest> {
+        self.request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}

@@ -112,6 +112,10 @@ pub(crate) struct Runtime {
     /// Whether clients are served: always in standalone mode; in an ensemble only
     /// while this server is an established leader or an up-to-date learner.
     pub serving: Arc<std::sync::atomic::AtomicBool>,
+    /// The AdminServer's `restore` on its way to the commit pipeline (standalone).
+    pub restores: Arc<RestoreSlot>,
+    /// One snapshot at a time on this shard (background and AdminServer's).
+    pub snapshots: durability::SnapshotSlot,
 }
 
 impl Runtime {
@@ -258,6 +262,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut admin_listener = admin_http::bind(&config)?;
     let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed()));
+    let restores: Arc<RestoreSlot> = Arc::default();
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -294,6 +299,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
+        let restores = restores.clone();
         let admin = if shards == 1 {
             admin_listener.take()
         } else {
@@ -311,6 +317,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     published,
                     serving,
                     admin,
+                    restores,
                 };
                 let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
@@ -385,6 +392,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         addr_senders.push(addr_tx);
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
+        let restores = restores.clone();
         let admin = if shard == shards - 1 {
             admin_listener.take()
         } else {
@@ -423,6 +431,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     published,
                     serving,
                     admin,
+                    restores,
                 };
                 shard_main(
                     shard,
@@ -501,6 +510,7 @@ struct Shared {
     serving: Arc<std::sync::atomic::AtomicBool>,
     /// The AdminServer's bound port, given to the shard that serves it.
     admin: Option<std::net::TcpListener>,
+    restores: Arc<RestoreSlot>,
 }
 
 async fn shard_main(
@@ -520,6 +530,7 @@ async fn shard_main(
         published,
         serving,
         admin,
+        restores,
     } = shared;
     // Shard 0 binds the port exclusively, then opens it to the other shards
     // (`listen`'s module comment says why).
@@ -569,6 +580,8 @@ async fn shard_main(
         published,
         applied: Default::default(),
         serving,
+        restores,
+        snapshots: Default::default(),
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
     if let Some(l) = admin {
@@ -704,7 +717,18 @@ async fn commit_task(
     .detach();
     spare_wanted.notify();
     loop {
-        futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(tick)).await;
+        futures_lite::future::or(
+            futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(tick)),
+            rt.restores.wake.notified(),
+        )
+        .await;
+        if let Some(req) = rt.restores.take() {
+            // Here, between two batches: every batch before is logged, applied and
+            // sent; the next is built against the restored tree.
+            if let Some(restored) = restore_between_batches(&rt, &mut log, &senders, req).await {
+                core = restored;
+            }
+        }
         if log_stats_pending && rt.now_mono_ms() - last_fsync_publish >= 200 {
             last_fsync_publish = rt.now_mono_ms();
             log_stats_pending = false;
@@ -797,6 +821,102 @@ async fn commit_task(
             rt.outbox_ready.notify();
         }
     }
+}
+
+/// The AdminServer's `restore` (standalone), run by `commit_task` between two batches.
+/// Returns the commit core of the restored state, or `None` when nothing changed (the
+/// requester is told why).
+///
+/// The restored state gets zxid `max(snapshot's zxid, last logged zxid + 1)`: above
+/// every zxid the old state had, so a zxid never goes backwards (for clients, or in the
+/// log), and the old log's txns, which follow the snapshot's own zxid when it is older,
+/// are never replayed on top of it.
+///
+/// Durability: the tree is made durable before any shard sees it, by
+/// `storage::install_snapshot`, the way an ensemble member installs its leader's SNAP:
+/// written as `snapshot.<zxid>.tmp` and synced; renamed `.install` (the commit point);
+/// every log segment and every snapshot newer than `zxid` removed; renamed
+/// `snapshot.<zxid>`. A crash before the commit point recovers the old state (the
+/// `.tmp` is deleted, the log and old snapshots are untouched); a crash after it
+/// recovers the restored state (recovery finishes the install, and no log is left to
+/// replay on it); never a mix. A fuzzy snapshot of the old tree that a shard finishes
+/// meanwhile is named by an older zxid, so recovery still loads the restored one.
+/// A failure before the commit point leaves the old state serving; after it, the log
+/// is unusable and the server stops (exit 70): recovery settles it.
+///
+/// Then one batch hands the new tree to every shard: `CloseAll` (every client
+/// connection is closed: their watches and pending requests belong to the old tree;
+/// clients reconnect and a session the snapshot holds is revalidated, any other is
+/// expired, as ZooKeeper's session tracker rebuilt from the restored database
+/// decides) and `Install`. Requests queued in the commit core and not yet built into
+/// a batch are dropped with their connections; those arriving later are prepped
+/// against the restored tree (ZooKeeper holds submissions during the restore, then
+/// runs them on the new database).
+async fn restore_between_batches(
+    rt: &Rc<Runtime>,
+    log: &mut TxnLog<GlommioBackend>,
+    senders: &[ConnectedSender<Batch>],
+    req: RestoreRequest,
+) -> Option<CommitCore> {
+    let RestoreRequest { mut tree, reply } = req;
+    let started = Instant::now();
+    let before = log
+        .last_zxid()
+        .max(rt.shard.borrow().tree.last_processed_zxid());
+    let snapshot_zxid = tree.last_processed_zxid();
+    let zxid = snapshot_zxid.max(before.saturating_add(1));
+    tree.set_last_processed_zxid(zxid);
+    if let Err(e) =
+        crate::storage::install_snapshot(&GlommioBackend, &rt.config.data_dir, &tree, zxid, log)
+            .await
+    {
+        if log.check_usable().is_err() {
+            tracing::error!(
+                "restore: {e}; stopping so that recovery settles the interrupted install"
+            );
+            eprintln!("corral: restore failed after its commit point: {e}");
+            std::process::exit(70);
+        }
+        tracing::warn!("restore: the snapshot could not be written, nothing changed: {e}");
+        let _ = reply.send(Err(format!("the restored snapshot cannot be written: {e}")));
+        return None;
+    }
+    let tree: Arc<DataTree> = Arc::from(tree);
+    let batch: Batch = Arc::new(vec![
+        Committed::CloseAll,
+        Committed::Install(InstalledTree(tree.clone())),
+    ]);
+    rt.published
+        .store(zxid, std::sync::atomic::Ordering::Release);
+    for s in senders {
+        if s.send(batch.clone()).await.is_err() {
+            tracing::error!("a shard stopped receiving committed batches");
+        }
+    }
+    rt.apply(&batch);
+    let now_mono = rt.now_mono_ms();
+    let mut core = CommitCore::new(
+        rt.config.prep_config(),
+        rt.config.tick_time as i64,
+        &tree,
+        now_wall_ms(),
+        0,
+    );
+    // Every session of the snapshot gets its full timeout from now.
+    for (id, _) in tree.sessions() {
+        core.touch(id, now_mono);
+    }
+    rt.flush_dirty();
+    tracing::info!(
+        snapshot_zxid = format!("{snapshot_zxid:#x}"),
+        zxid = format!("{zxid:#x}"),
+        znodes = tree.znode_count(),
+        sessions = tree.sessions().len(),
+        ms = started.elapsed().as_millis() as u64,
+        "restored from a snapshot posted to the AdminServer"
+    );
+    let _ = reply.send(Ok(zxid));
+    Some(core)
 }
 
 /// Makes one spare log segment each time the commit task asks for one, waiting

@@ -559,9 +559,21 @@ fn snapshot_gates_and_rate_limit() {
         Some(429)
     );
     assert_eq!(snapshot_refusal(&c, &mut l, 1000), None);
-    assert_eq!(restore(&c).status, 503);
+    let status = |r: Option<CommandResponse>| r.map(|r| r.status);
+    let mut l = RateLimiter::new(1000);
+    assert_eq!(status(restore_refusal(&c, false, &mut l, 0)), Some(503));
     let c = config("dataDir=/d\nclientPort=1\nadmin.restore.enabled=true\n");
-    assert_eq!(restore(&c).status, 501);
+    // An ensemble member refuses before taking the limiter's turn.
+    assert_eq!(status(restore_refusal(&c, true, &mut l, 0)), Some(500));
+    assert_eq!(restore_refusal(&c, false, &mut l, 0), None);
+    assert_eq!(status(restore_refusal(&c, false, &mut l, 999)), Some(429));
+    assert_eq!(restore_refusal(&c, false, &mut l, 1000), None);
+    assert_eq!(restore_failed("x").status, 500);
+    let r = restored(0x1_0000_0005);
+    assert_eq!(
+        r.body(),
+        "{\n  \"last_zxid\" : 4294967301,\n  \"command\" : \"restore\",\n  \"error\" : null\n}"
+    );
 }
 
 #[test]
