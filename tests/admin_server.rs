@@ -626,17 +626,8 @@ impl Drop for Proc {
     }
 }
 
-/// The classpath of Debian's ZooKeeper 3.8 with its Jetty AdminServer.
-const ZK_ADMIN_JARS: &[&str] = &[
-    "zookeeper.jar",
-    "zookeeper-jute.jar",
-    "slf4j-api.jar",
-    "slf4j-log4j12.jar",
-    "log4j-1.2.jar",
-    "netty-all.jar",
-    "metrics-core.jar",
-    "commons-cli.jar",
-    "snappy-java.jar",
+/// What Debian's ZooKeeper 3.8 needs beyond its base jars for its Jetty AdminServer.
+const JETTY_JARS: &[&str] = &[
     "jetty9-server.jar",
     "jetty9-servlet.jar",
     "jetty9-security.jar",
@@ -666,11 +657,7 @@ fn start_zookeeper(dir: &Path, client_port: u16, admin_port: u16) -> Proc {
         ),
     )
     .unwrap();
-    let cp = ZK_ADMIN_JARS
-        .iter()
-        .map(|j| format!("/usr/share/java/{j}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let cp = common::zk_classpath(JETTY_JARS);
     let child = Command::new("java")
         .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
         .arg("-cp")

@@ -42,7 +42,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -407,25 +407,6 @@ pub struct Ensemble {
 
 use super::ports::{fresh_port, port_is_free};
 
-const ZK_JARS: &[&str] = &[
-    "zookeeper.jar",
-    "zookeeper-jute.jar",
-    "slf4j-api.jar",
-    "slf4j-log4j12.jar",
-    "log4j-1.2.jar",
-    "netty-all.jar",
-    "netty-handler.jar",
-    "netty-transport.jar",
-    "netty-common.jar",
-    "netty-buffer.jar",
-    "netty-codec.jar",
-    "netty-resolver.jar",
-    "netty-transport-native-unix-common.jar",
-    "metrics-core.jar",
-    "commons-cli.jar",
-    "snappy-java.jar",
-];
-
 impl Ensemble {
     /// Creates the ensemble (dirs, myid files, ports, proxies) and starts every member;
     /// returns once each one runs and answers on its client port (not necessarily
@@ -683,12 +664,7 @@ impl Ensemble {
                  log4j.appender.C.layout.ConversionPattern=%d{HH:mm:ss,SSS} [%t] %-5p %c{1} - %m%n\n",
             )
             .unwrap();
-            let cp = ZK_JARS
-                .iter()
-                .map(|j| format!("/usr/share/java/{j}"))
-                .filter(|p| Path::new(p).exists())
-                .collect::<Vec<_>>()
-                .join(":");
+            let cp = super::zk_classpath(&[]);
             let mut c = Command::new("java");
             c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
                 .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))

@@ -159,19 +159,7 @@ impl TestServer {
             }
         }
         let cfg_path = Self::write_cfg(&dir, &cfg);
-        let cp = [
-            "zookeeper.jar",
-            "zookeeper-jute.jar",
-            "slf4j-api.jar",
-            "slf4j-log4j12.jar",
-            "log4j-1.2.jar",
-            "netty-all.jar",
-            "metrics-core.jar",
-            "commons-cli.jar",
-            "snappy-java.jar",
-        ]
-        .map(|j| format!("/usr/share/java/{j}"))
-        .join(":");
+        let cp = zk_classpath(&[]);
         let mut child = Command::new("java")
             .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
             .args(&props)
@@ -292,6 +280,38 @@ fn drain_lines(
 }
 
 /// A port nobody listens on right now (bind :0, read it, release it).
+/// Debian's Apache ZooKeeper 3.8 jars (in `/usr/share/java`), for every harness that
+/// starts ZooKeeper servers.
+pub const ZK_JARS: &[&str] = &[
+    "zookeeper.jar",
+    "zookeeper-jute.jar",
+    "slf4j-api.jar",
+    "slf4j-log4j12.jar",
+    "log4j-1.2.jar",
+    "netty-all.jar",
+    "netty-handler.jar",
+    "netty-transport.jar",
+    "netty-common.jar",
+    "netty-buffer.jar",
+    "netty-codec.jar",
+    "netty-resolver.jar",
+    "netty-transport-native-unix-common.jar",
+    "metrics-core.jar",
+    "commons-cli.jar",
+    "snappy-java.jar",
+];
+
+/// The java classpath of [`ZK_JARS`] plus `extra` jars, leaving out those not installed.
+pub fn zk_classpath(extra: &[&str]) -> String {
+    ZK_JARS
+        .iter()
+        .chain(extra)
+        .map(|j| format!("/usr/share/java/{j}"))
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
