@@ -21,10 +21,14 @@ pub fn ephemeral_range() -> (u16, u16) {
         .unwrap_or((32768, 60999))
 }
 
-/// A loopback port below the ephemeral range that nothing is bound to now and that is
-/// not in `taken` (which it joins).
+/// A loopback port below the ephemeral range that nothing is bound to now, that is not
+/// in `taken` (which it joins), and that no other test of this process was handed:
+/// tests run in parallel threads, and a port drawn by one but not yet bound would
+/// otherwise look free to another.
 pub fn fresh_port(taken: &mut Vec<u16>) -> u16 {
     use rand::Rng;
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let (lo, _) = ephemeral_range();
     let mut rng = rand::thread_rng();
     for _ in 0..1000 {
@@ -36,8 +40,12 @@ pub fn fresh_port(taken: &mut Vec<u16>) -> u16 {
                 .map(|a| a.port())
                 .expect("bind a port")
         };
-        if !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+        if !taken.contains(&p)
+            && !handed_out.contains(&p)
+            && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        {
             taken.push(p);
+            handed_out.push(p);
             return p;
         }
     }
