@@ -11,6 +11,7 @@
 //! - [`config`] holds zoo.cfg.
 //! - [`admin`] holds four-letter words.
 //! - [`quorum`] holds the ensemble: ZAB, fast leader election, the quorum wire protocol.
+//! - [`sasl`] holds the SASL DIGEST-MD5 server mechanism (opcode 102).
 //! - [`server`] holds the glommio runtime, the only module that touches sockets.
 
 pub mod acl;
@@ -22,6 +23,8 @@ pub mod quorum;
 pub mod request;
 pub mod server;
 pub mod session;
+pub mod sasl;
 pub mod storage;
 pub mod tree;
 pub mod watch;
+pub mod tls;

@@ -112,6 +112,8 @@ fn serve(cfg: corral::config::Config) -> ExitCode {
             "starting as an ensemble member"
         );
     }
+    // ZooKeeper's ProviderRegistry: process-wide, set up once from the configuration.
+    corral::acl::install_registry(corral::acl::Registry::from_config(&cfg.auth));
     match corral::server::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

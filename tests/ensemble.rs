@@ -270,6 +270,76 @@ async fn three_voters_elect_and_replicate() {
     ));
 }
 
+/// `sslQuorum=true`: the election and quorum ports speak TLS (JKS stores), the
+/// ensemble elects, replicates through a follower and an observer syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_ensemble_elects_and_replicates() {
+    let _serial = serial().await;
+    let Some(certs) = common::test_certs() else {
+        eprintln!("skipped: openssl or keytool missing");
+        return;
+    };
+    let mut opts = Opts::voters(3).observers(1);
+    for line in common::ssl_quorum_cfg(&certs, "jks") {
+        opts = opts.cfg(&line);
+    }
+    let mut e = Ensemble::launch(opts);
+    let leader = e.wait_settled(SETTLE);
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let c = within(40, "connect", connect(&e.connect_string_of(&[f]), CONNECT)).await;
+    within(30, "create /tls", c.create("/tls", b"", &anyone()))
+        .await
+        .expect("create /tls through a follower");
+    let created = create_many(&c, "/tls", "n", 0..50).await;
+    let want = expected_of(&created);
+    for i in 0..4 {
+        let got = read_tree_synced(&e, i, "/tls").await;
+        if got != want {
+            e.fail(format!(
+                "server.{} after sync does not hold the 50 znodes: {}",
+                i + 1,
+                tree_diff(&got, &want)
+            ));
+        }
+    }
+    let m = wait_mntr(
+        &e,
+        leader,
+        "zk_synced_followers",
+        2,
+        Duration::from_secs(15),
+    );
+    assert_eq!(mntr_num(&m, "zk_synced_observers"), Some(1), "leader mntr");
+    // The ports speak TLS: a handshake with a certificate from the ensemble's CA
+    // passes, and one with no certificate is refused (ssl.quorum.clientAuth=need).
+    let port = e.members[leader].election_port;
+    let handshake = |cert: bool| {
+        // TLS 1.3 refuses a client certificate after the handshake: s_client must
+        // stay a moment to read the alert.
+        let d = certs.display();
+        let with_cert = if cert {
+            format!("-cert {d}/client.pem -key {d}/client-key.pem")
+        } else {
+            String::new()
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sleep 1 | openssl s_client -connect 127.0.0.1:{port} -CAfile {d}/ca.pem {with_cert}"
+            ))
+            .output()
+            .expect("openssl s_client");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let ok = handshake(true);
+    assert!(ok.contains("Verify return code: 0 (ok)"), "{ok}");
+    let refused = handshake(false);
+    assert!(
+        refused.contains("alert"),
+        "no client certificate, yet: {refused}"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // b. Observers.
 

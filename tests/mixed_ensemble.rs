@@ -1650,3 +1650,203 @@ fn corral_observes_zookeeper() {
     ));
     drop(conns);
 }
+
+/// `sslQuorum=true` on both kinds of server: ZooKeeper 1 and 2 and corral 3 form one
+/// ensemble over TLS (PKCS12 stores, hostname verification on), writes through corral
+/// and through ZooKeeper are seen on both, then corral is killed and rejoins over TLS.
+#[test]
+fn zookeeper_and_corral_form_a_tls_ensemble() {
+    if skip_without_zookeeper("zookeeper_and_corral_form_a_tls_ensemble") {
+        return;
+    }
+    let _serial = mixed::serial();
+    let certs = tempfile::Builder::new()
+        .prefix("corral-certs-")
+        .tempdir()
+        .unwrap();
+    let made = std::process::Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tools/make-test-certs"
+    ))
+    .arg(certs.path())
+    .arg("testpass")
+    .output()
+    .expect("tools/make-test-certs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let c = |f: &str| certs.path().join(f).display().to_string();
+    let mut mx = two_zookeepers_and_corral(&[
+        "sslQuorum=true".into(),
+        format!("ssl.quorum.keyStore.location={}", c("server.p12")),
+        "ssl.quorum.keyStore.password=testpass".into(),
+        format!("ssl.quorum.trustStore.location={}", c("truststore.p12")),
+        "ssl.quorum.trustStore.password=testpass".into(),
+    ]);
+    mx.start(&[1, 2, 3]);
+    let leader = mx.wait_settled(&[1, 2, 3], Duration::from_secs(60));
+    wait_learners(&mx, leader, "zk_synced_followers", 2, "TLS ensemble");
+    let root = "/tls";
+    let (mut load, conns) = write_through_all(&mx, root, "over TLS");
+    mx.kill9(3);
+    mx.start(&[3]);
+    mx.wait_settled(&[1, 2, 3], Duration::from_secs(60));
+    let again = load.connect(&mx, 3, Duration::from_secs(10));
+    load.workload(&mx, &conns[0], root, "after");
+    compare_trees(
+        &mut load,
+        &mx,
+        &[&conns[0], &again],
+        root,
+        "corral back over TLS",
+    );
+    check_digests(&mx, "TLS ensemble");
+    fail_on_deferred(&mx, &load);
+}
+
+/// `quorum.auth.enableSasl` with DIGEST-MD5 on every server (learner and server
+/// required), credentials in a JAAS file passed as `-Djava.security.auth.login.config`
+/// (corral reads it from `SERVER_JVMFLAGS`): ZooKeeper 1 and 2 and corral 3 form one
+/// ensemble (corral, with the highest sid, checks ZooKeeper's credentials when it
+/// leads), then corral is killed and rejoins the ZooKeeper leader as a SASL learner. A
+/// corral with a wrong password is kept out.
+#[test]
+fn zookeeper_and_corral_authenticate_each_other_with_quorum_sasl() {
+    if skip_without_zookeeper("zookeeper_and_corral_authenticate_each_other_with_quorum_sasl") {
+        return;
+    }
+    let _serial = mixed::serial();
+    let dir = tempfile::Builder::new()
+        .prefix("corral-jaas-")
+        .tempdir()
+        .unwrap();
+    let jaas = |password: &str| {
+        format!(
+            "QuorumServer {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_quorum=\"s3cret\";\n}};\n\
+             QuorumLearner {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"quorum\"\n  password=\"{password}\";\n}};\n"
+        )
+    };
+    let good = dir.path().join("jaas.conf");
+    std::fs::write(&good, jaas("s3cret")).unwrap();
+    let mut mx = two_zookeepers_and_corral(&[
+        "quorum.auth.enableSasl=true".into(),
+        "quorum.auth.learnerRequireSasl=true".into(),
+        "quorum.auth.serverRequireSasl=true".into(),
+    ]);
+    mx.add_jvm_flags(&[format!(
+        "-Djava.security.auth.login.config={}",
+        good.display()
+    )]);
+    mx.start(&[1, 2, 3]);
+    let leader = mx.wait_settled(&[1, 2, 3], Duration::from_secs(60));
+    mx.note(format!("leader: {}", mx.name(leader)));
+    wait_learners(&mx, leader, "zk_synced_followers", 2, "quorum SASL");
+    let root = "/qsasl";
+    let (mut load, conns) = write_through_all(&mx, root, "quorum SASL");
+    // corral checked the ZooKeeper servers' credentials (as leader, or on the election
+    // port), and each ZooKeeper checked corral's.
+    assert!(
+        !mx.log_grep_from(3, 0, &["quorum SASL: quorum authenticated"])
+            .is_empty(),
+        "corral never authenticated a peer"
+    );
+    for zk in [1, 2] {
+        assert!(
+            !mx.log_grep_from(
+                zk,
+                0,
+                &["Successfully completed the authentication using SASL"]
+            )
+            .is_empty(),
+            "{} never completed quorum SASL",
+            mx.name(zk)
+        );
+    }
+    // ZooKeeper leads once corral is gone; corral comes back as its SASL learner.
+    mx.kill9(3);
+    let zk_leader = mx.wait_settled(&[1, 2], Duration::from_secs(60));
+    mx.start(&[3]);
+    mx.wait_settled(&[1, 2, 3], Duration::from_secs(60));
+    wait_learners(&mx, zk_leader, "zk_synced_followers", 2, "corral back");
+    let again = load.connect(&mx, 3, Duration::from_secs(10));
+    load.workload(&mx, &conns[0], root, "after");
+    compare_trees(
+        &mut load,
+        &mx,
+        &[&conns[0], &again],
+        root,
+        "corral back over SASL",
+    );
+    check_digests(&mx, "quorum SASL");
+    fail_on_deferred(&mx, &load);
+    drop(again);
+    drop(conns);
+
+    // The wrong password: corral cannot join the ZooKeeper pair.
+    mx.kill9(3);
+    let bad = dir.path().join("jaas-bad.conf");
+    std::fs::write(&bad, jaas("wrong")).unwrap();
+    mx.set_jvm_flags(&[format!(
+        "-Djava.security.auth.login.config={}",
+        bad.display()
+    )]);
+    mx.start(&[3]);
+    std::thread::sleep(Duration::from_secs(8));
+    let m = mx.mode(3);
+    assert!(
+        !m.serving(),
+        "corral with a wrong quorum password serves as {m:?}"
+    );
+    let learners = mx.mntr(zk_leader);
+    assert_eq!(
+        mntr_get(&learners, "zk_synced_followers"),
+        "1",
+        "the ZooKeeper leader counts only its ZooKeeper follower"
+    );
+}
+
+/// ZooKeeper 1 and 2 and corral 3 (which, with the highest sid, leads when all start
+/// together), every server with the zoo.cfg lines `cfg`.
+fn two_zookeepers_and_corral(cfg: &[String]) -> Mixed {
+    let mut mx = Mixed::new(
+        &[
+            (1, Kind::ZooKeeper, false),
+            (2, Kind::ZooKeeper, false),
+            (3, Kind::Corral, false),
+        ],
+        TICK_MS,
+        INIT_LIMIT,
+        SYNC_LIMIT,
+    );
+    mx.add_cfg(cfg);
+    mx
+}
+
+/// A session on each of servers 1, 2, 3 of a settled ensemble; `root` created through
+/// corral 3, the workload run through every server, and the three trees compared.
+fn write_through_all(mx: &Mixed, root: &str, what: &str) -> (Load, Vec<Conn>) {
+    let mut load = Load::new();
+    let conns: Vec<Conn> = [1, 2, 3]
+        .into_iter()
+        .map(|s| load.connect(mx, s, Duration::from_secs(10)))
+        .collect();
+    load.run(
+        mx,
+        &conns[2],
+        &format!("create {root}"),
+        conns[2].client.create(root, b"", &open()),
+    );
+    for c in &conns {
+        load.workload(mx, c, root, &format!("s{}", c.server));
+    }
+    compare_trees(
+        &mut load,
+        mx,
+        &[&conns[0], &conns[1], &conns[2]],
+        root,
+        what,
+    );
+    (load, conns)
+}

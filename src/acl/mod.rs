@@ -1,6 +1,7 @@
 //! ACL schemes and permission checks, as ZooKeeper's `ProviderRegistry` with its two
-//! built-in providers (`ip`, `digest`) plus the pseudo-schemes `world`, `auth` and
-//! `super`.
+//! built-in providers (`ip`, `digest`), the two a configuration may register with
+//! `authProvider.N` (`sasl`, `x509`: see [`Registry`]), plus the pseudo-schemes
+//! `world`, `auth` and `super`.
 //!
 //! What the server needs from this module, and ZooKeeper's name for it:
 //! - [`AuthProviders::add_auth`]: the auth packet (`addAuth`), the ids a session gains.
@@ -12,12 +13,23 @@
 //! - [`fixup_acl`]: `PrepRequestProcessor.fixupACL`, validating create/setACL lists.
 //! - [`client_infos`]: `AuthUtil.getClientInfos`, the whoAmI answer.
 //! - [`connection_ids`] / [`ip::host_address`]: the `ip` id every connection starts
-//!   with.
+//!   with; [`AuthProviders::x509_ids`]: what a TLS client's certificate adds.
+//! - [`AuthProviders::sasl_ids`]: what a completed SASL login adds.
+//!
+//! Which providers exist is process-wide in ZooKeeper (`ProviderRegistry` is static),
+//! and so it is here: the server installs its [`Registry`] once at start
+//! ([`install_registry`]); [`check_acl`], [`fixup_acl`] and [`client_infos`] consult
+//! it only for `sasl` and `x509` entries, so the common path takes no lock. The same
+//! checks against an explicit registry ([`Registry::check_acl`], ...) are what the
+//! tests use.
 //!
 //! Sans-IO: pure functions over ids and ACL lists.
 
 pub mod ip;
 mod java;
+mod x500;
+
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
@@ -31,6 +43,107 @@ pub mod scheme {
     pub const DIGEST: &str = "digest";
     pub const IP: &str = "ip";
     pub const SUPER: &str = "super";
+    pub const SASL: &str = "sasl";
+    pub const X509: &str = "x509";
+}
+
+/// The providers a configuration registered beyond `ip` and `digest`, with the
+/// settings their `matches` reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registry {
+    /// `SASLAuthenticationProvider` is registered.
+    pub sasl: bool,
+    /// `X509AuthenticationProvider` is registered.
+    pub x509: bool,
+    /// `zookeeper.letAnySaslUserDoX`: an ACL id every SASL id matches.
+    pub let_any_sasl_user_do_x: Option<String>,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the subject that matches
+    /// every x509 ACL entry.
+    pub x509_super_user: Option<String>,
+}
+
+static REGISTRY: RwLock<Option<Arc<Registry>>> = RwLock::new(None);
+
+/// Installs the process's provider registry (the server does, once at start).
+pub fn install_registry(r: Registry) {
+    let mut g = REGISTRY.write().unwrap_or_else(|p| p.into_inner());
+    *g = Some(Arc::new(r));
+}
+
+/// The installed registry (ip and digest only until one is installed).
+pub fn registry() -> Arc<Registry> {
+    REGISTRY
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Where the checks find the registry: the installed one (looked up only when an
+/// entry of a registrable scheme is met) or one given.
+#[derive(Clone, Copy)]
+enum Lookup<'a> {
+    Installed,
+    Given(&'a Registry),
+}
+
+impl Lookup<'_> {
+    fn with<R>(self, f: impl FnOnce(&Registry) -> R) -> R {
+        match self {
+            Lookup::Given(r) => f(r),
+            Lookup::Installed => f(&registry()),
+        }
+    }
+}
+
+impl Registry {
+    /// The registry a configuration asks for.
+    pub fn from_config(c: &crate::config::auth::AuthConfig) -> Registry {
+        Registry {
+            sasl: c.sasl_provider,
+            x509: c.x509_provider,
+            let_any_sasl_user_do_x: c.let_any_sasl_user_do_x.clone(),
+            x509_super_user: c.x509_super_user.clone(),
+        }
+    }
+
+    /// `ProviderRegistry.getProvider(scheme) != null`.
+    pub fn has_provider(&self, scheme: &str) -> bool {
+        match scheme {
+            scheme::DIGEST | scheme::IP => true,
+            scheme::SASL => self.sasl,
+            scheme::X509 => self.x509,
+            _ => false,
+        }
+    }
+
+    /// [`check_acl`] with this registry.
+    pub fn check_acl(&self, acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+        check(acl, perm, auth, Lookup::Given(self))
+    }
+
+    /// [`fixup_acl`] with this registry.
+    pub fn fixup_acl(&self, acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+        fixup(acl, auth, Lookup::Given(self))
+    }
+
+    /// [`client_infos`] with this registry.
+    pub fn client_infos(&self, auth: &[Id]) -> Vec<ClientInfo> {
+        infos(auth, Lookup::Given(self))
+    }
+
+    /// `SASLAuthenticationProvider.matches` / `X509AuthenticationProvider.matches`.
+    fn matches(&self, scheme: &str, id: &str, acl_expr: &str) -> bool {
+        match scheme {
+            scheme::SASL => {
+                id == "super"
+                    || id == acl_expr
+                    || self.let_any_sasl_user_do_x.as_deref() == Some(acl_expr)
+            }
+            scheme::X509 => self.x509_super_user.as_deref() == Some(id) || id == acl_expr,
+            _ => false,
+        }
+    }
 }
 
 /// `world:anyone`, the id every ACL check lets through.
@@ -41,9 +154,56 @@ pub const ANYONE_ID: &str = "anyone";
 pub struct AuthProviders {
     /// `DigestAuthenticationProvider.superDigest`: "super:BASE64" (as `generate_digest`).
     pub super_digest: Option<String>,
+    /// `authProvider.N`, SASL and x509 settings (`config::auth`).
+    pub config: Arc<crate::config::auth::AuthConfig>,
 }
 
 impl AuthProviders {
+    /// The providers a configuration sets up.
+    pub fn from_config(c: &crate::config::Config) -> AuthProviders {
+        AuthProviders {
+            super_digest: c.super_digest.clone(),
+            config: Arc::new(c.auth.clone()),
+        }
+    }
+
+    /// For a TLS client that presented a certificate with this subject (RFC 2253, as
+    /// Java's `X500Principal.getName()`): the ids its connection gains after its `ip`
+    /// id, as `X509AuthenticationProvider.handleAuthentication` adds them:
+    /// `super:<subject>` when the subject is
+    /// `zookeeper.X509AuthenticationProvider.superUser`, then `x509:<subject>`.
+    ///
+    /// None when no x509 provider is registered (`authProvider.N=...X509AuthenticationProvider`):
+    /// ZooKeeper then closes the connection ("X509 Auth provider not found").
+    pub fn x509_ids(&self, subject: &str) -> Option<Vec<Id>> {
+        if !self.config.x509_provider {
+            return None;
+        }
+        let mut ids = Vec::with_capacity(2);
+        if self.config.x509_super_user.as_deref() == Some(subject) {
+            ids.push(id(scheme::SUPER, subject));
+        }
+        ids.push(id(scheme::X509, subject));
+        Some(ids)
+    }
+
+    /// The ids a completed SASL login as `authorization_id` adds, as
+    /// `ZooKeeperServer.processSasl`: `sasl:<id>`, then `super:` (empty id) when a
+    /// `zookeeper.superUser` or `zookeeper.superUser.*` property names it.
+    pub fn sasl_ids(&self, authorization_id: &str) -> Vec<Id> {
+        let mut ids = vec![id(scheme::SASL, authorization_id)];
+        if !authorization_id.is_empty()
+            && self
+                .config
+                .super_users
+                .iter()
+                .any(|u| u == authorization_id)
+        {
+            ids.push(id(scheme::SUPER, ""));
+        }
+        ids
+    }
+
     /// `addAuth(scheme, auth)`: the ids the session gains, or AuthFailed for a bad
     /// credential or an unknown scheme.
     ///
@@ -107,35 +267,52 @@ pub fn connection_ids(client_ip: &str) -> Vec<Id> {
     }]
 }
 
-/// Whether a scheme has a provider in ZooKeeper's default registry. `world`, `auth`
-/// and `super` are not providers: ZooKeeper special-cases them by name.
-fn is_provider(scheme: &str) -> bool {
-    matches!(scheme, scheme::DIGEST | scheme::IP)
+/// Whether a scheme has a provider: digest and ip always, sasl and x509 when
+/// registered. `world`, `auth` and `super` are not providers: ZooKeeper special-cases
+/// them by name.
+fn is_provider(scheme: &str, reg: Lookup<'_>) -> bool {
+    match scheme {
+        scheme::DIGEST | scheme::IP => true,
+        scheme::SASL | scheme::X509 => reg.with(|r| r.has_provider(scheme)),
+        _ => false,
+    }
 }
 
 /// `AuthenticationProvider.isAuthenticated`: whether an id of this scheme is a
-/// credential the `auth` ACL scheme may expand to. True for digest, false for ip, and
-/// false (skipped) for schemes without a provider such as `super`.
-fn is_authenticated_scheme(scheme: &str) -> bool {
-    scheme == scheme::DIGEST
+/// credential the `auth` ACL scheme may expand to. True for digest and for a
+/// registered sasl or x509, false for ip, and false (skipped) for schemes without a
+/// provider such as `super`.
+fn is_authenticated_scheme(scheme: &str, reg: Lookup<'_>) -> bool {
+    match scheme {
+        scheme::DIGEST => true,
+        scheme::SASL | scheme::X509 => reg.with(|r| r.has_provider(scheme)),
+        _ => false,
+    }
 }
 
 /// `AuthenticationProvider.isValid(id)` for the providers corral has.
-fn is_valid_id(scheme: &str, id: &str) -> bool {
+fn is_valid_id(scheme: &str, id: &str, reg: Lookup<'_>) -> bool {
     match scheme {
         // "user:hash": Java's split(":") must give exactly two pieces, so a trailing
         // colon is tolerated ("a:b:") and an empty user is too (":b").
         scheme::DIGEST => java::split_drop_trailing(id, ':').len() == 2,
         scheme::IP => ip::is_valid(id),
+        // `new KerberosName(id)` does not throw.
+        scheme::SASL => {
+            reg.with(|r| r.sasl) && crate::sasl::kerberos::KerberosName::parse(id).is_ok()
+        }
+        // `new X500Principal(id)` does not throw.
+        scheme::X509 => reg.with(|r| r.x509) && x500::is_valid_dn(id),
         _ => false,
     }
 }
 
 /// `AuthenticationProvider.matches(id, aclExpr)`.
-fn provider_matches(scheme: &str, id: &str, acl_expr: &str) -> bool {
+fn provider_matches(scheme: &str, id: &str, acl_expr: &str, reg: Lookup<'_>) -> bool {
     match scheme {
         scheme::DIGEST => id == acl_expr,
         scheme::IP => ip::matches(id, acl_expr),
+        scheme::SASL | scheme::X509 => reg.with(|r| r.matches(scheme, id, acl_expr)),
         _ => false,
     }
 }
@@ -144,10 +321,14 @@ fn provider_matches(scheme: &str, id: &str, acl_expr: &str) -> bool {
 ///
 /// As `ZooKeeperServer.checkACL`: an empty ACL allows everything; a `super` id in
 /// `auth` allows everything; otherwise some entry granting `perm` must be
-/// `world:anyone`, or of a provider scheme (digest, ip) matching an id of the same
-/// scheme in `auth`. Entries of other schemes (`auth`, `super`, `world:x`) match
-/// nothing.
+/// `world:anyone`, or of a provider scheme (digest, ip, and sasl/x509 when
+/// registered) matching an id of the same scheme in `auth`. Entries of other schemes
+/// (`auth`, `super`, `world:x`) match nothing.
 pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+    check(acl, perm, auth, Lookup::Installed)
+}
+
+fn check(acl: &[Acl], perm: i32, auth: &[Id], reg: Lookup<'_>) -> bool {
     if acl.is_empty() {
         return true;
     }
@@ -161,10 +342,10 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         if a.id.scheme == scheme::WORLD && a.id.id == ANYONE_ID {
             return true;
         }
-        is_provider(&a.id.scheme)
-            && auth
-                .iter()
-                .any(|c| c.scheme == a.id.scheme && provider_matches(&c.scheme, &c.id, &a.id.id))
+        is_provider(&a.id.scheme, reg)
+            && auth.iter().any(|c| {
+                c.scheme == a.id.scheme && provider_matches(&c.scheme, &c.id, &a.id.id, reg)
+            })
     })
 }
 
@@ -178,7 +359,13 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
 /// perms per `digest` id of the session, in session order; ip and super ids are not
 /// credentials for this), or rejected (any other scheme or id, including `world:x`
 /// and `super:x`). The expansion may reintroduce duplicates; ZooKeeper keeps them too.
+/// With sasl or x509 registered, their ids are valid entries (a Kerberos name, an
+/// X.500 name) and their session ids are credentials `auth` expands to.
 pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+    fixup(acl, auth, Lookup::Installed)
+}
+
+fn fixup(acl: &[Acl], auth: &[Id], reg: Lookup<'_>) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(&a) {
@@ -197,7 +384,7 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let before = out.len();
             out.extend(
                 auth.iter()
-                    .filter(|c| is_authenticated_scheme(&c.scheme))
+                    .filter(|c| is_authenticated_scheme(&c.scheme, reg))
                     .map(|c| Acl {
                         perms: a.perms,
                         id: c.clone(),
@@ -206,7 +393,7 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             if out.len() == before {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid_id(s, i) {
+        } else if is_valid_id(s, i, reg) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -232,17 +419,29 @@ pub fn generate_digest(id_password: &str) -> String {
 /// The user is the provider's `getUserName`: the ip itself, the digest's user part, and
 /// "" for schemes without a provider (`super`).
 pub fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
+    infos(auth, Lookup::Installed)
+}
+
+fn infos(auth: &[Id], reg: Lookup<'_>) -> Vec<ClientInfo> {
     auth.iter()
         .map(|a| ClientInfo {
             auth_scheme: a.scheme.clone(),
-            user: user_name(a).unwrap_or_default(),
+            user: user_name_in(a, reg).unwrap_or_default(),
         })
         .collect()
 }
 
-/// `AuthUtil.getUser`: None when the scheme has no provider.
+/// `AuthUtil.getUser`: None when the scheme has no provider. The sasl and x509
+/// providers name the user by the whole id.
 pub fn user_name(a: &Id) -> Option<String> {
+    user_name_in(a, Lookup::Installed)
+}
+
+fn user_name_in(a: &Id, reg: Lookup<'_>) -> Option<String> {
     match a.scheme.as_str() {
+        scheme::SASL | scheme::X509 => reg
+            .with(|r| r.has_provider(&a.scheme))
+            .then(|| a.id.clone()),
         scheme::IP => Some(a.id.clone()),
         // id.split(":")[0]; Java would throw on an id made only of colons, which addAuth
         // never produces: answer "" there.
@@ -332,6 +531,7 @@ mod tests {
     fn add_auth_super() {
         let p = AuthProviders {
             super_digest: Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=".into()),
+            ..Default::default()
         };
         assert_eq!(
             p.authenticate("digest", b"super:test"),
@@ -527,6 +727,7 @@ mod tests {
     fn who_am_i() {
         let p = AuthProviders {
             super_digest: Some(generate_digest("super:test")),
+            ..Default::default()
         };
         let mut ids = connection_ids("10.0.0.1");
         // The session's ids form a set: adding one again changes nothing.
@@ -559,5 +760,147 @@ mod tests {
         assert_eq!(users(&ids).as_deref(), Some("10.0.0.1,super,bob"));
         assert_eq!(users(&[id("super", "")]), None);
         assert_eq!(user_name(&id("digest", ":")).as_deref(), Some(""));
+    }
+
+    fn registry(sasl: bool, x509: bool) -> Registry {
+        Registry {
+            sasl,
+            x509,
+            ..Registry::default()
+        }
+    }
+
+    #[test]
+    fn sasl_and_x509_match_only_when_registered() {
+        let bob = [id("ip", "10.0.0.1"), id("sasl", "bob")];
+        let sub = "CN=client,O=Apache";
+        let cert = [id("ip", "10.0.0.1"), id("x509", sub)];
+        let sasl_acl = [acl(perms::READ, "sasl", "bob")];
+        let x509_acl = [acl(perms::READ, "x509", sub)];
+        let none = Registry::default();
+        let both = registry(true, true);
+        // Unregistered: the entries match nothing, as an unknown scheme.
+        assert!(!none.check_acl(&sasl_acl, perms::READ, &bob));
+        assert!(!none.check_acl(&x509_acl, perms::READ, &cert));
+        // Registered: equality, for the granted perms only, schemes must agree.
+        assert!(both.check_acl(&sasl_acl, perms::READ, &bob));
+        assert!(!both.check_acl(&sasl_acl, perms::WRITE, &bob));
+        assert!(!both.check_acl(&sasl_acl, perms::READ, &[id("sasl", "alice")]));
+        assert!(!both.check_acl(&sasl_acl, perms::READ, &[id("digest", "bob")]));
+        assert!(both.check_acl(&x509_acl, perms::READ, &cert));
+        assert!(!both.check_acl(&x509_acl, perms::READ, &[id("x509", "CN=other")]));
+        // SASLAuthenticationProvider.matches: a sasl id "super" matches every entry.
+        assert!(both.check_acl(&sasl_acl, perms::READ, &[id("sasl", "super")]));
+        // letAnySaslUserDoX: any sasl id matches that ACL id.
+        let any = Registry {
+            let_any_sasl_user_do_x: Some("anysasl".into()),
+            ..both.clone()
+        };
+        let open = [acl(perms::READ, "sasl", "anysasl")];
+        assert!(any.check_acl(&open, perms::READ, &[id("sasl", "carol")]));
+        assert!(!both.check_acl(&open, perms::READ, &[id("sasl", "carol")]));
+        // X509AuthenticationProvider.superUser matches every x509 entry.
+        let su = Registry {
+            x509_super_user: Some("CN=admin".into()),
+            ..both.clone()
+        };
+        assert!(su.check_acl(&x509_acl, perms::READ, &[id("x509", "CN=admin")]));
+        assert!(!both.check_acl(&x509_acl, perms::READ, &[id("x509", "CN=admin")]));
+    }
+
+    #[test]
+    fn fixup_validates_and_expands_registered_schemes() {
+        let none = Registry::default();
+        let both = registry(true, true);
+        for good in [
+            acl(perms::ALL, "sasl", "bob"),
+            acl(perms::ALL, "sasl", "zk/host@EXAMPLE.COM"),
+            acl(perms::ALL, "x509", "CN=client,OU=ZooKeeper,O=Apache"),
+        ] {
+            assert_eq!(
+                none.fixup_acl(std::slice::from_ref(&good), &[]),
+                Err(ErrorCode::InvalidAcl),
+                "{good:?}"
+            );
+            assert_eq!(
+                both.fixup_acl(std::slice::from_ref(&good), &[]),
+                Ok(vec![good.clone()])
+            );
+        }
+        for bad in [
+            acl(perms::ALL, "sasl", "a@b@c"),
+            acl(perms::ALL, "x509", "not a dn"),
+        ] {
+            assert_eq!(
+                both.fixup_acl(std::slice::from_ref(&bad), &[]),
+                Err(ErrorCode::InvalidAcl),
+                "{bad:?}"
+            );
+        }
+        // auth expands to registered sasl/x509 ids (isAuthenticated), in session order.
+        let session = [
+            id("ip", "10.0.0.1"),
+            id("sasl", "bob"),
+            id("x509", "CN=c"),
+            id("super", ""),
+        ];
+        let auth = [acl(perms::READ, "auth", "")];
+        assert_eq!(
+            both.fixup_acl(&auth, &session),
+            Ok(vec![
+                Acl {
+                    perms: perms::READ,
+                    id: id("sasl", "bob")
+                },
+                Acl {
+                    perms: perms::READ,
+                    id: id("x509", "CN=c")
+                },
+            ])
+        );
+        assert_eq!(none.fixup_acl(&auth, &session), Err(ErrorCode::InvalidAcl));
+    }
+
+    #[test]
+    fn who_am_i_names_registered_sasl_and_x509_users() {
+        let session = [id("ip", "10.0.0.1"), id("sasl", "bob"), id("x509", "CN=c")];
+        let pairs = |infos: Vec<ClientInfo>| -> Vec<(String, String)> {
+            infos.into_iter().map(|c| (c.auth_scheme, c.user)).collect()
+        };
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pairs(registry(true, true).client_infos(&session)),
+            vec![s("ip", "10.0.0.1"), s("sasl", "bob"), s("x509", "CN=c")]
+        );
+        // Without the provider, ZooKeeper's getUser has no provider: "".
+        assert_eq!(
+            pairs(Registry::default().client_infos(&session)),
+            vec![s("ip", "10.0.0.1"), s("sasl", ""), s("x509", "")]
+        );
+    }
+
+    #[test]
+    fn ids_a_login_or_a_certificate_adds() {
+        let cfg = crate::config::auth::AuthConfig {
+            x509_provider: true,
+            x509_super_user: Some("CN=admin".into()),
+            super_users: vec!["admin".into(), "root".into()],
+            ..Default::default()
+        };
+        let p = AuthProviders {
+            super_digest: None,
+            config: std::sync::Arc::new(cfg),
+        };
+        assert_eq!(p.x509_ids("CN=c"), Some(vec![id("x509", "CN=c")]));
+        assert_eq!(
+            p.x509_ids("CN=admin"),
+            Some(vec![id("super", "CN=admin"), id("x509", "CN=admin")])
+        );
+        assert_eq!(AuthProviders::default().x509_ids("CN=c"), None);
+        assert_eq!(p.sasl_ids("bob"), vec![id("sasl", "bob")]);
+        assert_eq!(
+            p.sasl_ids("root"),
+            vec![id("sasl", "root"), id("super", "")]
+        );
     }
 }

@@ -15,6 +15,12 @@
 //! a limit should stop the server, not be ignored. Unknown keys and keys corral does
 //! not implement are returned as warnings.
 //!
+//! ZooKeeper's system properties themselves (`-Dname=value` in `SERVER_JVMFLAGS` and
+//! `JVMFLAGS`, or a `java.env` beside zoo.cfg) are read by [`Config::load`] and enter
+//! the same parse under the file's own lines ([`jvm_flags`],
+//! [`Config::parse_with_sysprops`]). The authentication keys (`authProvider.N`, SASL's
+//! JAAS file, `enforce.auth.*`, super users) are in [`auth`].
+//!
 //! The ensemble keys (`server.N`, `initLimit`, `peerType`, the `myid` file, ...) are
 //! read and checked as `QuorumPeerConfig.setupQuorumPeerConfig` does, in the private
 //! `ensemble` module.
@@ -24,8 +30,13 @@
 //! host names other than `localhost` are resolved (once, at startup), as ZooKeeper
 //! does with `InetAddress.getByName`.
 
+pub mod auth;
 mod ensemble;
+pub mod jaas;
+pub mod jvm_flags;
 pub mod properties;
+pub mod quorum_auth;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -81,6 +92,17 @@ pub enum ConfigError {
     MyId { path: PathBuf, reason: String },
     #[error("{file}:{line}: malformed \\uxxxx escape")]
     Syntax { file: String, line: usize },
+    /// A system property (`-D` in `SERVER_JVMFLAGS`/`JVMFLAGS`) with a bad value.
+    #[error("system property {key}={value:?} (from {origin}): {reason}")]
+    SysProp {
+        key: String,
+        value: String,
+        origin: String,
+        reason: String,
+    },
+    /// The JVM flags or the JAAS login configuration cannot be used.
+    #[error("{0}")]
+    Auth(String),
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -103,8 +125,14 @@ pub struct Config {
     /// ZooKeeper's `setupClientPort`). Without a host every address (0.0.0.0) is bound,
     /// as ZooKeeper. Port 0 asks the OS for a free port.
     pub client_port_address: SocketAddr,
-    /// `secureClientPort`: parsed, but TLS is not supported (a warning says so).
+    /// `secureClientPort` (the port alone, as `conf` shows it; where it listens and
+    /// with which stores is in `tls`).
     pub secure_client_port: Option<u16>,
+    /// `secureClientPort*`, `ssl.*`, `sslQuorum`, `portUnification`,
+    /// `client.portUnification` (`config::tls`).
+    pub tls: tls::TlsConfig,
+    /// `quorum.auth.*`: DIGEST-MD5 between servers (`config::quorum_auth`).
+    pub quorum_auth: quorum_auth::QuorumAuthConfig,
     /// `clientPortListenBacklog` (-1 = the system default).
     pub client_port_listen_backlog: i32,
     /// `minSessionTimeout` (ms; default 2 x tickTime).
@@ -214,6 +242,9 @@ pub struct Config {
     /// short name `prometheus`): where `/metrics` is served. `None` with ZooKeeper's
     /// default provider, whose metrics only `mntr` shows.
     pub metrics_provider: Option<PrometheusConfig>,
+    /// `authProvider.N`, SASL's JAAS file, super users, `enforce.auth.*`
+    /// (`config::auth`).
+    pub auth: auth::AuthConfig,
 }
 
 /// `metricsProvider.className` of ZooKeeper's Prometheus provider.
@@ -256,6 +287,8 @@ impl Default for Config {
             data_log_dir: "./data".into(),
             client_port_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
             secure_client_port: None,
+            tls: tls::TlsConfig::default(),
+            quorum_auth: quorum_auth::QuorumAuthConfig::default(),
             client_port_listen_backlog: -1,
             min_session_timeout: 4000,
             max_session_timeout: 40000,
@@ -301,6 +334,7 @@ impl Default for Config {
             election_port_bind_retry: 3,
             cnx_timeout_ms: 5000,
             metrics_provider: None,
+            auth: auth::AuthConfig::default(),
         }
     }
 }
@@ -308,25 +342,12 @@ impl Default for Config {
 /// Keys ZooKeeper reads that corral does not implement: accepted with a warning so a
 /// ZooKeeper zoo.cfg still starts.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "secureClientPortAddress",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "observerMasterPort",
-    "sslQuorum",
-    "portUnification",
-    "sslQuorumReloadCertFiles",
-    "quorum.auth.enableSasl",
-    "quorum.auth.serverRequireSasl",
-    "quorum.auth.learnerRequireSasl",
-    "quorum.auth.learner.saslLoginContext",
-    "quorum.auth.server.saslLoginContext",
-    "quorum.auth.kerberos.servicePrincipal",
-    "quorum.cnxn.threads.size",
     "multiAddress.reachabilityCheckTimeoutMs",
     "multiAddress.reachabilityCheckEnabled",
     "oraclePath",
-    "serverCnxnFactory",
-    "authProvider",
     "jvm.pause.monitor",
     "audit.enable",
 ];
@@ -596,6 +617,8 @@ fn canonical_key(key: &str) -> &str {
         "zookeeper.fsync.warningthresholdms" => "fsync.warningthresholdms",
         "zookeeper.nio.sessionlessCnxnTimeout" => "nio.sessionlessCnxnTimeout",
         // The AdminServer's keys are system properties too (`zookeeper.admin.*`).
+        other if tls::canonical(other).is_some() => tls::canonical(other).unwrap_or(other),
+        other if auth::canonical(other).is_some() => auth::canonical(other).unwrap_or(other),
         other if other.starts_with("zookeeper.admin.") => &other["zookeeper.".len()..],
         other => other,
     }
@@ -654,6 +677,60 @@ impl Config {
         source_name: &str,
         myid: Option<&str>,
     ) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse_with_sysprops(text, source_name, myid, &[])
+    }
+
+    /// [`Config::parse_with_myid`] with the server's Java system properties (the `-D`
+    /// flags of `SERVER_JVMFLAGS` and `JVMFLAGS`, see [`jvm_flags`]) under the file:
+    /// a property stands for the zoo.cfg key [`jvm_flags::config_key`] names, and the
+    /// file's own line for that key wins. Properties corral has no use for (JVM and
+    /// logging settings) are ignored without a warning.
+    pub fn parse_with_sysprops(
+        text: &str,
+        source_name: &str,
+        myid: Option<&str>,
+        sysprops: &[jvm_flags::SystemProperty],
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let (c, warnings) =
+            Config::parse_entries(text, source_name, myid, sysprops).map_err(|e| match e {
+                // Line 0 is a system property's (see `parse_entries`).
+                ConfigError::BadValue {
+                    line: 0,
+                    key,
+                    value,
+                    reason,
+                    ..
+                } => {
+                    let name = key.strip_prefix("-D").unwrap_or(&key).to_string();
+                    let source = sysprops
+                        .iter()
+                        .rev()
+                        .find(|p| p.name == name)
+                        .map(|p| p.source)
+                        .unwrap_or("JVM flags");
+                    ConfigError::SysProp {
+                        key: name,
+                        value,
+                        origin: source.to_string(),
+                        reason,
+                    }
+                }
+                e => e,
+            })?;
+        let quiet = format!("{source_name}:0: ");
+        let warnings = warnings
+            .into_iter()
+            .filter(|w| !w.starts_with(&quiet))
+            .collect();
+        Ok((c, warnings))
+    }
+
+    fn parse_entries(
+        text: &str,
+        source_name: &str,
+        myid: Option<&str>,
+        sysprops: &[jvm_flags::SystemProperty],
+    ) -> Result<(Config, Vec<String>), ConfigError> {
         let file = source_name.to_string();
         let entries = properties::parse(text).map_err(|e| ConfigError::Syntax {
             file: file.clone(),
@@ -689,6 +766,21 @@ impl Config {
             }
             last.insert(canon, (key, value, e.line));
         }
+        // System properties under the file (line 0 marks them): a later property wins
+        // over an earlier one, any zoo.cfg line over both.
+        for p in sysprops {
+            let Some(key) = jvm_flags::config_key(&p.name) else {
+                continue;
+            };
+            let canon = canonical_key(&key).to_string();
+            if last.get(&canon).is_some_and(|e| e.2 > 0) {
+                continue;
+            }
+            last.insert(
+                canon,
+                (format!("-D{}", p.name), java_trim(&p.value).to_string(), 0),
+            );
+        }
         let mut final_entries: Vec<(String, String, String, usize)> = last
             .into_iter()
             .map(|(canon, (key, value, line))| (canon, key, value, line))
@@ -713,6 +805,8 @@ impl Config {
         let mut tick_line = None;
         let mut ens = ensemble::EnsembleKeys::default();
         let mut metrics = MetricsKeys::default();
+        let mut tls_keys = tls::TlsKeys::default();
+        let mut auth_keys = auth::AuthKeys::default();
 
         for (canon, key, value, line) in &final_entries {
             let line = *line;
@@ -745,9 +839,15 @@ impl Config {
                 "clientPortAddress" => client_host = Some((parse_host(v).map_err(bad)?, line)),
                 "secureClientPort" => {
                     c.secure_client_port = Some(parse_port(v).map_err(bad)?);
-                    warnings.push(format!(
-                        "{file}:{line}: secureClientPort: TLS is not supported by corral; the port is not opened"
-                    ));
+                    tls_keys.set(canon, v, line);
+                }
+                k if tls::canonical(k).is_some() => tls_keys.set(k, v, line),
+                k if quorum_auth::handles(k) => {
+                    let mut warn = |w: String| warnings.push(format!("{file}:{line}: {w}"));
+                    quorum_auth::set(&mut c.quorum_auth, k, v, &mut warn).map_err(|r| bad(Bad(r)))?;
+                }
+                k if auth::canonical(k).is_some() => {
+                    auth_keys.set(k, v, line, &mut warnings, &file).map_err(bad)?
                 }
                 "clientPortListenBacklog" => {
                     c.client_port_listen_backlog = parse_int(v).map_err(bad)? as i32
@@ -1023,7 +1123,6 @@ impl Config {
                 }
                 k if UNSUPPORTED_KEYS.contains(&k)
                     || k.starts_with("metricsProvider.")
-                    || k.starts_with("ssl.")
                     || k.starts_with("group.")
                     || k.starts_with("weight.") =>
                 {
@@ -1067,6 +1166,41 @@ impl Config {
         });
         ensemble::setup_quorum_peer(&mut c, ens, static_client, myid, &file, &mut warnings)?;
         c.metrics_provider = metrics.provider(&file, &final_entries, &mut warnings)?;
+        c.auth = auth_keys.finish().map_err(|b| ConfigError::BadValue {
+            file: file.clone(),
+            line: b.line,
+            key: b.key,
+            value: b.value,
+            reason: b.reason,
+        })?;
+        c.tls = tls_keys
+            .finish(client_host.map(|h| h.0), &file, &mut warnings)
+            .map_err(|b| ConfigError::BadValue {
+                file: file.clone(),
+                line: b.line,
+                key: b.key,
+                value: b.value,
+                reason: b.reason,
+            })?;
+        quorum_auth::validate(&c.quorum_auth).map_err(|(key, reason)| {
+            let (value, line) = final_entries
+                .iter()
+                .find(|e| e.0 == key)
+                .map(|e| (e.2.clone(), e.3))
+                .unwrap_or_default();
+            ConfigError::BadValue {
+                file: file.clone(),
+                line,
+                key: key.into(),
+                value,
+                reason,
+            }
+        })?;
+        // QuorumPeerConfig.configureSSLAuth: a secure client port registers the x509
+        // provider when no `authProvider.x509` names one.
+        if c.tls.secure_client_address.is_some() {
+            c.auth.x509_provider = true;
+        }
 
         c.min_session_timeout = min_to.map(|m| m.0).unwrap_or(c.tick_time.saturating_mul(2));
         c.max_session_timeout = max_to
@@ -1109,7 +1243,31 @@ impl Config {
             Some(dir) => read_myid(&dir.join("myid"))?,
             None => None,
         };
-        Config::parse_with_myid(&text, &path.display().to_string(), myid.as_deref())
+        // zkEnv.sh sources java.env from the configuration directory.
+        let java_env = path
+            .parent()
+            .map(|d| d.join("java.env"))
+            .filter(|p| p.is_file())
+            .map(|p| {
+                std::fs::read_to_string(&p).map_err(|source| ConfigError::Io { path: p, source })
+            })
+            .transpose()?;
+        let sysprops = jvm_flags::system_properties(
+            std::env::var("SERVER_JVMFLAGS").ok().as_deref(),
+            std::env::var("JVMFLAGS").ok().as_deref(),
+            java_env.as_deref(),
+        )
+        .map_err(ConfigError::Auth)?;
+        let (mut c, mut warnings) = Config::parse_with_sysprops(
+            &text,
+            &path.display().to_string(),
+            myid.as_deref(),
+            &sysprops,
+        )?;
+        c.auth
+            .load_login_config(&|p| std::fs::read_to_string(p), &mut warnings)
+            .map_err(ConfigError::Auth)?;
+        Ok((c, warnings))
     }
 
     /// ZooKeeper's `isDistributed`: there are `server.N` lines and either more than

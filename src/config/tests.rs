@@ -270,10 +270,18 @@ fn unknown_and_unsupported_keys_are_warnings() {
 }
 
 #[test]
-fn secure_client_port_is_warned_unsupported() {
-    let (c, warnings) = parse(&format!("{MINIMAL}secureClientPort=2281\n"));
+fn secure_client_port_is_parsed_with_its_stores() {
+    let (c, warnings) = parse(&format!(
+        "{MINIMAL}secureClientPort=2281\nzookeeper.ssl.keyStore.location=/k/server.p12\nssl.keyStore.password=pw\n"
+    ));
     assert_eq!(c.secure_client_port, Some(2281));
-    assert!(warnings[0].contains("secureClientPort") && warnings[0].contains("not supported"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.tls.secure_client_address.map(|a| a.port()), Some(2281));
+    let ks = c.tls.client.key_store.as_ref().unwrap();
+    assert_eq!(ks.location, std::path::PathBuf::from("/k/server.p12"));
+    assert_eq!(ks.password.as_deref(), Some("pw"));
+    let e = Config::parse(&format!("{MINIMAL}secureClientPort=2281\n"), "zoo.cfg").unwrap_err();
+    assert!(e.to_string().contains("ssl.keyStore.location"), "{e}");
     assert!(c
         .to_conf_lines()
         .contains(&"secureClientPort=2281".to_string()));

@@ -19,6 +19,7 @@
 //! - [`election`]: fast leader election.
 //! - [`zab`]: the peer: leader, learners, sync and broadcast.
 
+pub mod auth_packet;
 pub mod digest;
 pub mod election;
 pub mod snap_stream;

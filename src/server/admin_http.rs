@@ -318,9 +318,7 @@ async fn handle(
                 .map(|a| a.to_vec())
                 .unwrap_or_default()
         };
-        let providers = crate::acl::AuthProviders {
-            super_digest: rt.config.super_digest.clone(),
-        };
+        let providers = crate::acl::AuthProviders::from_config(&rt.config);
         let ip = crate::acl::ip::host_address(peer.ip());
         if let Err((status, msg)) = commands::check_auth(header, &ip, &providers, &root_acl) {
             return json(&CommandResponse {

@@ -27,9 +27,25 @@ use super::notify::Notify;
 use super::Runtime;
 use crate::proto::frame::{four_letter_word, next_frame};
 
+/// Wakes a connection's tasks when the shard queued output for it (or it is being
+/// closed): the writer, and the reader if it is throttled (an answer may have taken its
+/// outstanding count below the limits).
+#[derive(Default)]
+pub(crate) struct ConnWake {
+    writer: Notify,
+    reader: Notify,
+}
+
+impl ConnWake {
+    pub fn notify(&self) {
+        self.writer.notify();
+        self.reader.notify();
+    }
+}
+
 /// What the shard's runtime keeps of a connection's I/O side.
 pub(crate) struct ConnIo {
-    pub notify: Notify,
+    pub notify: ConnWake,
     fd: RawFd,
     closed: Cell<bool>,
 }
@@ -45,6 +61,77 @@ impl ConnIo {
             }
         }
         self.notify.notify();
+    }
+}
+
+/// How often a throttled connection looks at the server-wide count without being woken
+/// (the other shards' counts move on their own cores). It is woken at once by an
+/// answer of its own, which is what ZooKeeper waits for.
+const RECHECK_THROTTLE: Duration = Duration::from_millis(10);
+
+/// Why a connection reads nothing more for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// It may read.
+    No,
+    /// Requests: it has some outstanding and either has `max_outstanding_per_conn`
+    /// of them or the server has `globalOutstandingLimit` in flight
+    /// (`ZooKeeperServer.shouldThrottle`: only a connection with something
+    /// outstanding is throttled, so one whose requests are all answered always gets
+    /// its next one in).
+    Requests,
+    /// Output: `output_pause` bytes of replies are not written yet.
+    Output,
+}
+
+fn must_wait(rt: &Runtime, id: super::ConnId) -> Wait {
+    let shard = rt.shard.borrow();
+    let Some(c) = shard.conns.get(&id) else {
+        return Wait::No;
+    };
+    let limits = &rt.config.limits;
+    if c.queued_output() >= limits.output_pause {
+        return Wait::Output;
+    }
+    let own = c.queued();
+    if own > 0
+        && (own >= limits.max_outstanding_per_conn.max(1)
+            || rt.board.in_flight_total(shard.id, shard.outstanding)
+                >= limits.global_outstanding_limit.max(1))
+    {
+        return Wait::Requests;
+    }
+    Wait::No
+}
+
+/// Requests one connection may hand its shard in one go before the shard's other
+/// tasks get a turn (glommio schedules cooperatively). One read can hold thousands of
+/// small requests; ZooKeeper's NIO reads one request per connection per select.
+const FRAMES_PER_TURN: usize = 128;
+
+/// How long a shard may go on running busy connections before its I/O is polled
+/// again (other connections' sockets, the log's fsync).
+const POLL_IO_EVERY: Duration = Duration::from_micros(500);
+
+thread_local! {
+    /// When a connection of this shard last gave it up until its I/O was polled.
+    static LAST_IO_TURN: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Lets the shard's other tasks run. A yield keeps the task runnable, and glommio polls
+/// its rings only when no task is runnable or its preempt timer fires (every 100 ms):
+/// connections that only yielded would leave every other socket (and the log's fsync)
+/// waiting for that timer. So at least every `POLL_IO_EVERY` it sleeps instead, until
+/// the next poll (a timer is due then); a sleep costs a poll cycle, a yield almost
+/// nothing.
+async fn let_others_run() {
+    let now = Instant::now();
+    let due = LAST_IO_TURN.with(|t| t.get().is_none_or(|at| now - at >= POLL_IO_EVERY));
+    if due {
+        glommio::timer::sleep(Duration::from_micros(1)).await;
+        LAST_IO_TURN.with(|t| t.set(Some(Instant::now())));
+    } else {
+        futures_lite::future::yield_now().await;
     }
 }
 
@@ -130,7 +217,10 @@ fn settle_input(input: &mut BytesMut, taken: usize) {
     }
 }
 
-pub(crate) async fn serve(rt: Rc<Runtime>, stream: TcpStream) {
+/// Serves one accepted connection: `secure` when it came in on the secure client
+/// port (TLS), else on the plain port (where `client.portUnification` lets a TLS client
+/// in too).
+pub(crate) async fn serve(rt: Rc<Runtime>, stream: TcpStream, secure: bool) {
     let Ok(remote) = stream.peer_addr() else {
         return;
     };
@@ -145,7 +235,7 @@ pub(crate) async fn serve(rt: Rc<Runtime>, stream: TcpStream) {
         }
         *n += 1;
     }
-    serve_counted(&rt, stream, remote).await;
+    serve_counted(&rt, stream, remote, secure).await;
     let mut counts = rt.per_ip.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(n) = counts.get_mut(&remote.ip()) {
         *n -= 1;
@@ -155,15 +245,53 @@ pub(crate) async fn serve(rt: Rc<Runtime>, stream: TcpStream) {
     }
 }
 
-async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::SocketAddr) {
+async fn serve_counted(
+    rt: &Rc<Runtime>,
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    secure: bool,
+) {
     let fd = stream.as_raw_fd();
+    // nio.sessionlessCnxnTimeout: until its first frame (the ConnectRequest) has been
+    // read whole, a connection has this long from its accept, TLS handshake included.
+    // A four-letter word needs only its four bytes in time; its answer is not timed.
+    let deadline = Instant::now() + Duration::from_millis(rt.config.sessionless_cnxn_timeout_ms);
+    let Some(tls_cfg) = rt.client_tls.clone() else {
+        return serve_stream(rt, stream, fd, remote, deadline, None).await;
+    };
+    let settings = &rt.config.tls.client;
+    let tls = secure || {
+        let detect_by = deadline.min(Instant::now() + super::tls::detection_timeout(settings));
+        match super::tls::looks_like_tls(&stream, detect_by).await {
+            Some(tls) => tls,
+            None => return,
+        }
+    };
+    if !tls {
+        return serve_stream(rt, stream, fd, remote, deadline, None).await;
+    }
+    // ZooKeeper's "X509 Auth provider not found" when asking for certificates with
+    // no x509 provider registered.
+    let x509_provider = rt.shard.borrow().cfg.auth.x509_ids("").is_some();
+    match super::tls::accept(tls_cfg, settings, x509_provider, stream, remote, deadline).await {
+        Ok(a) => serve_stream(rt, a.stream, fd, remote, deadline, a.subject).await,
+        Err(e) => tracing::warn!(%remote, "closing a TLS connection: {e}"),
+    }
+}
+
+/// Serves a connection over `stream` (plain or TLS); `subject` is the TLS client
+/// certificate's, the connection's `x509` id.
+async fn serve_stream<S: AsyncRead + futures_lite::AsyncWrite + Unpin + 'static>(
+    rt: &Rc<Runtime>,
+    stream: S,
+    fd: RawFd,
+    remote: std::net::SocketAddr,
+    deadline: Instant,
+    subject: Option<String>,
+) {
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let mut buf = BytesMut::new();
-    // nio.sessionlessCnxnTimeout: until its first frame (the ConnectRequest) has been
-    // read whole, a connection has this long from its accept. A four-letter word needs
-    // only its four bytes in time; its answer is not timed.
-    let mut deadline =
-        Some(Instant::now() + Duration::from_millis(rt.config.sessionless_cnxn_timeout_ms));
+    let mut deadline = Some(deadline);
 
     // The first bytes decide: a four-letter word, or a session.
     while buf.len() < 4 {
@@ -192,12 +320,16 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         return;
     }
 
-    let id = rt
-        .shard
-        .borrow_mut()
-        .open_conn(remote, super::now_wall_ms());
+    let id = {
+        let mut shard = rt.shard.borrow_mut();
+        let id = shard.open_conn(remote, super::now_wall_ms());
+        if let Some(subject) = &subject {
+            shard.grant_x509(id, subject);
+        }
+        id
+    };
     let io = Rc::new(ConnIo {
-        notify: Notify::default(),
+        notify: ConnWake::default(),
         fd,
         closed: Cell::new(false),
     });
@@ -205,19 +337,39 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
     let writer = glommio::spawn_local(write_loop(rt.clone(), id, io.clone(), wr));
 
     let max_frame = rt.config.limits.max_buffer;
-    let limit = rt.config.limits.global_outstanding_limit.max(1);
+    let mut read_full = false;
     'conn: loop {
         // Reads must see every write already acknowledged on any shard.
         rt.catch_up().await;
         let mut taken = 0;
+        let mut throttled = false;
+        let mut turn_over = false;
+        let mut frames = 0;
         loop {
+            // Checked before each frame, as ZooKeeper checks after each request it
+            // reads: a connection over its limits reads no further (what it sent stays
+            // in its socket), so it overshoots them by one request at most.
+            if must_wait(rt, id) != Wait::No {
+                throttled = true;
+                break;
+            }
+            if frames == FRAMES_PER_TURN {
+                turn_over = true;
+                break;
+            }
             match next_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
+                    frames += 1;
                     taken += 4 + frame.len();
                     let r = {
                         let mut shard = rt.shard.borrow_mut();
                         shard.now_ms = rt.now_mono_ms();
-                        shard.on_frame(id, &frame)
+                        // max_pending_output after each request: one request's reply
+                        // past it at most (a read of 64 KiB of getData requests for a
+                        // 1 MiB znode would otherwise queue gigabytes first).
+                        shard
+                            .on_frame(id, &frame)
+                            .and_then(|()| shard.check_output_bound(id))
                     };
                     if let Err(e) = r {
                         tracing::info!(%remote, "closing connection: {e}");
@@ -238,25 +390,58 @@ async fn serve_counted(rt: &Rc<Runtime>, stream: TcpStream, remote: std::net::So
         if io.closed.get() {
             break;
         }
-        // globalOutstandingLimit: stop reading while too much is in flight on the whole
-        // server (ZooKeeper's limit is server-wide, not per core). The other shards'
-        // counts move on their own cores, so a throttled connection looks again every
-        // millisecond; an unthrottled one pays one sum per read.
-        let over = |rt: &Runtime| {
-            let shard = rt.shard.borrow();
-            rt.board.in_flight_total(shard.id, shard.outstanding) >= limit
-        };
-        if over(rt) {
-            rt.board
-                .throttled
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            while over(rt) && !io.closed.get() {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
+        if throttled {
+            // Until an answer to this connection (which wakes its reader as it wakes
+            // its writer), or its writer having written, takes it below the limits;
+            // then parse what is buffered before reading more. The server-wide count
+            // also moves on other cores: looked at again now and then without a wake.
+            if must_wait(rt, id) == Wait::Requests {
+                // ZooKeeper's throttle (what mntr and the benchmark count as such).
+                rt.board
+                    .throttled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            loop {
+                let why = must_wait(rt, id);
+                if why == Wait::No || io.closed.get() {
+                    break;
+                }
+                // Closed by the server (its session expired, say) while the client
+                // leaves its replies unread: they would never be flushed.
+                let closing = rt
+                    .shard
+                    .borrow()
+                    .conns
+                    .get(&id)
+                    .is_some_and(|c| c.is_closing());
+                if why == Wait::Output && closing {
+                    tracing::info!(%remote, "closing connection: closed with its output unread");
+                    break 'conn;
+                }
+                let woken = io.notify.reader.wait();
+                futures_lite::future::or(woken, glommio::timer::sleep(RECHECK_THROTTLE)).await;
+            }
+            if io.closed.get() {
+                break;
+            }
+            continue;
+        }
+        if turn_over {
+            // Its turn is over: the shard's other connections, its commit pipeline and
+            // this connection's writer run before it parses on.
+            let_others_run().await;
+            continue;
+        }
+        if read_full {
+            // Likewise before it reads again. glommio does not preempt a task, and its
+            // read returns at once, without yielding, after a read that filled the
+            // buffer (it arms a readiness poll only after a partial one): a client that
+            // keeps its socket full would otherwise hold the shard.
+            let_others_run().await;
         }
         match read_until(&mut rd, &mut buf, deadline).await {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => read_full = n == SCRATCH_LEN,
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::TimedOut {
                     tracing::debug!(%remote, "closing a connection that sent no ConnectRequest in time");
@@ -278,14 +463,20 @@ async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(
     mut wr: W,
 ) {
     loop {
-        io.notify.wait().await;
+        io.notify.writer.wait().await;
         let taken = rt.shard.borrow_mut().take_output(id);
         let Some((out, close)) = taken else {
             break;
         };
-        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+        // The flush pushes out what a TLS stream still holds as records; a plain
+        // socket has nothing buffered.
+        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
             break;
         }
+        drop(out);
+        rt.shard.borrow_mut().wrote(id);
+        // A reader paused for unwritten output may go on.
+        io.notify.reader.notify();
         if close {
             let _ = wr.flush().await;
             break;

@@ -21,10 +21,13 @@ mod listen;
 pub mod messages;
 mod metrics_http;
 mod notify;
+mod peer_auth;
 mod peer_links;
+mod peer_tls;
 mod rlimit;
 mod sd_notify;
 pub mod shard;
+mod tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -70,6 +73,9 @@ pub enum ServerError {
         addr: String,
         source: std::io::Error,
     },
+    /// A TLS store or setting cannot be used (`ssl.*`).
+    #[error("cannot set up TLS for clients: {0}")]
+    Tls(String),
 }
 
 /// Why the AdminServer's port cannot be bound, and what to do about it.
@@ -116,6 +122,9 @@ pub(crate) struct Runtime {
     pub restores: Arc<RestoreSlot>,
     /// One snapshot at a time on this shard (background and AdminServer's).
     pub snapshots: durability::SnapshotSlot,
+    /// The secure client port's TLS configuration (also used by a unified plain
+    /// port), built once at start; `None` without client TLS.
+    pub client_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Runtime {
@@ -263,6 +272,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let serving = Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed()));
     let restores: Arc<RestoreSlot> = Arc::default();
+    // The stores are read before recovery: a bad one stops the start at once.
+    let client_tls = if config.tls.client_tls_enabled() {
+        if let Some(a) = config.tls.secure_client_address {
+            listen::probe(a).map_err(|e| ServerError::Bind {
+                addr: a,
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+        let cfg = crate::tls::server_config(&config.tls.client, "ssl.")
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+        Some(cfg)
+    } else {
+        None
+    };
+    let secure_bound: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -300,6 +324,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
         let restores = restores.clone();
+        let (client_tls, secure_bound) = (client_tls.clone(), secure_bound.clone());
         let admin = if shards == 1 {
             admin_listener.take()
         } else {
@@ -318,6 +343,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     serving,
                     admin,
                     restores,
+                    client_tls,
+                    secure_bound,
                 };
                 let (recovered, log) = match durability::read_state(&shared.config).await {
                     Ok(r) => r,
@@ -393,6 +420,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
         let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
         let restores = restores.clone();
+        let (client_tls, secure_bound) = (client_tls.clone(), secure_bound.clone());
         let admin = if shard == shards - 1 {
             admin_listener.take()
         } else {
@@ -432,6 +460,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                     serving,
                     admin,
                     restores,
+                    client_tls,
+                    secure_bound,
                 };
                 shard_main(
                     shard,
@@ -511,6 +541,9 @@ struct Shared {
     /// The AdminServer's bound port, given to the shard that serves it.
     admin: Option<std::net::TcpListener>,
     restores: Arc<RestoreSlot>,
+    client_tls: Option<Arc<rustls::ServerConfig>>,
+    /// The secure client port as shard 0 bound it (its port may have been 0).
+    secure_bound: Arc<Mutex<Option<SocketAddr>>>,
 }
 
 async fn shard_main(
@@ -531,6 +564,8 @@ async fn shard_main(
         serving,
         admin,
         restores,
+        client_tls,
+        secure_bound,
     } = shared;
     // Shard 0 binds the port exclusively, then opens it to the other shards
     // (`listen`'s module comment says why).
@@ -549,13 +584,45 @@ async fn shard_main(
         }
     };
     let local = listener.local_addr().unwrap_or(addr);
+    let secure_listener = match config.tls.secure_client_address {
+        None => None,
+        Some(configured) => {
+            let at = if id == 0 {
+                configured
+            } else {
+                secure_bound
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or(configured)
+            };
+            let bound = if id == 0 {
+                listen::bind_first(at, backlog)
+            } else {
+                listen::bind_shared(at, backlog)
+            };
+            match bound {
+                // SAFETY: as for the plain listener above.
+                Ok(l) => {
+                    let l = unsafe { TcpListener::from_raw_fd(l.into_raw_fd()) };
+                    if id == 0 {
+                        let got = l.local_addr().unwrap_or(at);
+                        *secure_bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(got);
+                        tracing::info!("serving TLS clients on {got}");
+                    }
+                    Some(l)
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(format!("secure client port {at}: {e}")));
+                    return;
+                }
+            }
+        }
+    };
     let shard_cfg = ShardConfig {
         min_session_timeout: config.min_session_timeout as i32,
         max_session_timeout: config.max_session_timeout as i32,
         limits: config.limits.clone(),
-        auth: AuthProviders {
-            super_digest: config.super_digest.clone(),
-        },
+        auth: AuthProviders::from_config(&config),
         config_node: config
             .quorum
             .as_ref()
@@ -582,6 +649,7 @@ async fn shard_main(
         serving,
         restores,
         snapshots: Default::default(),
+        client_tls,
     });
     glommio::spawn_local(publish_reports(rt.clone())).detach();
     if let Some(l) = admin {
@@ -627,11 +695,19 @@ async fn shard_main(
         glommio::spawn_local(apply_batches(rt.clone(), l.batches, l.snapshots)).detach();
     }
 
+    if let Some(l) = secure_listener {
+        glommio::spawn_local(accept_loop(rt.clone(), l, true)).detach();
+    }
     let _ = ready.send(Ok(local));
+    accept_loop(rt, listener, false).await
+}
+
+/// Accepts client connections for ever; `secure`: the TLS port.
+async fn accept_loop(rt: Rc<Runtime>, listener: TcpListener, secure: bool) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(conn::serve(rt.clone(), stream)).detach();
+                glommio::spawn_local(conn::serve(rt.clone(), stream, secure)).detach();
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");

@@ -53,6 +53,8 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
 use super::notify::Notify;
+use super::peer_auth::QuorumSasl;
+use super::peer_tls::{self, PeerStream, QuorumTls};
 use crate::config::Config;
 use crate::quorum::snap_stream::SnapReader;
 use crate::quorum::wire::{
@@ -264,6 +266,10 @@ pub(crate) struct QuorumNet {
     quorum_addr: SocketAddr,
     #[cfg_attr(not(test), allow(dead_code))]
     election_addr: SocketAddr,
+    /// `sslQuorum` / `portUnification` (`peer_tls`); `None`: plain only.
+    tls: Option<QuorumTls>,
+    /// `quorum.auth.enableSasl` (`peer_auth`); `None`: no SASL.
+    sasl: Option<QuorumSasl>,
 }
 
 /// `delimitedHostString`: IPv6 literals get brackets.
@@ -399,6 +405,8 @@ impl QuorumNet {
         } else {
             DEFAULT_HANDSHAKE_TIMEOUT
         };
+        let tls = QuorumTls::from_config(config)?;
+        let sasl = QuorumSasl::from_config(config)?;
         let max_buffer = config.limits.max_buffer;
         let field_limit = max_buffer.saturating_add(max_buffer.max(1024));
         let net = Rc::new_cyclic(|weak| QuorumNet {
@@ -422,6 +430,8 @@ impl QuorumNet {
             next_link: Cell::new(0),
             quorum_addr,
             election_addr,
+            tls,
+            sasl,
         });
         tracing::info!(
             sid = my_sid,
@@ -561,15 +571,59 @@ impl QuorumNet {
             .await;
     }
 
-    async fn dial_and_introduce(&self, host: &str, port: u16) -> io::Result<TcpStream> {
-        let mut stream = dial(host, port, self.cnx_timeout).await?;
+    /// Dials a member and makes the connection TLS when `sslQuorum` says so.
+    async fn dial_peer(&self, host: &str, port: u16) -> io::Result<PeerStream> {
+        let stream = dial(host, port, self.cnx_timeout).await?;
+        peer_tls::secure(
+            self.tls.as_ref(),
+            stream,
+            Some(host),
+            self.handshake_timeout,
+        )
+        .await
+    }
+
+    async fn dial_and_introduce(&self, host: &str, port: u16) -> io::Result<PeerStream> {
+        let mut stream = self.dial_peer(host, port).await?;
         let mut hello = BytesMut::new();
         InitialMessage::v1(self.my_sid as i64, self.my_election_text.clone()).encode(&mut hello);
-        match within(self.handshake_timeout, stream.write_all(&hello)).await {
+        let send = async {
+            stream.write_all(&hello).await?;
+            stream.flush().await
+        };
+        match within(self.handshake_timeout, send).await {
             Some(r) => r?,
             None => return Err(io::ErrorKind::TimedOut.into()),
         }
+        // QuorumCnxManager.startConnection: the learner side of quorum SASL follows
+        // the initial message.
+        self.authenticate_as_learner(&mut stream).await?;
         Ok(stream)
+    }
+
+    /// Quorum SASL as the dialling side, by the handshake timeout (nothing without
+    /// `quorum.auth.enableSasl`).
+    async fn authenticate_as_learner(&self, stream: &mut PeerStream) -> io::Result<()> {
+        let Some(sasl) = &self.sasl else {
+            return Ok(());
+        };
+        within(self.handshake_timeout, sasl.as_learner(stream))
+            .await
+            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Quorum SASL as the accepting side; `buf` keeps the bytes read past it.
+    async fn authenticate_as_server(
+        &self,
+        stream: &mut PeerStream,
+        buf: &mut BytesMut,
+    ) -> io::Result<()> {
+        let Some(sasl) = &self.sasl else {
+            return Ok(());
+        };
+        within(self.handshake_timeout, sasl.as_server(stream, buf))
+            .await
+            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
     }
 
     async fn accept_election(self: Rc<Self>, listener: TcpListener) {
@@ -587,9 +641,17 @@ impl QuorumNet {
     }
 
     /// `receiveConnection` / `handleConnection`.
-    async fn incoming_election(self: Rc<Self>, mut stream: TcpStream) {
+    async fn incoming_election(self: Rc<Self>, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let remote = stream.peer_addr().ok();
+        let mut stream =
+            match peer_tls::secure(self.tls.as_ref(), stream, None, self.handshake_timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(?remote, "closing an election connection: {e}");
+                    return;
+                }
+            };
         let mut buf = BytesMut::new();
         let msg = match within(
             self.handshake_timeout,
@@ -610,6 +672,15 @@ impl QuorumNet {
                 return;
             }
         };
+        // QuorumCnxManager.handleConnection: quorum SASL right after the initial message.
+        if let Err(e) = self.authenticate_as_server(&mut stream, &mut buf).await {
+            tracing::warn!(
+                ?remote,
+                sid = msg.sid,
+                "closing an election connection: {e}"
+            );
+            return;
+        }
         let Ok(sid) = Sid::try_from(msg.sid) else {
             tracing::info!(
                 ?remote,
@@ -659,7 +730,7 @@ impl QuorumNet {
     async fn run_election_conn(
         self: Rc<Self>,
         sid: Sid,
-        stream: TcpStream,
+        stream: PeerStream,
         buf: BytesMut,
         outgoing: bool,
     ) {
@@ -668,7 +739,7 @@ impl QuorumNet {
         let conn = Rc::new(ElectionConn {
             id,
             outgoing,
-            io: SockIo::new(Some(stream.as_raw_fd())),
+            io: SockIo::new(Some(stream.fd())),
         });
         let old = {
             let mut slots = self.election.borrow_mut();
@@ -761,7 +832,7 @@ impl QuorumNet {
             first = false;
             match frame {
                 Some(f) => {
-                    if wr.write_all(&f).await.is_err() {
+                    if wr.write_all(&f).await.is_err() || wr.flush().await.is_err() {
                         break;
                     }
                 }
@@ -802,7 +873,11 @@ impl QuorumNet {
             if link.io.closed.get() {
                 break;
             }
-            match dial(&host, port, self.cnx_timeout).await {
+            let dialled = match self.dial_peer(&host, port).await {
+                Ok(mut s) => self.authenticate_as_learner(&mut s).await.map(|()| s),
+                Err(e) => Err(e),
+            };
+            match dialled {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -827,9 +902,9 @@ impl QuorumNet {
                 return;
             }
         };
-        link.io.fd.set(Some(stream.as_raw_fd()));
+        link.io.fd.set(Some(stream.fd()));
         self.inbox.push(Event::LeaderConnected { link: link.id });
-        self.run_link(link, stream).await;
+        self.run_link(link, stream, BytesMut::new()).await;
     }
 
     async fn accept_quorum(self: Rc<Self>, listener: TcpListener) {
@@ -842,7 +917,7 @@ impl QuorumNet {
                     let link = Rc::new(QLink::new(id, Some(s.as_raw_fd()), false));
                     self.links.borrow_mut().insert(id, link.clone());
                     self.inbox.push(Event::LearnerConnected { link: id });
-                    glommio::spawn_local(self.clone().run_link(link, s)).detach();
+                    glommio::spawn_local(self.clone().secure_link(link, s)).detach();
                 }
                 Err(e) => {
                     tracing::warn!("quorum port accept failed: {e}");
@@ -852,10 +927,34 @@ impl QuorumNet {
         }
     }
 
-    async fn run_link(self: Rc<Self>, link: Rc<QLink>, stream: TcpStream) {
+    /// An accepted quorum connection: TLS first when the ensemble says so.
+    async fn secure_link(self: Rc<Self>, link: Rc<QLink>, stream: TcpStream) {
+        let remote = stream.peer_addr().ok();
+        let mut buf = BytesMut::new();
+        let ready =
+            match peer_tls::secure(self.tls.as_ref(), stream, None, self.handshake_timeout).await {
+                // LearnerHandler: quorum SASL before the first packet.
+                Ok(mut s) => match self.authenticate_as_server(&mut s, &mut buf).await {
+                    Ok(()) => Ok(s),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+        match ready {
+            Ok(s) => self.run_link(link, s, buf).await,
+            Err(e) => {
+                tracing::warn!(?remote, "closing a quorum connection: {e}");
+                link.io.abort();
+                self.finish_link(&link);
+            }
+        }
+    }
+
+    /// `initial`: bytes already read from the stream (past a SASL exchange).
+    async fn run_link(self: Rc<Self>, link: Rc<QLink>, stream: PeerStream, initial: BytesMut) {
         let (rd, wr) = futures_lite::io::split(stream);
         let writer = glommio::spawn_local(link_writer(link.clone(), wr));
-        let why = self.link_reader(&link, rd).await;
+        let why = self.link_reader(&link, rd, initial).await;
         link.io.abort();
         if !link.local_close.get() {
             tracing::info!(link = link.id, "quorum link closed: {why}");
@@ -880,14 +979,20 @@ impl QuorumNet {
 
     /// Reads packets (and, on a learner link, the snapshot stream after a SNAP) until
     /// the link ends; returns why.
-    async fn link_reader<R: AsyncRead + Unpin>(&self, link: &QLink, mut rd: R) -> String {
+    async fn link_reader<R: AsyncRead + Unpin>(
+        &self,
+        link: &QLink,
+        mut rd: R,
+        initial: BytesMut,
+    ) -> String {
         // A packet is at most a header, `data` and a few authinfo ids: refuse to buffer
         // far more than that without completing one.
         let max_pending = self
             .field_limit
             .saturating_mul(2)
             .saturating_add(READ_CHUNK);
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = initial;
+        buf.reserve(READ_CHUNK);
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut snap: Option<(i64, SnapReader)> = None;
         loop {
@@ -1061,7 +1166,8 @@ async fn link_writer<W: AsyncWrite + Unpin>(link: Rc<QLink>, mut wr: W) {
             continue;
         }
         for (b, raw) in chunks {
-            if link.io.closed.get() || wr.write_all(&b).await.is_err() {
+            if link.io.closed.get() || wr.write_all(&b).await.is_err() || wr.flush().await.is_err()
+            {
                 break 'run;
             }
             if !raw {
@@ -1076,7 +1182,7 @@ async fn link_writer<W: AsyncWrite + Unpin>(link: Rc<QLink>, mut wr: W) {
 /// Reads the initial message of an accepted election connection into `buf`; the bytes
 /// after it stay there.
 async fn read_initial_message(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     buf: &mut BytesMut,
 ) -> Result<InitialMessage, String> {
     let mut chunk = vec![0u8; 4096];

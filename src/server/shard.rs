@@ -108,11 +108,18 @@ pub struct Conn {
     queue: VecDeque<Pending>,
     /// Bytes waiting to be written to the socket.
     pub out: BytesMut,
+    /// Bytes the writer took from `out` and has not finished writing (a client that
+    /// does not read holds them there): counted with `out` against
+    /// `max_pending_output`.
+    unwritten: usize,
     /// Close the socket once `out` is flushed.
     pub close_after_flush: bool,
     pub stats: ConnStats,
     /// Wall-clock ms when the connection was accepted.
     pub established_ms: i64,
+    /// The connection's DIGEST-MD5 server once it sent a SASL token (and the server has
+    /// a JAAS login section), as ZooKeeper's `ServerCnxn.zooKeeperSaslServer`.
+    sasl: Option<Box<crate::sasl::DigestMd5Server>>,
 }
 
 impl Conn {
@@ -122,6 +129,16 @@ impl Conn {
 
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Output bytes not yet written to the socket: queued, or taken by the writer.
+    pub fn queued_output(&self) -> usize {
+        self.out.len() + self.unwritten
+    }
+
+    /// Whether the connection is being closed (it reads nothing more).
+    pub fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
     }
 }
 
@@ -193,12 +210,33 @@ impl Shard {
                 read_only_flag: None,
                 queue: VecDeque::new(),
                 out: BytesMut::new(),
+                unwritten: 0,
                 close_after_flush: false,
                 stats: ConnStats::default(),
                 established_ms: now_wall_ms,
+                sasl: None,
             },
         );
         id
+    }
+
+    /// A TLS client's certificate subject: the connection's `x509` id (and `super` for
+    /// the configured x509 superuser), as ZooKeeper's
+    /// `X509AuthenticationProvider.handleAuthentication` adds them after the handshake.
+    pub fn grant_x509(&mut self, id: ConnId, subject: &str) {
+        let Some(ids) = self.cfg.auth.x509_ids(subject) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut auth = conn.auth.to_vec();
+        for i in ids {
+            if !auth.contains(&i) {
+                auth.push(i);
+            }
+        }
+        conn.auth = auth.into();
     }
 
     /// The socket is gone: forget the connection. The session lives on until it expires
@@ -213,10 +251,20 @@ impl Shard {
         }
     }
 
-    /// Takes the bytes to write to `id`'s socket.
+    /// Takes the bytes to write to `id`'s socket; they count as unwritten until
+    /// [`Shard::wrote`] (or the next take: a writer takes again only once it has
+    /// written what it took).
     pub fn take_output(&mut self, id: ConnId) -> Option<(BytesMut, bool)> {
         let c = self.conns.get_mut(&id)?;
+        c.unwritten = c.out.len();
         Some((std::mem::take(&mut c.out), c.close_after_flush))
+    }
+
+    /// The writer finished writing what it last took for `id`.
+    pub fn wrote(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.unwritten = 0;
+        }
     }
 
     /// Takes what must go to the commit shard, if anything.
@@ -465,11 +513,29 @@ impl Shard {
 
     /// Routes one request of a connected session.
     fn dispatch(&mut self, id: ConnId, xid: i32, item: Result<Request, ErrorCode>) {
+        // A connection being closed reads nothing more (ZooKeeper's disableRecv), even
+        // what was pipelined behind the request that closed it.
+        if self
+            .conns
+            .get(&id)
+            .is_none_or(|c| c.phase == Phase::Closing)
+        {
+            return;
+        }
         match item {
             // Auth and SASL are answered at once, outside the request pipeline, as in
             // ZooKeeper's processPacket.
             Ok(Request::Auth(p)) => self.on_auth(id, xid, &p),
-            Ok(Request::Sasl(_)) => self.on_sasl(id, xid),
+            Ok(Request::Sasl(r)) => self.on_sasl(id, xid, &r.token),
+            // `AuthenticationHelper.enforceAuthentication`: with enforce.auth.enabled (or
+            // sessionRequireClientSASLAuth) any other request, pings and closeSession
+            // included, of a connection with no id of the required schemes is answered
+            // SessionClosedRequireSaslAuth and the connection closed (the session is
+            // left to expire).
+            _ if !self.authenticated_enough(id) => {
+                self.reply_header(id, xid, 0, ErrorCode::SessionClosedRequireSaslAuth);
+                self.close_now(id);
+            }
             Ok(req) => self.submit(id, xid, req),
             Err(code) => {
                 let Some(conn) = self.conns.get_mut(&id) else {
@@ -533,7 +599,23 @@ impl Shard {
     }
 
     fn on_auth(&mut self, id: ConnId, xid: i32, p: &AuthPacket) {
-        match self.cfg.auth.authenticate(&p.scheme, &p.auth) {
+        // `addauth x509`: X509AuthenticationProvider re-reads the connection's
+        // certificate, which gave its x509 id at the handshake: Ok with a certificate
+        // (and the provider), AuthFailed without.
+        let result = if p.scheme == "x509" {
+            let has_cert = self
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.auth.iter().any(|i| i.scheme == "x509"));
+            if has_cert && self.cfg.auth.x509_ids("").is_some() {
+                Ok(Vec::new())
+            } else {
+                Err(ErrorCode::AuthFailed)
+            }
+        } else {
+            self.cfg.auth.authenticate(&p.scheme, &p.auth)
+        };
+        match result {
             Ok(ids) => {
                 let conn = self.conns.get_mut(&id).unwrap();
                 let mut auth = conn.auth.to_vec();
@@ -552,18 +634,98 @@ impl Shard {
         }
     }
 
-    /// A server without SASL answers a SASL token with an empty (null) token.
-    fn on_sasl(&mut self, id: ConnId, xid: i32) {
+    /// Whether the connection may send requests under `enforce.auth.*`: it holds an
+    /// id of one of the enforced schemes (`AuthenticationHelper.isCnxnAuthenticated`).
+    fn authenticated_enough(&self, id: ConnId) -> bool {
+        let auth = &self.cfg.auth.config;
+        !auth.enforce_auth
+            || self.conns.get(&id).is_some_and(|c| {
+                c.auth
+                    .iter()
+                    .any(|i| auth.enforce_auth_schemes.contains(&i.scheme))
+            })
+    }
+
+    /// A SASL token (`ZooKeeperServer.processSasl`). Without a JAAS login section the
+    /// answer is OK with a null token, as ZooKeeper's (which has no SASL server then).
+    /// Otherwise the connection's DIGEST-MD5 server evaluates it: a challenge goes back
+    /// as the token; a completed login adds `sasl:<id>` (and `super` for a
+    /// `zookeeper.superUser`) and sends `rspauth`. A failure is answered AuthFailed
+    /// (SessionClosedRequireSaslAuth when SASL is required) with a null token and the
+    /// connection is closed, unless `allowSaslFailedClients` (and SASL is not
+    /// required): then the answer is OK with a null token and the session goes on
+    /// unauthenticated.
+    fn on_sasl(&mut self, id: ConnId, xid: i32, token: &[u8]) {
         let null_token: i32 = -1;
-        self.reply(
-            id,
-            ReplyHeader {
-                xid,
-                zxid: 0,
-                err: 0,
-            },
-            Some(&null_token),
-        );
+        let ok = ReplyHeader {
+            xid,
+            zxid: 0,
+            err: 0,
+        };
+        let Some(settings) = self.cfg.auth.config.sasl.clone() else {
+            self.reply(id, ok, Some(&null_token));
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let server = conn.sasl.get_or_insert_with(Default::default);
+        match server.evaluate_response(token, &settings) {
+            Ok(crate::sasl::Step::Challenge(t)) => {
+                let rsp = SetSaslResponse { token: t.into() };
+                self.reply(id, ok, Some(&rsp));
+            }
+            Ok(crate::sasl::Step::Complete {
+                token,
+                authorization_id,
+            }) => {
+                tracing::info!(
+                    session = format_args!("{:#x}", conn.session_id),
+                    authorization_id,
+                    "adding SASL authorization"
+                );
+                let mut auth = conn.auth.to_vec();
+                for i in self.cfg.auth.sasl_ids(&authorization_id) {
+                    if !auth.contains(&i) {
+                        auth.push(i);
+                    }
+                }
+                conn.auth = auth.into();
+                let rsp = SetSaslResponse {
+                    token: token.into(),
+                };
+                self.reply(id, ok, Some(&rsp));
+            }
+            Err(e) => {
+                let auth = &self.cfg.auth.config;
+                tracing::warn!(
+                    remote = %conn.remote,
+                    error = %e,
+                    "client failed to SASL authenticate"
+                );
+                if e.kind == crate::sasl::FailureKind::Abnormal {
+                    // What ZooKeeper does not catch ends the connection unanswered.
+                    self.close_now(id);
+                    return;
+                }
+                if auth.allow_sasl_failed_clients && !auth.sasl_auth_required() {
+                    self.reply(id, ok, Some(&null_token));
+                    return;
+                }
+                let err = if auth.sasl_auth_required() {
+                    ErrorCode::SessionClosedRequireSaslAuth
+                } else {
+                    ErrorCode::AuthFailed
+                };
+                let hdr = ReplyHeader {
+                    xid,
+                    zxid: 0,
+                    err: err.as_i32(),
+                };
+                self.reply(id, hdr, Some(&null_token));
+                self.close_now(id);
+            }
+        }
     }
 
     fn reply_header(&mut self, id: ConnId, xid: i32, zxid: i64, err: ErrorCode) {
@@ -969,10 +1131,11 @@ impl Shard {
         }
     }
 
-    /// Whether `id` has more output queued than a client may leave unread.
+    /// Whether `id` has more output queued than a client may leave unread: what waits
+    /// in `out` plus what its writer took and could not write yet.
     pub fn check_output_bound(&self, id: ConnId) -> Result<(), CloseReason> {
         match self.conns.get(&id) {
-            Some(c) if c.out.len() > self.cfg.limits.max_pending_output => {
+            Some(c) if c.queued_output() > self.cfg.limits.max_pending_output => {
                 Err(CloseReason::SlowReader(self.cfg.limits.max_pending_output))
             }
             _ => Ok(()),
@@ -983,5 +1146,51 @@ impl Shard {
 impl JuteDyn for ReadReply {
     fn encode_dyn(&self, w: &mut BytesMut) {
         self.encode(w)
+    }
+}
+
+#[cfg(test)]
+mod output_bound_tests {
+    use super::super::sim::*;
+    use super::CloseReason;
+    use crate::proto::*;
+
+    /// What the writer took and could not write yet (a client that does not read)
+    /// counts against `max_pending_output` with what is still queued.
+    #[test]
+    fn output_the_writer_still_holds_counts_against_the_bound() {
+        let mut sim = Sim::new(1);
+        sim.shards[0].cfg.limits.max_pending_output = 1000;
+        let (conn, _, _) = sim.session(0);
+        sim.shards[0].wrote(conn);
+        let create = create_req("/n", &[7; 600], 0);
+        sim.send(0, conn, 1, OpCode::Create, &create).unwrap();
+        sim.pump();
+        assert_eq!(sim.frames(0, conn).len(), 1);
+        sim.shards[0].wrote(conn);
+        let get = GetDataRequest {
+            path: "/n".into(),
+            watch: false,
+        };
+        // One reply of ~700 bytes queued: within the bound.
+        sim.send(0, conn, 2, OpCode::GetData, &get).unwrap();
+        let queued = sim.shards[0].conns[&conn].queued_output();
+        assert!(queued > 600 && queued < 1000, "{queued}");
+        assert_eq!(sim.shards[0].check_output_bound(conn), Ok(()));
+        // The writer takes it and cannot write it: still counted.
+        let (taken, _) = sim.shards[0].take_output(conn).unwrap();
+        assert_eq!(taken.len(), queued);
+        assert_eq!(sim.shards[0].conns[&conn].queued_output(), queued);
+        assert_eq!(sim.shards[0].check_output_bound(conn), Ok(()));
+        // A second reply queued behind it: past the bound.
+        sim.send(0, conn, 3, OpCode::GetData, &get).unwrap();
+        assert_eq!(
+            sim.shards[0].check_output_bound(conn),
+            Err(CloseReason::SlowReader(1000))
+        );
+        // Once the writer has written the first, the second alone is within it.
+        sim.shards[0].wrote(conn);
+        assert_eq!(sim.shards[0].conns[&conn].queued_output(), queued);
+        assert_eq!(sim.shards[0].check_output_bound(conn), Ok(()));
     }
 }

@@ -518,3 +518,255 @@ fn a_refused_close_or_expiry_leaves_the_session_and_is_retried() {
     }
     assert!(sim.is_closing(0, c));
 }
+
+/// SASL (opcode 102) and `enforce.auth` on a shard, with the DIGEST-MD5 client side
+/// computed by `sasl::digest_md5::response_value`.
+mod sasl {
+    use super::*;
+    use crate::acl::AuthProviders;
+    use crate::config::auth::AuthConfig;
+    use crate::sasl::digest_md5::{response_value, ResponseInput};
+    use crate::sasl::kerberos::NameRules;
+    use crate::sasl::SaslServerSettings;
+    use crate::server::messages::ConnId;
+    use bytes::Bytes;
+    use rand::SeedableRng;
+    use std::sync::{Arc, Mutex};
+
+    fn providers(f: impl FnOnce(&mut AuthConfig)) -> AuthProviders {
+        let mut c = AuthConfig {
+            sasl_provider: true,
+            super_users: vec!["admin".into()],
+            sasl: Some(Arc::new(SaslServerSettings {
+                users: [("bob", "bobsecret"), ("admin", "adminsecret")]
+                    .into_iter()
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .collect(),
+                super_password: None,
+                names: NameRules::default(),
+                nonce_source: Mutex::new(Box::new(rand::rngs::StdRng::seed_from_u64(1))),
+            })),
+            ..AuthConfig::default()
+        };
+        f(&mut c);
+        AuthProviders {
+            super_digest: None,
+            config: Arc::new(c),
+        }
+    }
+
+    fn sim_with(p: AuthProviders) -> Sim {
+        let mut sim = Sim::new(1);
+        sim.shards[0].cfg.auth = p;
+        sim
+    }
+
+    fn sasl(sim: &mut Sim, c: ConnId, xid: i32, token: &[u8]) -> Frame {
+        sim.send(
+            0,
+            c,
+            xid,
+            OpCode::Sasl,
+            &GetSaslRequest {
+                token: Bytes::copy_from_slice(token),
+            },
+        )
+        .unwrap();
+        let mut f = sim.frames(0, c);
+        assert_eq!(f.len(), 1, "{f:?}");
+        f.remove(0)
+    }
+
+    fn token(f: &Frame) -> Option<Vec<u8>> {
+        let mut r = Reader::new(&f.body);
+        let n = r.read_i32().unwrap();
+        (n >= 0).then(|| f.body[4..4 + n as usize].to_vec())
+    }
+
+    /// The client's digest-response to `challenge`.
+    fn respond(challenge: &[u8], user: &str, password: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(challenge).unwrap();
+        let nonce = text
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let input = ResponseInput {
+            digest_uri: "zookeeper/zk-sasl-md5",
+            qop: "auth",
+            username: user,
+            realm: "zk-sasl-md5",
+            password,
+            nonce: nonce.as_bytes(),
+            cnonce: b"clientnonce",
+            nonce_count: 1,
+            authzid: None,
+        };
+        let resp = String::from_utf8(response_value("AUTHENTICATE", &input)).unwrap();
+        format!(
+            "username=\"{user}\",realm=\"zk-sasl-md5\",nonce=\"{nonce}\",cnonce=\"clientnonce\",nc=00000001,qop=auth,digest-uri=\"zookeeper/zk-sasl-md5\",response={resp}"
+        )
+        .into_bytes()
+    }
+
+    fn ids(sim: &Sim, c: ConnId) -> Vec<(String, String)> {
+        sim.shards[0].conns[&c]
+            .auth
+            .iter()
+            .map(|i| (i.scheme.clone(), i.id.clone()))
+            .collect()
+    }
+
+    fn pair(s: &str, i: &str) -> (String, String) {
+        (s.into(), i.into())
+    }
+
+    #[test]
+    fn a_digest_login_adds_the_sasl_id_and_super_for_a_super_user() {
+        for (user, password, extra) in [
+            ("bob", "bobsecret", vec![pair("sasl", "bob")]),
+            (
+                "admin",
+                "adminsecret",
+                vec![pair("sasl", "admin"), pair("super", "")],
+            ),
+        ] {
+            let mut sim = sim_with(providers(|_| {}));
+            let (c, _, _) = sim.session(0);
+            let ch = sasl(&mut sim, c, 1, b"");
+            assert_eq!(ch.hdr.err, 0);
+            let challenge = token(&ch).unwrap();
+            assert!(challenge.starts_with(b"realm=\"zk-sasl-md5\",nonce=\""));
+            let done = sasl(&mut sim, c, 2, &respond(&challenge, user, password));
+            assert_eq!(done.hdr.err, 0);
+            assert!(token(&done).unwrap().starts_with(b"rspauth="));
+            let mut want = vec![pair("ip", "127.0.0.1")];
+            want.extend(extra);
+            assert_eq!(ids(&sim, c), want);
+            assert!(!sim.is_closing(0, c));
+        }
+    }
+
+    #[test]
+    fn a_failed_login_is_auth_failed_and_closes_unless_allowed() {
+        let mut sim = sim_with(providers(|_| {}));
+        let (c, _, _) = sim.session(0);
+        let ch = token(&sasl(&mut sim, c, 1, b"")).unwrap();
+        let f = sasl(&mut sim, c, 2, &respond(&ch, "bob", "wrong"));
+        assert_eq!(f.hdr.err, ErrorCode::AuthFailed.as_i32());
+        assert_eq!(token(&f), None);
+        assert!(sim.is_closing(0, c));
+        assert_eq!(ids(&sim, c), vec![pair("ip", "127.0.0.1")]);
+
+        let mut sim = sim_with(providers(|c| c.allow_sasl_failed_clients = true));
+        let (c, _, _) = sim.session(0);
+        let ch = token(&sasl(&mut sim, c, 1, b"")).unwrap();
+        let f = sasl(&mut sim, c, 2, &respond(&ch, "mallory", "bobsecret"));
+        assert_eq!((f.hdr.err, token(&f)), (0, None));
+        assert!(!sim.is_closing(0, c));
+        // A garbage token after that fails again, still allowed.
+        let f = sasl(&mut sim, c, 3, b"\"\"\"");
+        assert_eq!((f.hdr.err, token(&f)), (0, None));
+    }
+
+    #[test]
+    fn what_zookeeper_does_not_catch_drops_the_connection_unanswered() {
+        // A malformed Kerberos name (IllegalArgumentException in ZooKeeper's handler)
+        // ends the connection without a reply, even with allowSaslFailedClients.
+        let mut p = providers(|c| c.allow_sasl_failed_clients = true);
+        let cfg = Arc::make_mut(&mut p.config);
+        let mut users = cfg.sasl.as_ref().unwrap().users.clone();
+        users.insert("a@b@c".into(), "pw".into());
+        cfg.sasl = Some(Arc::new(SaslServerSettings {
+            users,
+            super_password: None,
+            names: NameRules::default(),
+            nonce_source: Mutex::new(Box::new(rand::rngs::StdRng::seed_from_u64(2))),
+        }));
+        let mut sim = sim_with(p);
+        let (c, _, _) = sim.session(0);
+        let ch = token(&sasl(&mut sim, c, 1, b"")).unwrap();
+        sim.send(
+            0,
+            c,
+            2,
+            OpCode::Sasl,
+            &GetSaslRequest {
+                token: Bytes::from(respond(&ch, "a@b@c", "pw")),
+            },
+        )
+        .unwrap();
+        assert!(sim.frames(0, c).is_empty());
+        assert!(sim.is_closing(0, c));
+    }
+
+    #[test]
+    fn without_a_jaas_section_a_token_gets_a_null_answer() {
+        let mut sim = sim_with(providers(|c| c.sasl = None));
+        let (c, _, _) = sim.session(0);
+        let f = sasl(&mut sim, c, 1, b"anything");
+        assert_eq!((f.hdr.err, token(&f)), (0, None));
+        assert_eq!(ids(&sim, c), vec![pair("ip", "127.0.0.1")]);
+    }
+
+    fn exists(sim: &mut Sim, c: ConnId, xid: i32) {
+        sim.send(
+            0,
+            c,
+            xid,
+            OpCode::Exists,
+            &ExistsRequest {
+                path: "/".into(),
+                watch: false,
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn enforced_sasl_refuses_other_requests_before_login() {
+        let required = |c: &mut AuthConfig| {
+            c.enforce_auth = true;
+            c.enforce_auth_schemes = vec!["sasl".into()];
+        };
+        let mut sim = sim_with(providers(required));
+        let (c, _, _) = sim.session(0);
+        exists(&mut sim, c, 1);
+        exists(&mut sim, c, 2);
+        let f = sim.frames(0, c);
+        // Answered once, then the connection reads nothing more.
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].hdr.xid, f[0].hdr.err),
+            (1, ErrorCode::SessionClosedRequireSaslAuth.as_i32())
+        );
+        assert!(sim.is_closing(0, c));
+
+        // A failed login under required SASL is refused with the same code.
+        let mut sim = sim_with(providers(|c| {
+            required(c);
+            c.allow_sasl_failed_clients = true;
+        }));
+        let (c, _, _) = sim.session(0);
+        let ch = token(&sasl(&mut sim, c, 1, b"")).unwrap();
+        let f = sasl(&mut sim, c, 2, &respond(&ch, "bob", "wrong"));
+        assert_eq!(f.hdr.err, ErrorCode::SessionClosedRequireSaslAuth.as_i32());
+        assert!(sim.is_closing(0, c));
+
+        // After a login, requests go through.
+        let mut sim = sim_with(providers(required));
+        let (c, _, _) = sim.session(0);
+        let ch = token(&sasl(&mut sim, c, 1, b"")).unwrap();
+        assert_eq!(
+            sasl(&mut sim, c, 2, &respond(&ch, "bob", "bobsecret"))
+                .hdr
+                .err,
+            0
+        );
+        exists(&mut sim, c, 3);
+        let f = sim.frames(0, c);
+        assert_eq!((f[0].hdr.xid, f[0].hdr.err), (3, 0));
+    }
+}

@@ -175,6 +175,11 @@ pub struct Mixed {
     pub t0: Instant,
     root: Option<tempfile::TempDir>,
     notes: Arc<Mutex<Vec<String>>>,
+    /// zoo.cfg lines every server gets (`add_cfg`).
+    extra_cfg: Vec<String>,
+    /// `-Dname=value` flags every server gets (`add_jvm_flags`): on ZooKeeper's java
+    /// command line, in corral's `SERVER_JVMFLAGS` (where zkServer.sh puts them).
+    jvm_flags: Vec<String>,
 }
 
 #[path = "ports.rs"]
@@ -244,6 +249,8 @@ impl Mixed {
             t0: Instant::now(),
             root: Some(root),
             notes: Arc::default(),
+            extra_cfg: Vec::new(),
+            jvm_flags: Vec::new(),
         };
         for i in 0..m.members.len() {
             let text = m.config_text(i);
@@ -255,6 +262,26 @@ impl Mixed {
             m.config_text(0)
         ));
         m
+    }
+
+    /// Adds zoo.cfg lines ("key=value") for every server and rewrites the files; call
+    /// before `start`.
+    pub fn add_cfg(&mut self, lines: &[String]) {
+        self.extra_cfg.extend_from_slice(lines);
+        for i in 0..self.members.len() {
+            let text = self.config_text(i);
+            std::fs::write(self.members[i].dir.join("zoo.cfg"), &text).unwrap();
+        }
+    }
+
+    /// Adds JVM system properties ("-Dname=value") for every server; before `start`.
+    pub fn add_jvm_flags(&mut self, flags: &[String]) {
+        self.jvm_flags.extend_from_slice(flags);
+    }
+
+    /// Replaces the JVM system properties of every server started from now on.
+    pub fn set_jvm_flags(&mut self, flags: &[String]) {
+        self.jvm_flags = flags.to_vec();
     }
 
     fn idx(&self, sid: u64) -> usize {
@@ -316,6 +343,10 @@ impl Mixed {
                 cfg.push_str(&format!("shards={n}\n"));
             }
         }
+        for line in &self.extra_cfg {
+            cfg.push_str(line);
+            cfg.push('\n');
+        }
         for o in &self.members {
             let role = if o.observer { ":observer" } else { "" };
             cfg.push_str(&format!(
@@ -372,6 +403,7 @@ impl Mixed {
                 c.args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
                     .arg(format!("-Dlog4j.configuration=file:{}", log4j.display()))
                     .arg("-Dzookeeper.admin.enableServer=false")
+                    .args(&self.jvm_flags)
                     .arg("-cp")
                     .arg(cp)
                     .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
@@ -383,6 +415,9 @@ impl Mixed {
                     .unwrap_or_else(|| env!("CARGO_BIN_EXE_corral").into());
                 let mut c = Command::new(bin);
                 c.arg("server").arg("--config").arg(&cfg_path);
+                if !self.jvm_flags.is_empty() {
+                    c.env("SERVER_JVMFLAGS", self.jvm_flags.join(" "));
+                }
                 if std::env::var_os("RUST_LOG").is_none() {
                     c.env("RUST_LOG", "info");
                 }

@@ -437,3 +437,51 @@ impl Drop for Proxy {
         self.task.abort();
     }
 }
+
+/// Test certificates (`tools/make-test-certs`, password "testpass"), made once per
+/// test process; `None` when openssl or keytool is missing (the caller says it
+/// skips).
+pub fn test_certs() -> Option<std::path::PathBuf> {
+    static DIR: std::sync::OnceLock<Option<tempfile::TempDir>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let tools = ["/usr/bin/openssl", "/usr/bin/keytool"];
+        if !tools.iter().all(|t| std::path::Path::new(t).exists()) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("corral-certs-")
+            .tempdir()
+            .expect("temp dir");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/make-test-certs");
+        let out = Command::new(script)
+            .arg(dir.path())
+            .arg("testpass")
+            .output()
+            .expect("run tools/make-test-certs");
+        assert!(
+            out.status.success(),
+            "make-test-certs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(dir)
+    })
+    .as_ref()
+    .map(|d| d.path().to_path_buf())
+}
+
+/// The zoo.cfg lines that turn on TLS between servers with the test certificates in
+/// `certs`, in store format `ext` ("jks", "p12").
+pub fn ssl_quorum_cfg(certs: &std::path::Path, ext: &str) -> Vec<String> {
+    let trust = format!("truststore.{ext}");
+    let key = format!("server.{ext}");
+    vec![
+        "sslQuorum=true".into(),
+        format!("ssl.quorum.keyStore.location={}", certs.join(key).display()),
+        "ssl.quorum.keyStore.password=testpass".into(),
+        format!(
+            "ssl.quorum.trustStore.location={}",
+            certs.join(trust).display()
+        ),
+        "ssl.quorum.trustStore.password=testpass".into(),
+    ]
+}

@@ -9,6 +9,7 @@ jute.maxbuffer, enforceQuota), so those are passed as -D options instead.
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -74,8 +75,11 @@ def corral_bin():
 
 
 class Server:
-    def __init__(self, target, config=None, name=None):
+    def __init__(self, target, config=None, name=None, jvm_flags=None):
         self.target = target
+        # Java system properties (-Dname=value words): ZooKeeper gets them on its
+        # command line, corral in SERVER_JVMFLAGS, where zkServer.sh would put them.
+        self.jvm_flags = list(jvm_flags or [])
         self.config = dict(DEFAULT_CONFIG)
         if config:
             for k, v in config.items():
@@ -122,8 +126,13 @@ class Server:
             for k, v in cfg.items():
                 f.write(f"{k}={v}\n")
         self.log = open(self.log_path, "wb")
+        env = dict(os.environ)
+        env.pop("SERVER_JVMFLAGS", None)
+        env.pop("JVMFLAGS", None)
+        if self.jvm_flags:
+            env["SERVER_JVMFLAGS"] = " ".join(shlex.quote(f) for f in self.jvm_flags)
         self.proc = subprocess.Popen([binary, "server", "--config", path],
-                                     stdout=subprocess.PIPE, stderr=self.log)
+                                     stdout=subprocess.PIPE, stderr=self.log, env=env)
         found = {}
 
         def reader():
@@ -168,7 +177,7 @@ class Server:
         props = [f"-D{ZK_SYSPROPS[k]}={v}" for k, v in self.config.items() if k in ZK_SYSPROPS]
         cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                f"-Dlog4j.configuration=file:{log4j}", "-Dzookeeper.admin.enableServer=false",
-               *props, "-cp", ZK_CLASSPATH,
+               *props, *self.jvm_flags, "-cp", ZK_CLASSPATH,
                "org.apache.zookeeper.server.quorum.QuorumPeerMain", path]
         self.out = open(os.path.join(self.tmp, "stdout.log"), "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT)
