@@ -22,6 +22,10 @@
 //! charges the servers' CPU (utime + stime of /proc/PID/stat) inside the measured
 //! window to the run, per successful op, and it asks each server `mntr` whether it
 //! throttled. See tools/bench/run.rs for how latencies are measured.
+//!
+//! `--tls-ca CA.pem [--tls-cert C.pem --tls-key K.pem]` (run, sweep, wait-ready,
+//! first-write) makes every connection TLS (see client.rs); `--mntr-hosts` then points
+//! the four-letter words at the servers' plain ports.
 
 mod client;
 mod failover;
@@ -81,6 +85,8 @@ enum Command {
         path: String,
         #[arg(long, default_value = "300s")]
         timeout: String,
+        #[command(flatten)]
+        tls: client::TlsArgs,
     },
     /// Measure write + fdatasync latency and the txn log's group commit on a directory.
     Fsync(Box<fsync::FsyncArgs>),
@@ -98,6 +104,8 @@ enum Command {
         kill_pid: Option<u32>,
         #[arg(long, default_value = "60s")]
         timeout: String,
+        #[command(flatten)]
+        tls: client::TlsArgs,
     },
 }
 
@@ -183,6 +191,12 @@ pub struct RunArgs {
     /// Do not ask the servers `mntr` and `srvr` (throttling is then not known).
     #[arg(long)]
     no_mntr: bool,
+    /// Where to ask `mntr` and `srvr` (plain-text four-letter words), comma-separated
+    /// host:port [default: --hosts]. With TLS, the servers' plain client ports.
+    #[arg(long)]
+    mntr_hosts: Option<String>,
+    #[command(flatten)]
+    pub tls: client::TlsArgs,
     /// The servers' globalOutstandingLimit: outstanding_requests reaching it during the
     /// window is reported as throttling.
     #[arg(long)]
@@ -303,6 +317,11 @@ impl Watch {
                 pids: a.server_pids.clone(),
                 hosts: if a.no_mntr {
                     Vec::new()
+                } else if let Some(m) = &a.mntr_hosts {
+                    m.split(',')
+                        .map(|h| h.trim().to_string())
+                        .filter(|h| !h.is_empty())
+                        .collect()
                 } else {
                     cfg.hosts.clone()
                 },
@@ -474,6 +493,7 @@ pub fn execute(cfg: Arc<RunConfig>, watch: &Watch) -> Result<(RunResult, Recorde
     result.unexpected_errors =
         report::unexpected(&rec.errors_all, &watch.expected) + failures.len() as u64;
     result.session_failures = failures;
+    result.tls = client::tls_negotiated();
     Ok((result, rec))
 }
 
@@ -547,6 +567,16 @@ fn run_cmd(a: RunArgs) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let tls = match &cli.command {
+        Command::Run(a) => Some(&a.tls),
+        Command::Sweep(a) => Some(&a.run.tls),
+        Command::WaitReady { tls, .. } | Command::FirstWrite { tls, .. } => Some(tls),
+        Command::Plot { .. } | Command::Fsync(_) => None,
+    };
+    if let Some(Err(e)) = tls.map(client::init_tls) {
+        eprintln!("corral-bench: {e}");
+        return ExitCode::FAILURE;
+    }
     let r = match cli.command {
         Command::Run(a) => run_cmd(*a),
         Command::Sweep(a) => sweep::sweep_cmd(*a),
@@ -555,6 +585,7 @@ fn main() -> ExitCode {
             path,
             kill_pid,
             timeout,
+            ..
         } => (|| {
             let timeout = workload::parse_duration(&timeout)?;
             let hosts: Vec<String> = hosts
@@ -587,6 +618,7 @@ fn main() -> ExitCode {
             hosts,
             path,
             timeout,
+            ..
         } => (|| {
             let timeout = workload::parse_duration(&timeout)?;
             let host = hosts.split(',').next().unwrap_or_default().to_string();

@@ -293,6 +293,10 @@ pub struct RunResult {
     pub throttled: bool,
     pub machine: Machine,
     pub unix_time: u64,
+    /// TLS connections: the protocol and cipher suite negotiated (of the process's first
+    /// TLS connection); None for plain TCP.
+    #[serde(default)]
+    pub tls: Option<String>,
 }
 
 pub fn error_name(code: i32) -> String {
@@ -428,6 +432,7 @@ pub fn build_result(cfg: &RunConfig, rec: &Recorder, measured_s: f64, cpu: Clien
         unix_time: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        tls: None,
     }
 }
 
@@ -480,6 +485,9 @@ pub fn table(cfg: &RunConfig, r: &RunResult) -> String {
         "  {shape}, {} B values, {} keys, {} thread(s), {mode}",
         cfg.value_size, cfg.keys, cfg.threads
     );
+    if let Some(t) = &r.tls {
+        let _ = writeln!(s, "  over TLS: {t}");
+    }
     let _ = writeln!(
         s,
         "  measured {:.1} s after {:.1} s warm-up: {} ok ops, {:.0} ok ops/s, {} errors{}",

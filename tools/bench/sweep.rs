@@ -200,6 +200,9 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<(), String> {
         base.duration_s,
         base.warmup_s
     );
+    if let Some(t) = sweep.levels.iter().find_map(|r| r.tls.as_ref()) {
+        println!("  over TLS: {t}");
+    }
     print!("{}", sweep_table(&sweep.levels));
     if let Some(p) = &a.run.json {
         let json = serde_json::to_string_pretty(&sweep).map_err(|e| e.to_string())?;
