@@ -17,14 +17,16 @@
 pub mod acl;
 pub mod admin;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod proto;
 pub mod quorum;
 pub mod request;
+pub mod sasl;
 pub mod server;
 pub mod session;
-pub mod sasl;
 pub mod storage;
+pub mod tls;
 pub mod tree;
 pub mod watch;
-pub mod tls;

@@ -115,6 +115,12 @@ impl<'a> Reader<'a> {
 
 /// A value with a jute encoding.
 pub trait Jute: Sized {
+    /// The fewest bytes an encoding of this type takes (0 if unknown). A vector's count
+    /// times this must fit in the bytes that remain, so a decoder never reserves more
+    /// elements than the frame can hold: without it a count of small-encoded, large
+    /// decoded elements (a 12-byte ACL is a 56-byte `Acl`) reserved ~50x the frame.
+    const MIN_ENCODED_LEN: usize = 0;
+
     fn encode(&self, w: &mut BytesMut);
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
 
@@ -139,6 +145,7 @@ impl Jute for () {
 }
 
 impl Jute for i32 {
+    const MIN_ENCODED_LEN: usize = 4;
     fn encode(&self, w: &mut BytesMut) {
         w.put_i32(*self);
     }
@@ -148,6 +155,7 @@ impl Jute for i32 {
 }
 
 impl Jute for i64 {
+    const MIN_ENCODED_LEN: usize = 8;
     fn encode(&self, w: &mut BytesMut) {
         w.put_i64(*self);
     }
@@ -157,6 +165,7 @@ impl Jute for i64 {
 }
 
 impl Jute for bool {
+    const MIN_ENCODED_LEN: usize = 1;
     fn encode(&self, w: &mut BytesMut) {
         w.put_u8(*self as u8);
     }
@@ -168,6 +177,7 @@ impl Jute for bool {
 /// `ustring`. Null decodes as the empty string (ZooKeeper's server treats a null path
 /// as invalid anyway, and no reply we send carries a null string).
 impl Jute for String {
+    const MIN_ENCODED_LEN: usize = 4;
     fn encode(&self, w: &mut BytesMut) {
         w.put_i32(self.len() as i32);
         w.put_slice(self.as_bytes());
@@ -200,6 +210,7 @@ pub fn is_null_buffer(b: &[u8]) -> bool {
 
 /// `buffer`. Decoding copies: a znode's data must not pin the connection's read buffer.
 impl Jute for Bytes {
+    const MIN_ENCODED_LEN: usize = 4;
     fn encode(&self, w: &mut BytesMut) {
         if is_null_buffer(self) {
             w.put_i32(-1);
@@ -218,6 +229,8 @@ impl Jute for Bytes {
 
 /// `vector<T>`. Null decodes as empty.
 impl<T: Jute> Jute for Vec<T> {
+    const MIN_ENCODED_LEN: usize = 4;
+
     fn encode(&self, w: &mut BytesMut) {
         w.put_i32(self.len() as i32);
         for v in self {
@@ -226,6 +239,14 @@ impl<T: Jute> Jute for Vec<T> {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let n = r.read_count()?.unwrap_or(0);
+        let needed = n.saturating_mul(T::MIN_ENCODED_LEN);
+        if needed > r.remaining() {
+            return Err(DecodeError::Truncated {
+                offset: r.pos,
+                needed,
+                remaining: r.remaining(),
+            });
+        }
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             v.push(T::decode(r)?);
@@ -243,6 +264,9 @@ macro_rules! jute_record {
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
 
         impl $crate::proto::jute::Jute for $name {
+            const MIN_ENCODED_LEN: usize =
+                0 $(+ <$ty as $crate::proto::jute::Jute>::MIN_ENCODED_LEN)*;
+
             fn encode(&self, _w: &mut bytes::BytesMut) {
                 $(self.$field.encode(_w);)*
             }
@@ -317,5 +341,27 @@ mod tests {
             String::from_bytes(&[0, 0, 0, 2, 0xff, 0xfe]),
             Err(DecodeError::BadUtf8)
         );
+    }
+
+    /// Found by the `client_request` fuzz target: a setACL body whose ACL count equals
+    /// the bytes left reserved 56 bytes (an `Acl`) per byte of the frame. A count is now
+    /// checked against the smallest encoding of its elements (12 bytes for an ACL), so
+    /// what is reserved stays a small multiple of what was sent.
+    #[test]
+    fn a_count_must_fit_the_smallest_encoding_of_its_elements() {
+        use crate::proto::{Acl, Id};
+        assert_eq!(<Acl as Jute>::MIN_ENCODED_LEN, 12);
+        assert_eq!(<Id as Jute>::MIN_ENCODED_LEN, 8);
+        // 100 ACLs claimed in 100 bytes: refused before anything is reserved.
+        let mut buf = 100i32.to_be_bytes().to_vec();
+        buf.extend_from_slice(&[0; 100]);
+        assert!(matches!(
+            Vec::<Acl>::from_bytes(&buf),
+            Err(DecodeError::Truncated { needed: 1200, .. })
+        ));
+        // 8 of them fit in 96 bytes (all-zero ACLs: perms 0, empty strings).
+        let mut buf = 8i32.to_be_bytes().to_vec();
+        buf.extend_from_slice(&[0; 96]);
+        assert_eq!(Vec::<Acl>::from_bytes(&buf).unwrap().len(), 8);
     }
 }

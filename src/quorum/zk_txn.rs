@@ -276,7 +276,9 @@ pub fn decode_txn_full(data: &[u8], max_buffer: usize) -> Result<DecodedTxn, Wir
 /// `vector<ustring> paths2Delete`; null reads as empty.
 fn read_paths(r: &mut Reader<'_>, max: usize) -> Result<Vec<String>, WireError> {
     let n = r.read_count()?.unwrap_or(0);
-    let mut paths = Vec::with_capacity(n);
+    // Each path takes at least its 4-byte length: reserve no more than can be there
+    // (a `String` is 24 bytes; reserving by the count alone was 24x the data).
+    let mut paths = Vec::with_capacity(n.min(r.remaining() / 4));
     for _ in 0..n {
         paths.push(read_ustring(r, "CloseSessionTxn path", max)?);
     }
@@ -287,7 +289,9 @@ fn read_paths(r: &mut Reader<'_>, max: usize) -> Result<Vec<String>, WireError> 
 /// [`Jute`] does for vectors.
 fn read_acl(r: &mut Reader<'_>, max: usize) -> Result<Vec<Acl>, WireError> {
     let n = r.read_count()?.unwrap_or(0);
-    let mut acl = Vec::with_capacity(n);
+    // Each ACL takes at least 12 bytes (perms and two lengths), an `Acl` 56: reserve by
+    // what can be there, not by the count.
+    let mut acl = Vec::with_capacity(n.min(r.remaining() / 12));
     for _ in 0..n {
         let perms = r.read_i32()?;
         let scheme = read_ustring(r, "Id.scheme", max)?;
@@ -298,6 +302,19 @@ fn read_acl(r: &mut Reader<'_>, max: usize) -> Result<Vec<Acl>, WireError> {
         });
     }
     Ok(acl)
+}
+
+/// A txn's znode path: "/" or absolute with non-empty names, as a leader's prep
+/// makes it. Anything else would go into the tree keyed apart from the name linked
+/// into its parent ("//" left "/" listing an empty name, and a walk from the root
+/// never ended).
+fn read_path(r: &mut Reader<'_>, what: &'static str, max: usize) -> Result<String, WireError> {
+    let p = read_ustring(r, what, max)?;
+    if p == "/" || (p.starts_with('/') && !p.ends_with('/') && !p.contains("//")) {
+        Ok(p)
+    } else {
+        Err(WireError::Malformed("malformed znode path in a txn"))
+    }
 }
 
 /// `ErrorTxn.err` as our code.
@@ -318,7 +335,7 @@ fn read_record(
 ) -> Result<Txn, WireError> {
     Ok(match op {
         OpCode::Create | OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => {
-            let path = read_ustring(r, "create path", max)?;
+            let path = read_path(r, "create path", max)?;
             let data = read_buffer(r, "create data", max)?;
             let acl = read_acl(r, max)?;
             let (owner, parent_cversion) = match op {
@@ -334,6 +351,14 @@ fn read_record(
                 OpCode::CreateContainer => (ephemeral_owner::CONTAINER, r.read_i32()?),
                 _ => {
                     let ephemeral = r.read_bool()?;
+                    // The owner of an ephemeral is the session, `TxnHeader.clientId`; one
+                    // that reads as the container or a TTL marker would become such a
+                    // node here (and could not be written back as a CreateTxn).
+                    if ephemeral && client_id != 0 && !owner_is_session(client_id) {
+                        return Err(WireError::Malformed(
+                            "ephemeral CreateTxn from a client id that is a container or TTL marker",
+                        ));
+                    }
                     let parent_cversion = if v0_ok && op == OpCode::Create && r.remaining() == 0 {
                         -1
                     } else {
@@ -351,20 +376,20 @@ fn read_record(
             }
         }
         OpCode::Delete | OpCode::DeleteContainer => Txn::Delete {
-            path: read_ustring(r, "delete path", max)?,
+            path: read_path(r, "delete path", max)?,
         },
         OpCode::SetData | OpCode::Reconfig => Txn::SetData {
-            path: read_ustring(r, "setData path", max)?,
+            path: read_path(r, "setData path", max)?,
             data: read_buffer(r, "setData data", max)?,
             version: r.read_i32()?,
         },
         OpCode::SetAcl => Txn::SetAcl {
-            path: read_ustring(r, "setACL path", max)?,
+            path: read_path(r, "setACL path", max)?,
             acl: read_acl(r, max)?,
             version: r.read_i32()?,
         },
         OpCode::Check => Txn::Check {
-            path: read_ustring(r, "check path", max)?,
+            path: read_path(r, "check path", max)?,
             version: r.read_i32()?,
         },
         OpCode::CreateSession => Txn::CreateSession {
@@ -539,6 +564,110 @@ mod tests {
 
     const MAX: usize = 1 << 20;
     const SESSION: i64 = 0x0100_0000_0000_0001;
+
+    /// Found by the `quorum_packet` fuzz target (`regress-ephemeral-ttl-owner`): an
+    /// ephemeral CreateTxn whose clientId reads as a TTL marker (top byte 0xFF) decoded
+    /// into a TTL node (here with TTL 0, which our encoder then wrote as a CreateTTLTxn
+    /// that no decoder accepts). It is refused; a session id is the only owner an
+    /// ephemeral create can carry.
+    #[test]
+    fn an_ephemeral_create_from_a_marker_client_id_is_refused() {
+        for client_id in [
+            ephemeral_owner::ttl(0),
+            ephemeral_owner::ttl(5),
+            ephemeral_owner::CONTAINER,
+        ] {
+            let mut b = BytesMut::new();
+            b.put_i64(client_id);
+            b.put_i32(1);
+            b.put_i64(0x1_0000_0001);
+            b.put_i64(5);
+            b.put_i32(OpCode::Create.as_i32());
+            b.put_i32(2);
+            b.put_slice(b"/e");
+            b.put_i32(-1);
+            b.put_i32(0);
+            b.put_u8(1);
+            b.put_i32(1);
+            assert!(
+                matches!(decode_txn_full(&b, MAX), Err(WireError::Malformed(_))),
+                "{client_id:#x}"
+            );
+            // Not ephemeral, the same client id is only the author: accepted.
+            let at = b.len() - 5;
+            b[at] = 0;
+            let d = decode_txn_full(&b, MAX).unwrap();
+            assert!(matches!(
+                d.txn,
+                Txn::Create {
+                    ephemeral_owner: 0,
+                    ..
+                }
+            ));
+        }
+    }
+
+    /// The quorum side of the `txn_log_recovery` finding (`regress-create-double-slash`
+    /// in `quorum_txn`): a PROPOSAL creating "//" is refused, not applied.
+    #[test]
+    fn malformed_paths_are_refused() {
+        let hdr = TxnHeader {
+            client_id: 0,
+            cxid: 1,
+            zxid: 0x1_0000_0001,
+            time: 5,
+            op: OpCode::Create,
+        };
+        for bad in ["//", "/a/", "a", ""] {
+            let t = Txn::Create {
+                path: bad.into(),
+                data: Bytes::new(),
+                acl: vec![],
+                ephemeral_owner: 0,
+                parent_cversion: 1,
+            };
+            let mut b = BytesMut::new();
+            encode_txn(&hdr, &t, &[], None, &mut b);
+            assert!(
+                matches!(decode_txn_full(&b, MAX), Err(WireError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A vector count as large as the bytes left (the shape of the fuzz regression
+    /// files `regress-create-acl-count` and `regress-close-paths-count`, whose replay
+    /// checks the allocation under a counting allocator): refused as truncated, with
+    /// only what the bytes can hold reserved.
+    #[test]
+    fn counts_as_large_as_the_bytes_left_are_refused() {
+        let hdr = |typ: i32| {
+            let mut v = BytesMut::new();
+            v.put_i64(0x77);
+            v.put_i32(1);
+            v.put_i64(0x1_0000_0001);
+            v.put_i64(5);
+            v.put_i32(typ);
+            v
+        };
+        let mut create = hdr(OpCode::Create.as_i32());
+        create.put_i32(2);
+        create.put_slice(b"/e");
+        create.put_i32(-1);
+        create.put_i32(4000);
+        create.put_slice(&[0; 4000]);
+        assert!(matches!(
+            decode_txn_full(&create, MAX),
+            Err(WireError::Jute(DecodeError::Truncated { .. }))
+        ));
+        let mut close = hdr(OpCode::CloseSession.as_i32());
+        close.put_i32(12000);
+        close.put_slice(&[0; 12000]);
+        assert!(matches!(
+            decode_txn_full(&close, MAX),
+            Err(WireError::Jute(DecodeError::Truncated { .. }))
+        ));
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();

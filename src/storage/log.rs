@@ -212,6 +212,10 @@ pub(crate) fn check_frame(buf: &[u8], off: usize) -> Option<FrameAt> {
     })
 }
 
+/// The fewest payload bytes one txn takes: its length, the header (8 + 4 + 8 + 8 + 4)
+/// and the body's kind and smallest field (4 + 4).
+const MIN_TXN_LEN: usize = 4 + 32 + 8;
+
 /// Decodes a checked frame's txns. An error here means the bytes were written wrong
 /// (their checksum holds): corruption, never a torn write.
 pub(crate) fn decode_frame(
@@ -219,7 +223,9 @@ pub(crate) fn decode_frame(
     f: &FrameAt,
 ) -> std::result::Result<Vec<(TxnHeader, Txn)>, String> {
     let mut p = &buf[f.payload.0..f.payload.1];
-    let mut out = Vec::with_capacity(f.count as usize);
+    // A txn takes at least MIN_TXN_LEN bytes of payload: reserve by what can be there,
+    // not by the count (which a damaged frame with good checksums could make ~len/4).
+    let mut out = Vec::with_capacity((f.count as usize).min(p.len() / MIN_TXN_LEN));
     for i in 0..f.count {
         if p.len() < 4 {
             return Err(format!("txn {i} of the frame is truncated"));
@@ -778,4 +784,29 @@ pub async fn remove_stale_spares<B: Backend>(backend: &B, dir: &Path) -> io::Res
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame whose checksums hold but whose count claims a txn per 4 bytes (the most
+    /// `check_frame` lets through): refused as truncated, reserving only the txns the
+    /// payload could hold (`MIN_TXN_LEN` each), not `count` of them.
+    #[test]
+    fn a_frame_claiming_more_txns_than_fit_is_refused() {
+        let payload = vec![0u8; 4096];
+        let mut f = Vec::new();
+        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        f.extend_from_slice(&((payload.len() / 4) as u32).to_be_bytes());
+        f.extend_from_slice(&1i64.to_be_bytes());
+        f.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        let hcrc = crc32c::crc32c(&f);
+        f.extend_from_slice(&hcrc.to_be_bytes());
+        f.extend_from_slice(&payload);
+        let at = check_frame(&f, 0).expect("checksums hold");
+        assert_eq!(at.count, 1024);
+        let e = decode_frame(&f, &at).unwrap_err();
+        assert!(e.contains("does not decode"), "{e}");
+    }
 }

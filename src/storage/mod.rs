@@ -92,11 +92,39 @@ pub(crate) fn zxid_hex(z: i64) -> String {
     format!("{:016x}", z as u64)
 }
 
-/// Parses `<prefix><hex>`; None for anything else (temp files, strangers).
+/// Parses `<prefix><hex>`; None for anything else (temp files, strangers). A zxid is
+/// never negative (an epoch is a Java int), so a name above `i64::MAX` is a stranger
+/// too: taken for a segment, it sorted before every real one, and a recovery that
+/// skipped it as older than the state read it once the segments after it were gone.
 pub(crate) fn parse_zxid_name(name: &str, prefix: &str) -> Option<i64> {
     let hex = name.strip_prefix(prefix)?;
     if hex.is_empty() || hex.len() > 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    u64::from_str_radix(hex, 16).ok().map(|v| v as i64)
+    i64::from_str_radix(hex, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `txn_log_recovery` fuzz target (`regress-negative-segment-name`):
+    /// `log.d5d5d5d5d5d560d5` (a negative zxid) with garbage in it was skipped by a
+    /// recovery, then read (and refused) by the one after an acknowledged append.
+    #[test]
+    fn names_past_the_largest_zxid_are_strangers() {
+        assert_eq!(
+            parse_zxid_name("log.0000000100000002", "log."),
+            Some(0x1_0000_0002)
+        );
+        assert_eq!(
+            parse_zxid_name("log.7fffffffffffffff", "log."),
+            Some(i64::MAX)
+        );
+        assert_eq!(parse_zxid_name("log.d5d5d5d5d5d560d5", "log."), None);
+        assert_eq!(parse_zxid_name("log.8000000000000000", "log."), None);
+        assert_eq!(parse_zxid_name("log.", "log."), None);
+        assert_eq!(parse_zxid_name("log.00000000000000001", "log."), None);
+        assert_eq!(parse_zxid_name("log.+1", "log."), None);
+    }
 }

@@ -171,6 +171,19 @@ pub fn read_txn(r: &mut Reader<'_>) -> Result<(TxnHeader, Txn), DecodeError> {
     ))
 }
 
+/// A znode path as prep writes it: "/" or absolute with non-empty names. Anything
+/// else is damage (the checksums held, so it was written wrong): applied, "//" went
+/// into the tree keyed apart from the empty name linked under "/", and walking the
+/// tree from the root then looped forever.
+fn read_path(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let p = String::decode(r)?;
+    if p == "/" || (p.starts_with('/') && !p.ends_with('/') && !p.contains("//")) {
+        Ok(p)
+    } else {
+        Err(DecodeError::BadMulti("malformed znode path in a txn"))
+    }
+}
+
 fn read_body(r: &mut Reader<'_>, allow_multi: bool) -> Result<Txn, DecodeError> {
     let kind = r.read_i32()?;
     Ok(match kind {
@@ -182,7 +195,7 @@ fn read_body(r: &mut Reader<'_>, allow_multi: bool) -> Result<Txn, DecodeError> 
             Txn::CloseSession
         }
         body::CREATE => {
-            let path = String::decode(r)?;
+            let path = read_path(r)?;
             let data = bytes::Bytes::decode(r)?;
             let acl = Vec::<Acl>::decode(r)?;
             let _ephemeral = r.read_bool()?;
@@ -197,20 +210,20 @@ fn read_body(r: &mut Reader<'_>, allow_multi: bool) -> Result<Txn, DecodeError> 
             }
         }
         body::DELETE => Txn::Delete {
-            path: String::decode(r)?,
+            path: read_path(r)?,
         },
         body::SET_DATA => Txn::SetData {
-            path: String::decode(r)?,
+            path: read_path(r)?,
             data: bytes::Bytes::decode(r)?,
             version: r.read_i32()?,
         },
         body::SET_ACL => Txn::SetAcl {
-            path: String::decode(r)?,
+            path: read_path(r)?,
             acl: Vec::<Acl>::decode(r)?,
             version: r.read_i32()?,
         },
         body::CHECK => Txn::Check {
-            path: String::decode(r)?,
+            path: read_path(r)?,
             version: r.read_i32()?,
         },
         body::MULTI => {
@@ -452,5 +465,41 @@ pub(crate) mod tests {
         let t = Txn::Multi(vec![(OpCode::Multi, Txn::Multi(vec![]))]);
         let b = txn_to_bytes(&hdr(1, OpCode::Multi), &t);
         assert!(matches!(decode_txn(&b), Err(DecodeError::BadMulti(_))));
+    }
+
+    /// Found by the `txn_log_recovery` fuzz target (`regress-create-double-slash`): a
+    /// logged create of "//" (checksums good) recovered, applied, and left "/" listing
+    /// an empty name, so walking the tree from the root never ended. Malformed paths
+    /// are refused as damage.
+    #[test]
+    fn malformed_paths_are_refused() {
+        let h = hdr(5, OpCode::Create);
+        for bad in ["//", "/a/", "a", "", "/a//b"] {
+            let t = Txn::Create {
+                path: bad.into(),
+                data: Bytes::new(),
+                acl: vec![],
+                ephemeral_owner: 0,
+                parent_cversion: 1,
+            };
+            let b = txn_to_bytes(&h, &t);
+            assert!(
+                matches!(decode_txn(&b), Err(DecodeError::BadMulti(_))),
+                "{bad}"
+            );
+            let m = Txn::Multi(vec![(OpCode::Create, t)]);
+            assert!(
+                decode_txn(&txn_to_bytes(&h, &m)).is_err(),
+                "{bad} in a multi"
+            );
+        }
+        for good in ["/", "/a", "/a/b.c"] {
+            let t = Txn::SetData {
+                path: good.into(),
+                data: Bytes::new(),
+                version: 1,
+            };
+            assert_eq!(decode_txn(&txn_to_bytes(&h, &t)).unwrap().1, t);
+        }
     }
 }
