@@ -340,6 +340,67 @@ async fn a_tls_ensemble_elects_and_replicates() {
     );
 }
 
+/// Rolling a plain ensemble to TLS as ZooKeeper documents it, one restart at a time
+/// with a write checked on every member after each: all on `portUnification=true`
+/// (plain, accepting TLS too), then each turns on `sslQuorum` (dials TLS), then each
+/// turns `portUnification` off (TLS only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_ensemble_rolls_to_tls_one_server_at_a_time() {
+    let _serial = serial().await;
+    let Some(certs) = common::test_certs() else {
+        eprintln!("skipped: openssl or keytool missing");
+        return;
+    };
+    let mut opts = Opts::voters(3).cfg("portUnification=true");
+    for line in common::ssl_quorum_cfg(&certs, "jks") {
+        if line != "sslQuorum=true" {
+            opts = opts.cfg(&line);
+        }
+    }
+    let mut e = Ensemble::launch(opts);
+    let mut created = Vec::new();
+    roll_step(&mut e, &mut created, "plain, portUnification everywhere").await;
+    for i in 0..3 {
+        e.set_member_cfg(i, &["sslQuorum=true"]);
+        e.restart(i);
+        roll_step(
+            &mut e,
+            &mut created,
+            &format!("server.{} on sslQuorum", i + 1),
+        )
+        .await;
+    }
+    for i in 0..3 {
+        e.set_member_cfg(i, &["sslQuorum=true", "portUnification=false"]);
+        e.restart(i);
+        roll_step(&mut e, &mut created, &format!("server.{} TLS only", i + 1)).await;
+    }
+}
+
+/// One step of the roll: the ensemble settles, a new znode is written, and every
+/// member holds every znode written so far.
+async fn roll_step(e: &mut Ensemble, created: &mut Vec<String>, what: &str) {
+    e.wait_settled(SETTLE);
+    let path = format!("/roll/n{}", created.len());
+    let c = within(
+        40,
+        "connect",
+        connect(&e.connect_string_of(&[0, 1, 2]), CONNECT),
+    )
+    .await;
+    let _ = c.create("/roll", b"", &anyone()).await;
+    within(30, "create", c.create(&path, b"", &anyone()))
+        .await
+        .unwrap_or_else(|err| panic!("{what}: create {path}: {err:?}"));
+    created.push(path);
+    let want: Vec<String> = created.clone();
+    for i in 0..3 {
+        let got: Vec<String> = read_tree_synced(e, i, "/roll").await.into_keys().collect();
+        assert_eq!(got, want, "{what}: server.{} after sync", i + 1);
+    }
+    e.note(format!("{what}: ok"));
+}
+
 // ---------------------------------------------------------------------------------
 // b. Observers.
 

@@ -160,6 +160,8 @@ pub struct Member {
     pid: Option<u32>,
     log: Arc<Mutex<Vec<String>>>,
     starts: usize,
+    /// zoo.cfg lines of this member only, after the ensemble's (`set_member_cfg`).
+    member_cfg: Vec<String>,
 }
 
 impl Member {
@@ -443,6 +445,7 @@ impl Ensemble {
                 pid: None,
                 log: Arc::default(),
                 starts: 0,
+                member_cfg: Vec::new(),
             });
         }
         let mut links = BTreeMap::new();
@@ -577,7 +580,7 @@ impl Ensemble {
                 cfg.push_str(&format!("shards={n}\n"));
             }
         }
-        for line in &self.opts.extra_cfg {
+        for line in self.opts.extra_cfg.iter().chain(&m.member_cfg) {
             cfg.push_str(line);
             cfg.push('\n');
         }
@@ -587,6 +590,12 @@ impl Ensemble {
             cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}{role}\n", o.sid));
         }
         cfg
+    }
+
+    /// Sets member `i`'s own zoo.cfg lines (after the ensemble's, so they win); they
+    /// take effect at its next start.
+    pub fn set_member_cfg(&mut self, i: usize, lines: &[&str]) {
+        self.members[i].member_cfg = lines.iter().map(|l| l.to_string()).collect();
     }
 
     /// Starts every member not running (all spawned first: a corral member might only
