@@ -340,6 +340,42 @@ async fn a_tls_ensemble_elects_and_replicates() {
     );
 }
 
+/// Quorum SASL switched on without being required (`quorum.auth.enableSasl=true`, the
+/// require flags off, ZooKeeper's first step when rolling SASL in): nobody
+/// authenticates, connections that send no auth packet are let through, and the
+/// ensemble elects and replicates as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_sasl_enabled_but_not_required_lets_members_through() {
+    let _serial = serial().await;
+    if common::using_zookeeper() {
+        // ZooKeeper reads the JAAS file only from -Djava.security.auth.login.config
+        // (tests/mixed_ensemble.rs passes it so); this harness has no JVM flags.
+        eprintln!("skipped against ZooKeeper: the JAAS file is named in zoo.cfg here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = dir.path().join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "QuorumServer {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_q=\"pw\";\n};\n\
+         QuorumLearner {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  username=\"q\"\n  password=\"pw\";\n};\n",
+    )
+    .unwrap();
+    let mut e = Ensemble::launch(
+        Opts::voters(3)
+            .cfg("quorum.auth.enableSasl=true")
+            .cfg(&format!(
+                "java.security.auth.login.config={}",
+                jaas.display()
+            )),
+    );
+    let mut created = Vec::new();
+    roll_step(&mut e, &mut created, "SASL enabled, not required").await;
+    let leader = e.wait_settled(SETTLE);
+    e.restart((leader + 1) % 3);
+    roll_step(&mut e, &mut created, "a follower back").await;
+}
+
 /// Rolling a plain ensemble to TLS as ZooKeeper documents it, one restart at a time
 /// with a write checked on every member after each: all on `portUnification=true`
 /// (plain, accepting TLS too), then each turns on `sslQuorum` (dials TLS), then each

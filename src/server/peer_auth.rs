@@ -144,7 +144,16 @@ impl QuorumSasl {
     /// As the accepting side: `buf` holds what was read already (and keeps what is
     /// read past the exchange). `Err` means close the connection.
     pub async fn as_server(&self, s: &mut PeerStream, buf: &mut BytesMut) -> io::Result<()> {
-        fill(s, buf, 8).await?;
+        if let Err(e) = fill(s, buf, 8).await {
+            // A dialler that authenticates nothing and hangs up (a smaller sid asking
+            // for a call-back on the election port): ZooKeeper's `nextPacketIsAuth`
+            // fails the same way, and without serverRequireSasl the connection is
+            // handled on (here: the call-back is made).
+            if self.server_require {
+                return Err(e);
+            }
+            return Ok(());
+        }
         let first: [u8; 8] = buf[..8].try_into().unwrap_or_default();
         if !starts_with_auth(&first) {
             if self.server_require {
