@@ -11,7 +11,11 @@
 //! - [`config`] holds zoo.cfg.
 //! - [`admin`] holds four-letter words.
 //! - [`quorum`] holds the ensemble: ZAB, fast leader election, the quorum wire protocol.
-//! - [`sasl`] holds the SASL DIGEST-MD5 server mechanism (opcode 102).
+//! - [`sasl`] holds the SASL DIGEST-MD5 mechanisms: the server for client sessions
+//!   (opcode 102) and quorum members, the client for quorum SASL.
+//! - [`tls`] holds the TLS stores (PEM, PKCS12, JKS), the rustls configurations and the
+//!   x509 id of a client certificate. Reads the store files at start; no sockets.
+//! - [`fuzzing`] holds the fuzz targets' logic, shared by `fuzz/` and the corpus replay.
 //! - [`server`] holds the glommio runtime, the only module that touches sockets.
 
 pub mod acl;
