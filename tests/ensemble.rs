@@ -63,6 +63,27 @@ async fn read_tree(c: &zk::Client, parent: &str) -> Option<BTreeMap<String, Node
     Some(out)
 }
 
+/// Members `0..count` each hold exactly `want` under `parent` (read after a `sync`);
+/// the ensemble fails the test with the difference otherwise.
+async fn assert_members_hold(
+    e: &Ensemble,
+    count: usize,
+    parent: &str,
+    want: &BTreeMap<String, Node>,
+    what: &str,
+) {
+    for i in 0..count {
+        let got = read_tree_synced(e, i, parent).await;
+        if &got != want {
+            e.fail(format!(
+                "server.{} {what}: {}",
+                i + 1,
+                tree_diff(&got, want)
+            ));
+        }
+    }
+}
+
 /// `read_tree` through member `i` alone, after a `sync` (so it has everything committed
 /// before the call).
 async fn read_tree_synced(e: &Ensemble, i: usize, parent: &str) -> BTreeMap<String, Node> {
@@ -242,16 +263,14 @@ async fn three_voters_elect_and_replicate() {
     let zxids: Vec<i64> = created.iter().map(|(_, z)| *z).collect();
     assert_increasing("one session's creates through a follower", &zxids);
     let want = expected_of(&created);
-    for i in 0..3 {
-        let got = read_tree_synced(&e, i, "/a").await;
-        if got != want {
-            e.fail(format!(
-                "server.{} after sync does not hold the 100 znodes: {}",
-                i + 1,
-                tree_diff(&got, &want)
-            ));
-        }
-    }
+    assert_members_hold(
+        &e,
+        3,
+        "/a",
+        &want,
+        "after sync does not hold the 100 znodes",
+    )
+    .await;
     let m = wait_mntr(
         &e,
         leader,
@@ -292,16 +311,14 @@ async fn a_tls_ensemble_elects_and_replicates() {
         .expect("create /tls through a follower");
     let created = create_many(&c, "/tls", "n", 0..50).await;
     let want = expected_of(&created);
-    for i in 0..4 {
-        let got = read_tree_synced(&e, i, "/tls").await;
-        if got != want {
-            e.fail(format!(
-                "server.{} after sync does not hold the 50 znodes: {}",
-                i + 1,
-                tree_diff(&got, &want)
-            ));
-        }
-    }
+    assert_members_hold(
+        &e,
+        4,
+        "/tls",
+        &want,
+        "after sync does not hold the 50 znodes",
+    )
+    .await;
     let m = wait_mntr(
         &e,
         leader,
@@ -467,16 +484,7 @@ async fn observer_serves_reads_and_does_not_vote() {
     let zxids: Vec<i64> = created.iter().map(|(_, z)| *z).collect();
     assert_increasing("creates through the observer", &zxids);
     let mut want = expected_of(&created);
-    for i in 0..4 {
-        let got = read_tree_synced(&e, i, "/o").await;
-        if got != want {
-            e.fail(format!(
-                "server.{} does not hold the observer's writes: {}",
-                i + 1,
-                tree_diff(&got, &want)
-            ));
-        }
-    }
+    assert_members_hold(&e, 4, "/o", &want, "does not hold the observer's writes").await;
     let m = wait_mntr(
         &e,
         leader,
@@ -1390,12 +1398,7 @@ async fn follower_restarted_behind_catches_up() {
     .await
     .expect("write through the caught-up follower");
     want.insert("/catch/last".into(), (b"l".to_vec(), stat.czxid, 0));
-    for i in 0..3 {
-        let got = read_tree_synced(&e, i, "/catch").await;
-        if got != want {
-            e.fail(format!("server.{}: {}", i + 1, tree_diff(&got, &want)));
-        }
-    }
+    assert_members_hold(&e, 3, "/catch", &want, "after catching up").await;
     e.note(format!(
         "follower_restarted_behind_catches_up: {:?}",
         started.elapsed()

@@ -272,7 +272,7 @@ async fn serve_counted(
     }
     // ZooKeeper's "X509 Auth provider not found" when asking for certificates with
     // no x509 provider registered.
-    let x509_provider = rt.shard.borrow().cfg.auth.x509_ids("").is_some();
+    let x509_provider = rt.shard.borrow().cfg.auth.config.x509_provider;
     match super::tls::accept(tls_cfg, settings, x509_provider, stream, remote, deadline).await {
         Ok(a) => serve_stream(rt, a.stream, fd, remote, deadline, a.subject).await,
         Err(e) => tracing::warn!(%remote, "closing a TLS connection: {e}"),

@@ -607,7 +607,7 @@ impl Shard {
                 .conns
                 .get(&id)
                 .is_some_and(|c| c.auth.iter().any(|i| i.scheme == "x509"));
-            if has_cert && self.cfg.auth.x509_ids("").is_some() {
+            if has_cert && self.cfg.auth.config.x509_provider {
                 Ok(Vec::new())
             } else {
                 Err(ErrorCode::AuthFailed)
