@@ -313,9 +313,16 @@ impl Ensemble {
         let m = self.member(sid).clone();
         assert_eq!(m.kind, Kind::ZooKeeper);
         for p in [m.client_port, m.quorum_port, m.election_port] {
+            // A server another test binary killed a moment ago may hold the port
+            // until the kernel has torn its sockets down: wait a little before
+            // calling the port taken.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !port_is_free(p) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             assert!(
                 port_is_free(p),
-                "port {p} picked for ZooKeeper {sid} is taken by now; rerun"
+                "port {p} picked for ZooKeeper {sid} is still taken after 5 s; rerun"
             );
         }
         let dir = tempfile::Builder::new()
