@@ -241,8 +241,8 @@ async fn session_with_state(connect: &str) -> (zk::Client, zk::OneshotWatcher) {
         .expect("create /e");
     c.create("/p", b"y", &anyone()).await.expect("create /p");
     let (_, _, w) = c.get_and_watch_data("/e").await.expect("watch /e");
-    // Other shards publish their connections and watches every 200 ms.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // No wait: the shard answering a command asks the others for their connections
+    // and watches there and then.
     (c, w)
 }
 

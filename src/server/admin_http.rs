@@ -354,7 +354,7 @@ async fn handle(
         .four_letter_word()
         .map(Detail::for_command)
         .unwrap_or_default();
-    let view = admin_view::gather(&rt, detail);
+    let view = admin_view::gather(&rt, detail).await;
     let digest = (cmd.primary() == "hash").then(|| {
         // Recomputed from every node (corral keeps no digest log): the cost of an
         // operator's question, on this shard only.

@@ -1,10 +1,17 @@
 //! Gathering what the four-letter words print. Each shard owns its connections and
 //! watches, so each publishes a `ShardReport` into a shared board a few times a second
 //! (and the shard answering the word refreshes its own first). A word thus sees other
-//! shards' state at most one refresh period old, and no request path ever takes the
+//! shards' counters at most one refresh period old, and no request path ever takes the
 //! board's lock.
+//!
+//! The lists (every connection for `cons`/`stat`/`dump`, every watch for `wchc`/`wchp`)
+//! cost time and memory in proportion to the connections and watches a shard holds:
+//! tens of thousands of connections and a million watches are ordinary in production.
+//! So they are built only when a word asks for them ([`Board::ask_detail`]): the
+//! asking shard wakes the others, each answers on its next turn, and the periodic
+//! refresh stays O(1) however much a shard holds.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,10 +28,27 @@ pub struct ShardReport {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub outstanding: u64,
-    pub connections: Vec<ConnectionInfo>,
-    pub data_watches: Vec<SessionWatches>,
+    pub connection_count: u64,
     pub watch_count: u64,
+    /// The detail request (`Board::ask_detail`) the lists below answer; 0 before any.
+    pub detail_gen: u64,
+    /// Filled only to answer a detail request, empty otherwise.
+    pub connections: Vec<ConnectionInfo>,
+    /// Filled only to answer a detail request, empty otherwise.
+    pub data_watches: Vec<SessionWatches>,
+    /// When the lists were built: they are dropped `DETAIL_KEEP` later (a word reads
+    /// them within `DETAIL_WAIT`), so a `wchc` leaves no copy of every watch behind.
+    detail_at: Option<std::time::Instant>,
 }
+
+/// Bits of `Board::detail_what`.
+const DETAIL_CONNECTIONS: u8 = 1;
+const DETAIL_WATCHES: u8 = 2;
+
+/// How long a word waits for the other shards' lists (a shard busy for longer answers
+/// with what it published last, which may be empty).
+const DETAIL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const DETAIL_KEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The shared board, one slot per shard, plus reset requests (`crst`, `srst`) that each
 /// shard honours on its next refresh.
@@ -51,6 +75,13 @@ pub struct Board {
     /// How many times a connection stopped reading because the server-wide limit was
     /// reached (for the benchmark's "throttled" column and `/metrics`).
     pub throttled: AtomicU64,
+    /// The last detail request (see the module comment), and the lists it asked for
+    /// (`DETAIL_*` bits; a request adds its bits, so concurrent words all get theirs).
+    detail_gen: AtomicU64,
+    detail_what: AtomicU8,
+    /// Wakes a shard's report task for a detail request, across executors (a permit is
+    /// kept if the task is busy).
+    detail_wake: Vec<tokio::sync::Notify>,
 }
 
 /// A shard's numbers that only `/metrics` shows.
@@ -150,7 +181,48 @@ impl Board {
             metric_slots: (0..shards).map(|_| Mutex::default()).collect(),
             in_flight: (0..shards).map(|_| Default::default()).collect(),
             throttled: AtomicU64::new(0),
+            detail_gen: AtomicU64::new(0),
+            detail_what: AtomicU8::new(0),
+            detail_wake: (0..shards).map(|_| Default::default()).collect(),
         })
+    }
+
+    /// Asks every shard for the lists `detail` needs; returns the request's generation
+    /// (0 when it needs none).
+    fn ask_detail(&self, detail: Detail) -> u64 {
+        let what = if detail.connections {
+            DETAIL_CONNECTIONS
+        } else {
+            0
+        } | if detail.data_watches {
+            DETAIL_WATCHES
+        } else {
+            0
+        };
+        if what == 0 {
+            return 0;
+        }
+        self.detail_what.fetch_or(what, Ordering::AcqRel);
+        let gen = self.detail_gen.fetch_add(1, Ordering::AcqRel) + 1;
+        for w in &self.detail_wake {
+            w.notify_one();
+        }
+        gen
+    }
+
+    /// Resolves when shard `shard` is asked for lists (the report task's wake-up).
+    pub async fn detail_asked(&self, shard: usize) {
+        match self.detail_wake.get(shard) {
+            Some(w) => w.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether every shard's published lists answer request `gen`.
+    fn detail_answered(&self, gen: u64) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.lock().unwrap_or_else(|e| e.into_inner()).detail_gen >= gen)
     }
 
     /// Requests in flight on the whole server: `own` (the caller's live count for its
@@ -233,20 +305,48 @@ pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
             c.stats.last_xid = -1;
         }
     }
-    let report = report(shard);
-    if let Some(slot) = board.slots.get(shard.id) {
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    let Some(slot) = board.slots.get(shard.id) else {
+        return;
+    };
+    let asked = board.detail_gen.load(Ordering::Acquire);
+    let answered = slot.lock().unwrap_or_else(|e| e.into_inner()).detail_gen;
+    let detail = if asked > answered {
+        Some((asked, board.detail_what.load(Ordering::Acquire)))
+    } else {
+        None
+    };
+    let report = report(shard, detail);
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if detail.is_none() {
+        // Lists answering the last request stay a while (a word may still be reading
+        // them); they are not rebuilt on the refresh period.
+        let ShardReport {
+            detail_gen,
+            connections,
+            data_watches,
+            detail_at,
+            ..
+        } = std::mem::take(&mut *slot);
+        let keep = detail_at.is_some_and(|at| at.elapsed() < DETAIL_KEEP);
+        *slot = ShardReport {
+            detail_gen,
+            connections: if keep { connections } else { Vec::new() },
+            data_watches: if keep { data_watches } else { Vec::new() },
+            detail_at: if keep { detail_at } else { None },
+            ..report
+        };
+    } else {
+        *slot = report;
     }
 }
 
-fn report(shard: &Shard) -> ShardReport {
+/// This shard's counters, plus the lists `detail` (a request's generation and its
+/// `DETAIL_*` bits) asks for.
+fn report(shard: &Shard, detail: Option<(u64, u8)>) -> ShardReport {
     let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
-    ShardReport {
-        latency: shard.stats.latency.clone(),
-        packets_received: shard.stats.packets_received,
-        packets_sent: shard.stats.packets_sent,
-        outstanding: shard.outstanding as u64,
-        connections: shard
+    let (detail_gen, what) = detail.unwrap_or((0, 0));
+    let connections = if what & DETAIL_CONNECTIONS != 0 {
+        shard
             .conns
             .values()
             .map(|c| ConnectionInfo {
@@ -270,8 +370,12 @@ fn report(shard: &Shard) -> ShardReport {
                 latency: c.stats.latency.clone(),
                 expires_at_ms: None,
             })
-            .collect(),
-        data_watches: shard
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let data_watches = if what & DETAIL_WATCHES != 0 {
+        shard
             .watches
             .watches_by_watcher()
             .into_iter()
@@ -279,8 +383,21 @@ fn report(shard: &Shard) -> ShardReport {
                 session_id: session_of(w),
                 paths,
             })
-            .collect(),
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ShardReport {
+        latency: shard.stats.latency.clone(),
+        packets_received: shard.stats.packets_received,
+        packets_sent: shard.stats.packets_sent,
+        outstanding: shard.outstanding as u64,
+        connection_count: shard.conns.len() as u64,
         watch_count: shard.watches.watch_count() as u64,
+        detail_gen,
+        connections,
+        data_watches,
+        detail_at: detail.map(|_| std::time::Instant::now()),
     }
 }
 
@@ -292,7 +409,7 @@ fn wall_ms() -> i64 {
 }
 
 /// The reply to four-letter word `cmd`, answered on `rt`'s shard.
-pub fn answer(rt: &Runtime, cmd: &str) -> String {
+pub async fn answer(rt: &Runtime, cmd: &str) -> String {
     if !admin::is_four_letter_word(cmd) {
         return String::new();
     }
@@ -308,17 +425,24 @@ pub fn answer(rt: &Runtime, cmd: &str) -> String {
         }
         _ => {}
     }
-    let view = gather(rt, Detail::for_command(cmd));
+    let view = gather(rt, Detail::for_command(cmd)).await;
     admin::four_letter(cmd, &view)
 }
 
 /// Everything the four-letter words (and the AdminServer's commands) print, gathered
 /// on `rt`'s shard: its own report refreshed, the other shards' latest, the tree's
 /// counts, and the lists `detail` asks for.
-pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
+pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
+    let gen = rt.board.ask_detail(detail);
     {
         let mut shard = rt.shard.borrow_mut();
         publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
+    }
+    if gen > 0 {
+        let deadline = std::time::Instant::now() + DETAIL_WAIT;
+        while !rt.board.detail_answered(gen) && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
     }
     let shard = rt.shard.borrow();
     let version = admin::full_version("corral");
@@ -345,7 +469,7 @@ pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         }
         view.stats.packets_sent += r.packets_sent;
         view.stats.outstanding_requests += r.outstanding;
-        view.stats.num_alive_connections += r.connections.len() as u64;
+        view.stats.num_alive_connections += r.connection_count;
         view.watch_count += r.watch_count;
         if detail.connections {
             view.connections.extend(r.connections.iter().cloned());
@@ -359,11 +483,10 @@ pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
     view.stats.node_count = tree.node_count() as u64;
     view.approximate_data_size = tree.approximate_data_size();
     view.ephemerals_count = tree.ephemeral_count() as u64;
-    let sessions = tree.sessions();
-    view.session_count = sessions.len() as u64;
+    view.session_count = tree.session_count() as u64;
     if detail.sessions || detail.ephemerals {
         let now = wall_ms();
-        for (id, timeout) in &sessions {
+        for (id, timeout) in &tree.sessions() {
             if detail.sessions {
                 view.sessions.push(admin::SessionExpiry {
                     session_id: *id,

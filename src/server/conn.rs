@@ -307,7 +307,7 @@ async fn serve_stream<S: AsyncRead + futures_lite::AsyncWrite + Unpin + 'static>
         }
     }
     if let Some(cmd) = four_letter_word(&buf[..4]) {
-        let text = super::admin_view::answer(rt, cmd);
+        let text = super::admin_view::answer(rt, cmd).await;
         let _ = wr.write_all(text.as_bytes()).await;
         let _ = wr.flush().await;
         let _ = wr.close().await;

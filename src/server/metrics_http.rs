@@ -118,7 +118,7 @@ pub fn facts(src: &Sources) -> Facts {
         f.packets_received += r.packets_received;
         f.packets_sent += r.packets_sent;
         f.outstanding_requests += r.outstanding;
-        f.num_alive_connections += r.connections.len() as u64;
+        f.num_alive_connections += r.connection_count;
         f.watch_count += r.watch_count;
         let m = board
             .metric_slots
@@ -129,7 +129,7 @@ pub fn facts(src: &Sources) -> Facts {
             f.tree = Some(t);
         }
         f.shards.push(ShardFacts {
-            connections: r.connections.len() as u64,
+            connections: r.connection_count,
             apply_lag_txns: m.apply_lag_txns,
         });
     }

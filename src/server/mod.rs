@@ -1137,8 +1137,13 @@ async fn apply_batches(
 
 /// Keeps this shard's four-letter-word report fresh.
 async fn publish_reports(rt: Rc<Runtime>) {
+    let id = rt.shard.borrow().id;
     loop {
-        glommio::timer::sleep(Duration::from_millis(200)).await;
+        futures_lite::future::or(
+            glommio::timer::sleep(Duration::from_millis(200)),
+            rt.board.detail_asked(id),
+        )
+        .await;
         let mut shard = rt.shard.borrow_mut();
         admin_view::publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
         if rt.config.metrics_provider.is_some() {
