@@ -35,6 +35,9 @@
 //! `wchs` and `zk_watch_count` in O(1); `wchc` is built in bounded steps
 //! ([`WatchManager::listing_step`]).
 
+#[cfg(test)]
+pub(crate) mod reference;
+
 use ahash::{AHashMap, RandomState};
 use hashbrown::HashTable;
 
@@ -1177,5 +1180,112 @@ mod tests {
         assert_eq!(m.watch_count(), 3);
         assert!(m.check_or_remove("/r", wt::PERSISTENT_RECURSIVE, 1, true));
         assert_eq!(m.data.recursive, 0);
+    }
+
+    /// The compact layout against the plain-map one it replaced (`reference.rs`, main's
+    /// WatchManager): random adds of every kind, triggers of every event type at
+    /// random depths, check/remove of every watcher type and connection closes, over
+    /// a few paths and connections so that they collide; after every step the fired
+    /// watchers, the answers, the counts and the 4lw listings must be equal.
+    #[test]
+    fn matches_the_plain_map_manager_under_random_operations() {
+        use super::reference::ReferenceWatchManager;
+        let paths = ["/", "/a", "/a/b", "/a/b/c", "/b", "/a/c", "/ab"];
+        let events = [
+            NodeCreated,
+            NodeDataChanged,
+            NodeDeleted,
+            NodeChildrenChanged,
+            EventType::None,
+        ];
+        let types = [wt::CHILDREN, wt::DATA, wt::ANY, wt::PERSISTENT, wt::PERSISTENT_RECURSIVE, 9];
+        for seed in 0..40u64 {
+            // xorshift: deterministic and dependency-free.
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut rnd = |n: usize| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % n as u64) as usize
+            };
+            let mut m = WatchManager::new();
+            let mut r = ReferenceWatchManager::new();
+            for step in 0..2_000 {
+                let p = paths[rnd(paths.len())];
+                let w = 1 + rnd(5) as u64;
+                let what = rnd(10);
+                let ctx = format!("seed {seed} step {step}: op {what} {p} w{w}");
+                match what {
+                    0 | 1 => {
+                        m.add_data_watch(p, w);
+                        r.add_data_watch(p, w);
+                    }
+                    2 => {
+                        m.add_child_watch(p, w);
+                        r.add_child_watch(p, w);
+                    }
+                    3 => {
+                        let rec = rnd(2) == 0;
+                        m.add_persistent_watch(p, w, rec);
+                        r.add_persistent_watch(p, w, rec);
+                    }
+                    4..=6 => {
+                        let e = events[rnd(events.len())];
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        m.trigger(p, e, &mut a);
+                        r.trigger(p, e, &mut b);
+                        assert_eq!(a, b, "{ctx} {e:?}");
+                    }
+                    7 => {
+                        let t = types[rnd(types.len())];
+                        let remove = rnd(2) == 0;
+                        assert_eq!(
+                            m.check_or_remove(p, t, w, remove),
+                            r.check_or_remove(p, t, w, remove),
+                            "{ctx} type {t} remove {remove}"
+                        );
+                    }
+                    8 => {
+                        if rnd(4) == 0 {
+                            m.remove_watcher(w);
+                            r.remove_watcher(w);
+                        }
+                    }
+                    _ => {
+                        for t in types {
+                            assert_eq!(
+                                m.contains_watcher(p, t, w),
+                                r.contains_watcher(p, t, w),
+                                "{ctx} contains type {t}"
+                            );
+                        }
+                    }
+                }
+                assert_eq!(m.watch_count(), r.watch_count(), "{ctx}");
+                assert_eq!(m.summary(), r.summary(), "{ctx}");
+                assert_eq!(m.data.recursive, r.data_recursive(), "{ctx}");
+                for w in 1..=5 {
+                    assert_eq!(m.has_watches(w), r.has_watches(w), "{ctx} w{w}");
+                }
+                if step % 50 == 0 {
+                    assert_eq!(m.watches_by_watcher(), r.watches_by_watcher(), "{ctx}");
+                    assert_eq!(m.watches_by_path(), r.watches_by_path(), "{ctx}");
+                    // The stepped listing, one connection per step, is the same.
+                    let (mut cur, mut v) = (0, Vec::new());
+                    while !m.listing_step(&mut cur, 1, &mut v) {}
+                    v.sort_unstable_by_key(|(w, _)| *w);
+                    assert_eq!(v, r.watches_by_watcher(), "{ctx}");
+                }
+            }
+            // Closing every connection leaves nothing behind.
+            for w in 1..=5 {
+                m.remove_watcher(w);
+            }
+            assert_eq!(m.watch_count(), 0);
+            assert_eq!(m.summary(), WatchesSummary::default());
+            assert!(m.index.is_empty() && m.watcher_slots.is_empty());
+            assert_eq!(m.free_paths.len(), m.paths.len());
+            assert_eq!(m.free_watchers.len(), m.watchers.len());
+        }
     }
 }
