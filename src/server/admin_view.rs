@@ -3,6 +3,15 @@
 //! (and the shard answering the word refreshes its own first). A word thus sees other
 //! shards' state at most one refresh period old, and no request path ever takes the
 //! board's lock.
+//!
+//! Watches are the one part that can be huge (a million is an ordinary load), so no
+//! refresh walks them all: `wchs` and `zk_watch_count` come from the WatchManager's
+//! counters (O(1)), and the `wchc`/`wchp` listing is built at most
+//! [`WATCH_LISTING_STEP`] paths per refresh and published whole once a pass over the
+//! table is complete. A small table (under one step) is thus listed afresh at every
+//! refresh, as before; a large one is listed as it was over the last few refreshes,
+//! never by holding a shard for the whole table (ZooKeeper documents `wchc` and
+//! `wchp` as expensive: it copies its whole table under the manager's lock).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,6 +22,12 @@ use super::Runtime;
 use crate::admin::{
     self, AdminView, ConnectionInfo, Detail, LatencyStats, SessionWatches, Summary,
 };
+use crate::watch::{WatcherId, WatchesSummary};
+
+/// Paths a shard adds to its `wchc`/`wchp` listing per refresh at most (about a
+/// millisecond of copying strings), so a listing of 1M watches takes ~60 refreshes
+/// instead of one long stall of the shard.
+pub const WATCH_LISTING_STEP: usize = 16_384;
 
 /// One shard's contribution.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +37,11 @@ pub struct ShardReport {
     pub packets_sent: u64,
     pub outstanding: u64,
     pub connections: Vec<ConnectionInfo>,
+    /// The last complete listing of the shard's data watches (see the module comment).
     pub data_watches: Vec<SessionWatches>,
     pub watch_count: u64,
+    /// `wchs`' numbers for this shard, from counters.
+    pub watches_summary: WatchesSummary,
 }
 
 /// The shared board, one slot per shard, plus reset requests (`crst`, `srst`) that each
@@ -210,11 +228,51 @@ pub fn publish_metrics(shard: &Shard, board: &Board, published: i64) {
     }
 }
 
-/// What a shard remembers of the resets it already applied.
+/// What a shard remembers between two refreshes of its report: the resets it already
+/// applied, and its `wchc` listing in progress.
 #[derive(Default)]
 pub struct SeenResets {
     srst: u64,
     crst: u64,
+    listing: WatchListing,
+}
+
+/// A pass over the shard's watch table, [`WATCH_LISTING_STEP`] paths per refresh.
+#[derive(Default)]
+struct WatchListing {
+    /// The next connection slot to list.
+    cursor: usize,
+    /// What this pass listed so far, by connection.
+    partial: Vec<(WatcherId, SessionWatches)>,
+}
+
+impl WatchListing {
+    /// Lists one more step; the whole listing, sorted by connection, once the pass
+    /// is complete (the next call starts a new pass).
+    fn step(&mut self, shard: &Shard) -> Option<Vec<SessionWatches>> {
+        let mut got = Vec::new();
+        let done = shard
+            .watches
+            .listing_step(&mut self.cursor, WATCH_LISTING_STEP, &mut got);
+        let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
+        self.partial
+            .extend(got.into_iter().map(|(w, paths)| {
+                (
+                    w,
+                    SessionWatches {
+                        session_id: session_of(w),
+                        paths,
+                    },
+                )
+            }));
+        if !done {
+            return None;
+        }
+        self.cursor = 0;
+        let mut all = std::mem::take(&mut self.partial);
+        all.sort_unstable_by_key(|(w, _)| *w);
+        Some(all.into_iter().map(|(_, sw)| sw).collect())
+    }
 }
 
 /// Applies pending resets and publishes this shard's report.
@@ -233,14 +291,18 @@ pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
             c.stats.last_xid = -1;
         }
     }
-    let report = report(shard);
+    let listing = seen.listing.step(shard);
+    let mut report = report(shard);
     if let Some(slot) = board.slots.get(shard.id) {
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = report;
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        // Until this pass is complete, the last complete listing stands.
+        report.data_watches = listing.unwrap_or_else(|| std::mem::take(&mut slot.data_watches));
+        *slot = report;
     }
 }
 
+/// The shard's report, but for its watch listing (left empty: see `publish`).
 fn report(shard: &Shard) -> ShardReport {
-    let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
     ShardReport {
         latency: shard.stats.latency.clone(),
         packets_received: shard.stats.packets_received,
@@ -271,16 +333,9 @@ fn report(shard: &Shard) -> ShardReport {
                 expires_at_ms: None,
             })
             .collect(),
-        data_watches: shard
-            .watches
-            .watches_by_watcher()
-            .into_iter()
-            .map(|(w, paths)| SessionWatches {
-                session_id: session_of(w),
-                paths,
-            })
-            .collect(),
+        data_watches: Vec::new(),
         watch_count: shard.watches.watch_count() as u64,
+        watches_summary: shard.watches.summary(),
     }
 }
 
@@ -328,6 +383,7 @@ pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         conf_lines: rt.config.conf_lines_for_port(rt.bound_port.get()),
         ..AdminView::default()
     };
+    let mut summary = WatchesSummary::default();
     for slot in &rt.board.slots {
         let r = slot.lock().unwrap_or_else(|e| e.into_inner());
         view.stats.packets_received += r.packets_received;
@@ -347,6 +403,12 @@ pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         view.stats.outstanding_requests += r.outstanding;
         view.stats.num_alive_connections += r.connections.len() as u64;
         view.watch_count += r.watch_count;
+        // Summed over shards: exact for connections and watches (each connection is
+        // on one shard); a path watched from two shards counts once per shard.
+        let (sum, own) = (&mut summary, r.watches_summary);
+        sum.num_connections += own.num_connections;
+        sum.num_paths += own.num_paths;
+        sum.total_watches += own.total_watches;
         if detail.connections {
             view.connections.extend(r.connections.iter().cloned());
         }
@@ -354,6 +416,7 @@ pub fn gather(rt: &Runtime, detail: Detail) -> AdminView {
             view.data_watches.extend(r.data_watches.iter().cloned());
         }
     }
+    view.watches_summary = Some(summary);
     let tree = &shard.tree;
     view.stats.last_processed_zxid = tree.last_processed_zxid();
     view.stats.node_count = tree.node_count() as u64;
