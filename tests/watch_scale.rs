@@ -15,44 +15,51 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::raw::*;
 use common::*;
 use corral::proto::*;
-use tokio::task::JoinSet;
 
-/// Opens `n` sessions with `timeout_ms`, `parallel` handshakes at a time; each runs
-/// `then` (e.g. creates its ephemeral) before it is handed back, in order.
-async fn open_sessions<F, Fut>(
-    addr: std::net::SocketAddr,
-    n: usize,
-    timeout_ms: i32,
-    then: F,
-) -> Vec<RawConn>
-where
-    F: Fn(usize, RawConn) -> Fut + Send + Sync + 'static + Clone,
-    Fut: std::future::Future<Output = RawConn> + Send + 'static,
-{
-    let mut out: Vec<Option<RawConn>> = (0..n).map(|_| None).collect();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
-        let mut set = JoinSet::new();
-        for &i in chunk {
-            let then = then.clone();
-            set.spawn(async move {
-                let mut c = RawConn::open(addr).await;
-                let resp = c.handshake(&connect_request(timeout_ms, 0, &[0; 16])).await;
-                assert_ne!(resp.session_id, 0, "session {i} refused");
-                (i, then(i, c).await)
-            });
+/// Opens `n` sessions with `timeout_ms`, 100 handshakes in flight at a time.
+async fn open_sessions(addr: std::net::SocketAddr, n: usize, timeout_ms: i32) -> Vec<RawConn> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let mut chunk = Vec::new();
+        for _ in 0..(n - out.len()).min(100) {
+            let mut c = RawConn::open(addr).await;
+            c.send_frame(&connect_request(timeout_ms, 0, &[0; 16]).to_bytes())
+                .await;
+            chunk.push(c);
         }
-        while let Some(r) = set.join_next().await {
-            let (i, c) = r.expect("session task");
-            out[i] = Some(c);
+        for c in chunk.iter_mut() {
+            match c.read_frame(Duration::from_secs(10)).await {
+                Read::Frame(b) => {
+                    let r = ConnectResponse::from_bytes(&b).expect("ConnectResponse");
+                    assert_ne!(r.session_id, 0, "a session refused");
+                }
+                other => panic!("no ConnectResponse: {other:?}"),
+            }
         }
+        out.extend(chunk);
     }
-    out.into_iter().map(|c| c.expect("every session")).collect()
+    out
+}
+
+/// Sends `req(i)` on connection i, all before reading any reply; each must succeed.
+async fn on_each(conns: &mut [RawConn], op: OpCode, req: impl Fn(usize) -> Box<dyn JuteDyn>) {
+    let mut xids = Vec::with_capacity(conns.len());
+    for (i, c) in conns.iter_mut().enumerate() {
+        xids.push(c.send(op.as_i32(), Some(req(i).as_ref())).await);
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        let r = c.reply().await;
+        assert_eq!(
+            (r.header.xid, r.err()),
+            (xids[i], 0),
+            "{op:?} on session {i}"
+        );
+    }
 }
 
 /// A ping on every connection, all sent before any reply is read: their sessions'
@@ -65,6 +72,19 @@ async fn ping_all(conns: &mut [RawConn]) {
         let r = c.reply().await;
         assert_eq!(r.header.xid, xid::PING);
     }
+}
+
+/// `wchs` once it shows `total` watches (corral's shards publish their counts every
+/// 200 ms, so another shard's may lag that much).
+async fn wchs_when_total(addr: std::net::SocketAddr, total: u64) -> (u64, u64, u64) {
+    let mut last = (0, 0, 0);
+    let seen = eventually(Duration::from_secs(10), || {
+        last = wchs_numbers(addr);
+        std::future::ready(last.2 == total)
+    })
+    .await;
+    assert!(seen, "wchs shows {last:?}, not {total} watches");
+    last
 }
 
 fn wchs_numbers(addr: std::net::SocketAddr) -> (u64, u64, u64) {
@@ -103,11 +123,9 @@ async fn an_expiry_storm_deletes_every_ephemeral_and_fires_every_watch_once() {
         .await;
     assert_eq!(r.err(), 0);
 
-    let mut storm = open_sessions(addr, N, 4_000, |i, mut c| async move {
-        let req = create_req(&format!("/storm/e{i:05}"), b"", 1);
-        let r = c.call(OpCode::Create, Some(&req as &dyn JuteDyn)).await;
-        assert_eq!(r.err(), 0, "ephemeral {i}");
-        c
+    let mut storm = open_sessions(addr, N, 4_000).await;
+    on_each(&mut storm, OpCode::Create, |i| {
+        Box::new(create_req(&format!("/storm/e{i:05}"), b"", 1))
     })
     .await;
 
@@ -128,15 +146,17 @@ async fn an_expiry_storm_deletes_every_ephemeral_and_fires_every_watch_once() {
         path: "/storm".into(),
         watch: true,
     };
-    let r = w.call(OpCode::GetChildren, Some(&req as &dyn JuteDyn)).await;
+    let r = w
+        .call(OpCode::GetChildren, Some(&req as &dyn JuteDyn))
+        .await;
     assert_eq!(r.decode::<GetChildrenResponse>().children.len(), N);
 
-    // Another client writes and reads all through the storm.
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicU64::new(0));
-    let load = {
-        let (stop, answered) = (stop.clone(), answered.clone());
-        tokio::spawn(async move {
+    // Another client writes and reads all through the storm (in this task, beside
+    // the watcher: the raw connection's futures are not Send).
+    let stop = AtomicBool::new(false);
+    let answered = AtomicU64::new(0);
+    let load = async {
+        {
             let mut c = RawConn::open(addr).await;
             c.handshake(&connect_request(4_000, 0, &[0; 16])).await;
             let mut i = 0u64;
@@ -158,69 +178,71 @@ async fn an_expiry_storm_deletes_every_ephemeral_and_fires_every_watch_once() {
                 answered.fetch_add(2, Ordering::Relaxed);
                 i += 1;
             }
-        })
+        }
     };
 
     // Every storm session is seen at once, then goes silent: they expire together.
     ping_all(&mut storm).await;
     drop(storm);
-
-    // Each ephemeral's deletion reaches the watcher once, and /storm's child watch once.
-    let mut deleted: HashMap<String, u32> = HashMap::new();
-    let mut children_changed = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while deleted.len() < N || children_changed == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {N} deletions seen; server output:\n{}",
-            deleted.len(),
-            srv.output()
-        );
-        // A ping keeps the watcher's own session alive while it waits.
+    let watch = async {
+        // Each ephemeral's deletion reaches the watcher once, and /storm's child watch once.
+        let mut deleted: HashMap<String, u32> = HashMap::new();
+        let mut children_changed = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while deleted.len() < N || children_changed == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {N} deletions seen; server output:\n{}",
+                deleted.len(),
+                srv.output()
+            );
+            // A ping keeps the watcher's own session alive while it waits.
+            w.send_xid(xid::PING, OpCode::Ping.as_i32(), None).await;
+            let r = w.reply().await;
+            assert_eq!(r.header.xid, xid::PING);
+            for ev in w.events.drain(..) {
+                if ev.r#type == EventType::NodeDeleted as i32 {
+                    *deleted.entry(ev.path).or_default() += 1;
+                } else if ev.r#type == EventType::NodeChildrenChanged as i32 {
+                    assert_eq!(ev.path, "/storm");
+                    children_changed += 1;
+                } else {
+                    panic!("unexpected event type {} on {}", ev.r#type, ev.path);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Nothing more comes: a ping's reply after everything the storm could send.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         w.send_xid(xid::PING, OpCode::Ping.as_i32(), None).await;
-        let r = w.reply().await;
-        assert_eq!(r.header.xid, xid::PING);
+        w.reply().await;
         for ev in w.events.drain(..) {
             if ev.r#type == EventType::NodeDeleted as i32 {
                 *deleted.entry(ev.path).or_default() += 1;
-            } else if ev.r#type == EventType::NodeChildrenChanged as i32 {
-                assert_eq!(ev.path, "/storm");
-                children_changed += 1;
             } else {
-                panic!("unexpected event type {} on {}", ev.r#type, ev.path);
+                children_changed += 1;
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Nothing more comes: a ping's reply after everything the storm could send.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    w.send_xid(xid::PING, OpCode::Ping.as_i32(), None).await;
-    w.reply().await;
-    for ev in w.events.drain(..) {
-        if ev.r#type == EventType::NodeDeleted as i32 {
-            *deleted.entry(ev.path).or_default() += 1;
-        } else {
-            children_changed += 1;
+        assert_eq!(children_changed, 1, "the child watch fires once");
+        assert_eq!(deleted.len(), N);
+        for i in 0..N {
+            assert_eq!(
+                deleted.get(&format!("/storm/e{i:05}")),
+                Some(&1),
+                "/storm/e{i:05} deleted once"
+            );
         }
-    }
-    assert_eq!(children_changed, 1, "the child watch fires once");
-    assert_eq!(deleted.len(), N);
-    for i in 0..N {
-        assert_eq!(
-            deleted.get(&format!("/storm/e{i:05}")),
-            Some(&1),
-            "/storm/e{i:05} deleted once"
-        );
-    }
-    let req = GetChildrenRequest {
-        path: "/storm".into(),
-        watch: false,
+        let req = GetChildrenRequest {
+            path: "/storm".into(),
+            watch: false,
+        };
+        let r = w
+            .call(OpCode::GetChildren, Some(&req as &dyn JuteDyn))
+            .await;
+        assert!(r.decode::<GetChildrenResponse>().children.is_empty());
+        stop.store(true, Ordering::Relaxed);
     };
-    let r = w.call(OpCode::GetChildren, Some(&req as &dyn JuteDyn)).await;
-    assert!(r.decode::<GetChildrenResponse>().children.is_empty());
-
-    stop.store(true, Ordering::Relaxed);
-    load.await.expect("the load client answered throughout");
+    tokio::join!(load, watch);
     assert!(answered.load(Ordering::Relaxed) > 0);
 }
 
@@ -238,17 +260,15 @@ async fn one_change_watched_by_1000_sessions_notifies_each_once() {
         .await;
     assert_eq!(r.err(), 0);
     let before = wchs_numbers(addr);
-    let mut watchers = open_sessions(addr, N, 10_000, |_, mut c| async move {
-        let req = GetDataRequest {
+    let mut watchers = open_sessions(addr, N, 10_000).await;
+    on_each(&mut watchers, OpCode::GetData, |_| {
+        Box::new(GetDataRequest {
             path: "/fan".into(),
             watch: true,
-        };
-        assert_eq!(c.call(OpCode::GetData, Some(&req as &dyn JuteDyn)).await.err(), 0);
-        c
+        })
     })
     .await;
-    let (conns, paths, total) = wchs_numbers(addr);
-    assert_eq!(total, before.2 + N as u64, "one watch per session");
+    let (conns, paths, _) = wchs_when_total(addr, before.2 + N as u64).await;
     assert_eq!(conns, before.0 + N as u64);
     // One path, counted once per shard that has watchers on it (corral sums the
     // shards' counters; ZooKeeper has one table).
@@ -283,8 +303,8 @@ async fn one_change_watched_by_1000_sessions_notifies_each_once() {
             "session {i}"
         );
     }
-    let (conns_after, _, total_after) = wchs_numbers(addr);
-    assert_eq!(total_after, before.2, "the one-shot watches are consumed");
+    // The one-shot watches are consumed.
+    let (conns_after, _, _) = wchs_when_total(addr, before.2).await;
     // As in ZooKeeper, a connection whose watch fired stays counted until it closes.
     assert_eq!(conns_after, conns);
 }
