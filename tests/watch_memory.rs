@@ -150,7 +150,11 @@ fn measure<M: Manager>(mut m: M, layout: Layout2) -> f64 {
     }
     assert_eq!(m.count(), 0);
     drop(m);
-    assert_eq!(LIVE.load(Relaxed), before, "every byte back after the closes");
+    assert_eq!(
+        LIVE.load(Relaxed),
+        before,
+        "every byte back after the closes"
+    );
     held as f64 / total as f64
 }
 
@@ -161,7 +165,10 @@ fn memory_per_watch() {
         return;
     }
     println!("1M one-shot data watches over 10,000 connections, 100 each: bytes held per watch");
-    println!("{:<42} {:>12} {:>12} {:>8}", "layout", "before", "after", "ratio");
+    println!(
+        "{:<42} {:>12} {:>12} {:>8}",
+        "layout", "before", "after", "ratio"
+    );
     for layout in [Layout2::Distinct, Layout2::Pool, Layout2::Shared] {
         let before = measure(ReferenceWatchManager::new(), layout);
         let after = measure(WatchManager::new(), layout);
@@ -170,6 +177,9 @@ fn memory_per_watch() {
             Layout2::Pool => "100k paths, 10 watchers each",
             Layout2::Shared => "100 paths, 10k watchers each",
         };
-        println!("{name:<42} {before:>12.1} {after:>12.1} {:>8.2}", after / before);
+        println!(
+            "{name:<42} {before:>12.1} {after:>12.1} {:>8.2}",
+            after / before
+        );
     }
 }

@@ -255,16 +255,15 @@ impl WatchListing {
             .watches
             .listing_step(&mut self.cursor, WATCH_LISTING_STEP, &mut got);
         let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
-        self.partial
-            .extend(got.into_iter().map(|(w, paths)| {
-                (
-                    w,
-                    SessionWatches {
-                        session_id: session_of(w),
-                        paths,
-                    },
-                )
-            }));
+        self.partial.extend(got.into_iter().map(|(w, paths)| {
+            (
+                w,
+                SessionWatches {
+                    session_id: session_of(w),
+                    paths,
+                },
+            )
+        }));
         if !done {
             return None;
         }

@@ -639,7 +639,9 @@ mod tests {
             0,
         );
         let b = core.build_batch(&tree, WALL, 0);
-        assert!(txns(&b).iter().all(|(_, t)| matches!(t, Txn::Create { .. })));
+        assert!(txns(&b)
+            .iter()
+            .all(|(_, t)| matches!(t, Txn::Create { .. })));
         commit(&mut core, &mut tree, &b);
         assert_eq!(tree.ephemeral_count(), N);
         // A session that stays alive: created later, so due later.
@@ -681,10 +683,9 @@ mod tests {
             assert!(closes.len() <= MAX_EXPIRED_CLOSES_PER_BATCH);
             if batches == 1 {
                 assert_eq!(t[1].1, Txn::Error(ErrorCode::SessionExpired));
-                assert!(b.iter().any(|c| matches!(
-                    c,
-                    Committed::Reattach { valid: false, .. }
-                )));
+                assert!(b
+                    .iter()
+                    .any(|c| matches!(c, Committed::Reattach { valid: false, .. })));
             }
             for (h, _) in &t {
                 assert_eq!(h.zxid, last_zxid + 1);
@@ -700,7 +701,10 @@ mod tests {
             assert_eq!(core.has_work(), closed.len() < N);
             now += 10;
         }
-        assert!(batches as usize > N / MAX_EXPIRED_CLOSES_PER_BATCH, "{batches} batches");
+        assert!(
+            batches as usize > N / MAX_EXPIRED_CLOSES_PER_BATCH,
+            "{batches} batches"
+        );
         let mut sorted = closed.clone();
         sorted.sort_unstable();
         sorted.dedup();

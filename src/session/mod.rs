@@ -590,7 +590,10 @@ mod tests {
         t.remove(2);
         t.add(2, 1000, 2000); // due at 4000
         assert!(!t.is_closing(2));
-        assert!(t.take_expired(2000, 10).is_empty(), "the stale queue entry is skipped");
+        assert!(
+            t.take_expired(2000, 10).is_empty(),
+            "the stale queue entry is skipped"
+        );
         assert_eq!(t.take_expired(4000, 10), vec![2]);
         assert!(t.take_expired(9000, 10).is_empty());
     }

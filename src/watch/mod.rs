@@ -324,7 +324,10 @@ impl WatchManager {
 
     /// Updates the counters for an entry going from `old` to `new` flags in table `t`.
     fn count_change(&mut self, pid: u32, s: u32, t: Table, old: u8, new: u8) {
-        let (path, watcher) = (&mut self.paths[pid as usize], &mut self.watchers[s as usize]);
+        let (path, watcher) = (
+            &mut self.paths[pid as usize],
+            &mut self.watchers[s as usize],
+        );
         let n = match t {
             Table::Data => &mut path.data_n,
             Table::Child => &mut path.child_n,
@@ -428,11 +431,10 @@ impl WatchManager {
         self.paths[pid as usize].entries[pos] = e;
         self.count_change(pid, s, t, old, new);
         // `unwatch`: unlike a trigger, emptying the connection's data watches unlists it.
-        if t == Table::Data && new == 0 && self.watchers[s as usize].data_paths == 0 {
-            if self.watchers[s as usize].data_listed {
-                self.watchers[s as usize].data_listed = false;
-                self.data_listed -= 1;
-            }
+        let ws = &mut self.watchers[s as usize];
+        if t == Table::Data && new == 0 && ws.data_paths == 0 && ws.data_listed {
+            ws.data_listed = false;
+            self.data_listed -= 1;
         }
         if e & ((1 << FLAG_BITS) - 1) == 0 {
             self.drop_entry(pid, pos);
@@ -577,9 +579,7 @@ impl WatchManager {
                 self.trigger_table(Table::Data, path, false, out);
                 self.trigger_table(Table::Child, path, false, out);
             }
-            EventType::NodeChildrenChanged => {
-                self.trigger_table(Table::Child, path, true, out)
-            }
+            EventType::NodeChildrenChanged => self.trigger_table(Table::Child, path, true, out),
             _ => {}
         }
         let fired = &mut out[start..];
@@ -665,14 +665,19 @@ impl WatchManager {
     /// `path`.
     pub fn contains_watcher(&self, path: &str, watcher_type: i32, w: WatcherId) -> bool {
         match watcher_type {
-            watcher_type::CHILDREN => self.contains(path, w, Table::Child, Some(WatcherMode::Standard)),
+            watcher_type::CHILDREN => {
+                self.contains(path, w, Table::Child, Some(WatcherMode::Standard))
+            }
             watcher_type::DATA => self.contains(path, w, Table::Data, Some(WatcherMode::Standard)),
-            watcher_type::PERSISTENT => self.contains(path, w, Table::Data, Some(WatcherMode::Persistent)),
+            watcher_type::PERSISTENT => {
+                self.contains(path, w, Table::Data, Some(WatcherMode::Persistent))
+            }
             watcher_type::PERSISTENT_RECURSIVE => {
                 self.contains(path, w, Table::Data, Some(WatcherMode::PersistentRecursive))
             }
             watcher_type::ANY => {
-                self.contains(path, w, Table::Child, None) || self.contains(path, w, Table::Data, None)
+                self.contains(path, w, Table::Child, None)
+                    || self.contains(path, w, Table::Data, None)
             }
             _ => false,
         }
@@ -1198,7 +1203,14 @@ mod tests {
             NodeChildrenChanged,
             EventType::None,
         ];
-        let types = [wt::CHILDREN, wt::DATA, wt::ANY, wt::PERSISTENT, wt::PERSISTENT_RECURSIVE, 9];
+        let types = [
+            wt::CHILDREN,
+            wt::DATA,
+            wt::ANY,
+            wt::PERSISTENT,
+            wt::PERSISTENT_RECURSIVE,
+            9,
+        ];
         for seed in 0..40u64 {
             // xorshift: deterministic and dependency-free.
             let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

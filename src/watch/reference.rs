@@ -21,7 +21,6 @@ fn flag(m: WatcherMode) -> u8 {
     }
 }
 
-
 /// One ZooKeeper `WatchManager`: path -> watchers and watcher -> (path -> mode flags).
 #[derive(Default)]
 struct Table {
@@ -405,4 +404,3 @@ impl ReferenceWatchManager {
         self.data.recursive
     }
 }
-

@@ -3,7 +3,9 @@
 Opens CONNS sessions, takes the server's memory, sets PER_CONN exists-watches per
 session on paths that do not exist (/scale/w/NNNNNN: ZooKeeper and corral both
 keep them as data watches), checks `wchs` reports every watch, and takes the memory
-again: (after - before) / watches. For ZooKeeper the figure is the Java heap in use
+again: (after - before) / watches. Before the first measurement every session sends
+the same burst without the watch flag, so that what serving a burst grows
+(connection buffers, JIT code) is not counted as the watches'. For ZooKeeper the figure is the Java heap in use
 after a full GC (`jcmd PID GC.run`, then `GC.heap_info`), which is what the watches
 occupy whatever heap size the JVM chose; its RSS is printed too. For corral it is
 the RSS (allocator slack included).
@@ -58,9 +60,22 @@ def read_frame(s):
     return read_exact(s, n)
 
 
-def exists_watch(xid, path):
+def exists(xid, path, watch):
     p = path.encode()
-    return frame(struct.pack(">ii", xid, EXISTS) + struct.pack(">i", len(p)) + p + b"\1")
+    return frame(struct.pack(">ii", xid, EXISTS) + struct.pack(">i", len(p)) + p
+                 + (b"\1" if watch else b"\0"))
+
+
+def burst(socks, layout, per_conn, watch):
+    """Every session sends its PER_CONN exists requests at once, then reads them."""
+    for c, s in enumerate(socks):
+        s.sendall(b"".join(exists(i + 1, path_of(layout, c, i, per_conn), watch)
+                           for i in range(per_conn)))
+        for _ in range(per_conn):
+            hdr = read_frame(s)
+            _xid, _zxid, err = struct.unpack(">iqi", hdr[:16])
+            if err not in (0, -101):
+                raise RuntimeError(f"exists answered error {err}")
 
 
 def path_of(layout, conn, i, per_conn):
@@ -117,29 +132,33 @@ def main():
         host, port = server.host, server.port
         for _ in range(args.conns):
             socks.append(connect(host, port, 600_000))
+        # The same burst without watches first: what serving it grows (connection
+        # buffers, the JIT's code) is in place before the first measurement.
+        burst(socks, args.layout, args.per_conn, False)
         time.sleep(1)
         before, rss_before = memory(server)
         t0 = time.monotonic()
-        for c, s in enumerate(socks):
-            s.sendall(b"".join(exists_watch(i + 1, path_of(args.layout, c, i, args.per_conn))
-                               for i in range(args.per_conn)))
-            for _ in range(args.per_conn):
-                hdr = read_frame(s)
-                xid, _zxid, err = struct.unpack(">iqi", hdr[:16])
-                if err not in (0, -101):
-                    raise RuntimeError(f"exists answered error {err}")
+        burst(socks, args.layout, args.per_conn, True)
         took = time.monotonic() - t0
-        wchs = servers.zkraw.four_letter(host, port, "wchs", timeout=60.0)
         total = args.conns * args.per_conn
-        if f"Total watches:{total}" not in wchs:
-            raise RuntimeError(f"wchs does not show {total} watches: {wchs!r}")
+        # corral's shards publish their counts every 200 ms: wait for the last.
+        deadline = time.monotonic() + 10
+        while True:
+            wchs = servers.zkraw.four_letter(host, port, "wchs", timeout=60.0)
+            if f"Total watches:{total}" in wchs:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"wchs does not show {total} watches: {wchs!r}")
+            time.sleep(0.2)
         time.sleep(1)
         after, rss_after = memory(server)
         what = "heap after full GC" if args.target == "zookeeper" else "RSS"
         print(f"{args.target}: {args.layout}, {total} watches over {args.conns} sessions "
               f"(set in {took:.1f} s)")
         print(f"  {what}: {before} KiB -> {after} KiB: {(after - before) * 1024 / total:.1f} bytes per watch")
-        print(f"  RSS: {rss_before} KiB -> {rss_after} KiB: {(rss_after - rss_before) * 1024 / total:.1f} bytes per watch")
+        if args.target == "zookeeper":
+            print(f"  RSS: {rss_before} KiB -> {rss_after} KiB: "
+                  f"{(rss_after - rss_before) * 1024 / total:.1f} bytes per watch")
         print(f"  wchs: {wchs.strip()!r}")
     finally:
         for s in socks:
