@@ -15,6 +15,14 @@
 //! - connections: `max_client_cnxns` per IP address, and a connection with no
 //!   ConnectRequest within `nio.sessionlessCnxnTimeout` is closed.
 
+/// Expired sessions closed per commit batch at most. An expiry storm (thousands of
+/// sessions due in one tick) becomes several batches with client requests in between
+/// instead of one batch that holds every shard while it deletes every ephemeral and
+/// fires every watch; the rest wait (already closing, so no ping revives them) for the
+/// next batches, built at once. ZooKeeper's expirer queues each close into the request
+/// pipeline one by one, which interleaves them with other clients' requests likewise.
+pub const MAX_EXPIRED_CLOSES_PER_BATCH: usize = 500;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// `jute.maxbuffer`: the largest frame a client may send, and the largest znode data.

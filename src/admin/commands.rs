@@ -611,6 +611,12 @@ pub fn run(cmd: &Command, kwargs: &BTreeMap<String, String>, facts: &Facts) -> C
             r.put("path_to_session_ids", Json::Obj(map));
         }
         "watch_summary" => {
+            if let Some(s) = view.watches_summary {
+                r.put("num_connections", Json::uint(s.num_connections as u64));
+                r.put("num_paths", Json::uint(s.num_paths as u64));
+                r.put("num_total_watches", Json::uint(s.total_watches as u64));
+                return r;
+            }
             let mut paths: Vec<&str> = view
                 .data_watches
                 .iter()

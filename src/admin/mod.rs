@@ -274,6 +274,9 @@ pub struct AdminView {
     pub data_watches: Vec<SessionWatches>,
     /// Data plus child watches over every session (`mntr`'s `zk_watch_count`).
     pub watch_count: u64,
+    /// `wchs`' numbers from the watch tables' counters, summed over shards (a path
+    /// watched from two shards counts twice); None: `wchs` counts `data_watches`.
+    pub watches_summary: Option<crate::watch::WatchesSummary>,
     /// Live sessions and their expiry buckets (`dump`). Detail.
     pub sessions: Vec<SessionExpiry>,
     /// Number of live sessions (`mntr`'s `zk_global_sessions`).
@@ -317,6 +320,7 @@ impl Default for AdminView {
             connections: Vec::new(),
             data_watches: Vec::new(),
             watch_count: 0,
+            watches_summary: None,
             sessions: Vec::new(),
             session_count: 0,
             ephemerals: Vec::new(),
@@ -352,7 +356,7 @@ impl Detail {
                 connections: true,
                 ..Detail::default()
             },
-            "wchs" | "wchc" | "wchp" => Detail {
+            "wchc" | "wchp" => Detail {
                 data_watches: true,
                 ..Detail::default()
             },
@@ -659,6 +663,13 @@ pub fn monitor_values(view: &AdminView) -> Vec<(String, MetricValue)> {
 
 /// `wchs`: `WatchManager.toString` and a newline.
 fn wchs(out: &mut String, view: &AdminView) {
+    if let Some(s) = view.watches_summary {
+        out.push_str(&format!(
+            "{} connections watching {} paths\nTotal watches:{}\n",
+            s.num_connections, s.num_paths, s.total_watches
+        ));
+        return;
+    }
     // Every entry counts, even one whose paths are all gone: ZooKeeper keeps a
     // connection in its table until it closes (see `watch::WatchesSummary`).
     let watchers = view.data_watches.len();

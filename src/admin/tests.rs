@@ -117,6 +117,7 @@ fn view() -> AdminView {
             },
         ],
         watch_count: 4,
+        watches_summary: None,
         sessions: vec![
             SessionExpiry {
                 session_id: SID_B,
@@ -345,6 +346,16 @@ fn wchs_wchc_wchp_match_zookeeper() {
         "3 connections watching 2 paths\nTotal watches:3\n"
     );
     assert!(four_letter("wchc", &v).ends_with("\t/app/a\n0x55\n\n"));
+    // The server's counters, when it has them, are what wchs prints.
+    v.watches_summary = Some(crate::watch::WatchesSummary {
+        num_connections: 7,
+        num_paths: 5,
+        total_watches: 11,
+    });
+    assert_eq!(
+        four_letter("wchs", &v),
+        "7 connections watching 5 paths\nTotal watches:11\n"
+    );
 }
 
 #[test]
@@ -474,6 +485,8 @@ fn detail_needed_per_word() {
     assert!(Detail::for_command("cons").connections);
     assert!(!Detail::for_command("cons").sessions);
     assert!(Detail::for_command("wchp").data_watches);
+    // wchs reads the counters, not the listing.
+    assert!(!Detail::for_command("wchs").data_watches);
     let d = Detail::for_command("dump");
     assert!(d.connections && d.sessions && d.ephemerals && !d.data_watches);
     assert_eq!(Detail::for_command("srvr"), Detail::default());

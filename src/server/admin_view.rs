@@ -8,8 +8,13 @@
 //! cost time and memory in proportion to the connections and watches a shard holds:
 //! tens of thousands of connections and a million watches are ordinary in production.
 //! So they are built only when a word asks for them ([`Board::ask_detail`]): the
-//! asking shard wakes the others, each answers on its next turn, and the periodic
-//! refresh stays O(1) however much a shard holds.
+//! asking shard wakes every shard's report task (its own too), each answers on its
+//! next turn, and the periodic refresh stays O(1) however much a shard holds. `wchs`
+//! and `zk_watch_count` come from the WatchManager's counters; the `wchc`/`wchp`
+//! listing is built [`WATCH_LISTING_STEP`] paths at a time with pauses in between, so
+//! even a listing of millions of watches never holds a shard for long (ZooKeeper
+//! documents `wchc` and `wchp` as expensive: it copies its whole table under the
+//! manager's lock).
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +25,11 @@ use super::Runtime;
 use crate::admin::{
     self, AdminView, ConnectionInfo, Detail, LatencyStats, SessionWatches, Summary,
 };
+use crate::watch::{WatcherId, WatchesSummary};
+
+/// Paths a shard adds to its `wchc`/`wchp` listing per step at most (about a
+/// millisecond of copying strings), with a pause after each step.
+pub const WATCH_LISTING_STEP: usize = 16_384;
 
 /// One shard's contribution.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +40,8 @@ pub struct ShardReport {
     pub outstanding: u64,
     pub connection_count: u64,
     pub watch_count: u64,
+    /// `wchs`' numbers for this shard, from counters.
+    pub watches_summary: WatchesSummary,
     /// The detail request (`Board::ask_detail`) the lists below answer; 0 before any.
     pub detail_gen: u64,
     /// Filled only to answer a detail request, empty otherwise.
@@ -218,6 +230,19 @@ impl Board {
         }
     }
 
+    /// The detail request shard `shard` has not answered yet: its generation and
+    /// `DETAIL_*` bits.
+    pub fn detail_pending(&self, shard: usize) -> Option<(u64, u8)> {
+        let asked = self.detail_gen.load(Ordering::Acquire);
+        let answered = self
+            .slots
+            .get(shard)?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .detail_gen;
+        (asked > answered).then(|| (asked, self.detail_what.load(Ordering::Acquire)))
+    }
+
     /// Whether every shard's published lists answer request `gen`.
     fn detail_answered(&self, gen: u64) -> bool {
         self.slots
@@ -289,8 +314,73 @@ pub struct SeenResets {
     crst: u64,
 }
 
-/// Applies pending resets and publishes this shard's report.
-pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
+/// What a shard's report task built to answer a detail request.
+pub struct DetailAnswer {
+    pub gen: u64,
+    what: u8,
+    /// The `wchc` listing, when asked for (built by [`list_watches`]).
+    data_watches: Option<Vec<SessionWatches>>,
+}
+
+impl DetailAnswer {
+    pub fn wants_watches(&self) -> bool {
+        self.what & DETAIL_WATCHES != 0
+    }
+}
+
+/// The answer shard `shard` owes, if any (its watch listing still to be made).
+pub fn detail_owed(board: &Board, shard: usize) -> Option<DetailAnswer> {
+    board
+        .detail_pending(shard)
+        .map(|(gen, what)| DetailAnswer {
+            gen,
+            what,
+            data_watches: None,
+        })
+}
+
+/// Builds the shard's `wchc` listing `WATCH_LISTING_STEP` paths at a time, pausing
+/// between steps so requests and batches go on (a connection is listed as it was when
+/// its step reached it).
+pub async fn list_watches(rt: &Runtime, answer: &mut DetailAnswer) {
+    let mut cursor = 0usize;
+    let mut all: Vec<(WatcherId, SessionWatches)> = Vec::new();
+    loop {
+        let done = {
+            let shard = rt.shard.borrow();
+            let mut got = Vec::new();
+            let done = shard
+                .watches
+                .listing_step(&mut cursor, WATCH_LISTING_STEP, &mut got);
+            let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
+            all.extend(got.into_iter().map(|(w, paths)| {
+                (
+                    w,
+                    SessionWatches {
+                        session_id: session_of(w),
+                        paths,
+                    },
+                )
+            }));
+            done
+        };
+        if done {
+            break;
+        }
+        glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
+    }
+    all.sort_unstable_by_key(|(w, _)| *w);
+    answer.data_watches = Some(all.into_iter().map(|(_, sw)| sw).collect());
+}
+
+/// Applies pending resets and publishes this shard's report, with the lists of
+/// `answer` when it answers a detail request.
+pub fn publish(
+    shard: &mut Shard,
+    board: &Board,
+    seen: &mut SeenResets,
+    answer: Option<DetailAnswer>,
+) {
     let srst = board.srst_gen.load(Ordering::Relaxed);
     if srst != seen.srst {
         seen.srst = srst;
@@ -308,16 +398,10 @@ pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
     let Some(slot) = board.slots.get(shard.id) else {
         return;
     };
-    let asked = board.detail_gen.load(Ordering::Acquire);
-    let answered = slot.lock().unwrap_or_else(|e| e.into_inner()).detail_gen;
-    let detail = if asked > answered {
-        Some((asked, board.detail_what.load(Ordering::Acquire)))
-    } else {
-        None
-    };
-    let report = report(shard, detail);
+    let answered = answer.is_some();
+    let report = report(shard, answer);
     let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-    if detail.is_none() {
+    if !answered {
         // Lists answering the last request stay a while (a word may still be reading
         // them); they are not rebuilt on the refresh period.
         let ShardReport {
@@ -340,11 +424,13 @@ pub fn publish(shard: &mut Shard, board: &Board, seen: &mut SeenResets) {
     }
 }
 
-/// This shard's counters, plus the lists `detail` (a request's generation and its
-/// `DETAIL_*` bits) asks for.
-fn report(shard: &Shard, detail: Option<(u64, u8)>) -> ShardReport {
-    let session_of = |w: u64| shard.conns.get(&w).map(|c| c.session_id).unwrap_or(0);
-    let (detail_gen, what) = detail.unwrap_or((0, 0));
+/// This shard's counters, plus the lists `answer` holds or asks for.
+fn report(shard: &Shard, answer: Option<DetailAnswer>) -> ShardReport {
+    let answered_at = answer.as_ref().map(|_| std::time::Instant::now());
+    let (detail_gen, what, listed) = match answer {
+        Some(a) => (a.gen, a.what, a.data_watches),
+        None => (0, 0, None),
+    };
     let connections = if what & DETAIL_CONNECTIONS != 0 {
         shard
             .conns
@@ -374,19 +460,7 @@ fn report(shard: &Shard, detail: Option<(u64, u8)>) -> ShardReport {
     } else {
         Vec::new()
     };
-    let data_watches = if what & DETAIL_WATCHES != 0 {
-        shard
-            .watches
-            .watches_by_watcher()
-            .into_iter()
-            .map(|(w, paths)| SessionWatches {
-                session_id: session_of(w),
-                paths,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let data_watches = listed.unwrap_or_default();
     ShardReport {
         latency: shard.stats.latency.clone(),
         packets_received: shard.stats.packets_received,
@@ -394,10 +468,11 @@ fn report(shard: &Shard, detail: Option<(u64, u8)>) -> ShardReport {
         outstanding: shard.outstanding as u64,
         connection_count: shard.conns.len() as u64,
         watch_count: shard.watches.watch_count() as u64,
+        watches_summary: shard.watches.summary(),
         detail_gen,
         connections,
         data_watches,
-        detail_at: detail.map(|_| std::time::Instant::now()),
+        detail_at: answered_at,
     }
 }
 
@@ -436,7 +511,7 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
     let gen = rt.board.ask_detail(detail);
     {
         let mut shard = rt.shard.borrow_mut();
-        publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
+        publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut(), None);
     }
     if gen > 0 {
         let deadline = std::time::Instant::now() + DETAIL_WAIT;
@@ -452,6 +527,7 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         conf_lines: rt.config.conf_lines_for_port(rt.bound_port.get()),
         ..AdminView::default()
     };
+    let mut summary = WatchesSummary::default();
     for slot in &rt.board.slots {
         let r = slot.lock().unwrap_or_else(|e| e.into_inner());
         view.stats.packets_received += r.packets_received;
@@ -471,6 +547,12 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         view.stats.outstanding_requests += r.outstanding;
         view.stats.num_alive_connections += r.connection_count;
         view.watch_count += r.watch_count;
+        // Summed over shards: exact for connections and watches (each connection is
+        // on one shard); a path watched from two shards counts once per shard.
+        let (sum, own) = (&mut summary, r.watches_summary);
+        sum.num_connections += own.num_connections;
+        sum.num_paths += own.num_paths;
+        sum.total_watches += own.total_watches;
         if detail.connections {
             view.connections.extend(r.connections.iter().cloned());
         }
@@ -478,6 +560,7 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
             view.data_watches.extend(r.data_watches.iter().cloned());
         }
     }
+    view.watches_summary = Some(summary);
     let tree = &shard.tree;
     view.stats.last_processed_zxid = tree.last_processed_zxid();
     view.stats.node_count = tree.node_count() as u64;

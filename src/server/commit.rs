@@ -16,6 +16,7 @@
 //! again, an expired one due again at the next tick so its expiry is retried).
 
 use super::messages::*;
+use crate::limits::MAX_EXPIRED_CLOSES_PER_BATCH;
 use crate::proto::{ErrorCode, OpCode, Request};
 use crate::request::{PrepConfig, PrepCtx, Prepper, Txn, TxnHeader};
 use crate::session::{self, SessionTracker};
@@ -146,8 +147,12 @@ impl CommitCore {
         self.inbox.extend(msg.items);
     }
 
+    /// Whether a batch built now would hold something: queued items, or expired
+    /// sessions still waiting for their close (an expiry storm goes out
+    /// [`MAX_EXPIRED_CLOSES_PER_BATCH`] at a time, so the caller should build the
+    /// next batch at once rather than wait for its tick).
     pub fn has_work(&self) -> bool {
-        !self.inbox.is_empty()
+        !self.inbox.is_empty() || self.tracker.expired_pending() > 0
     }
 
     /// Notes a session's tracker state before the batch changes it.
@@ -165,7 +170,10 @@ impl CommitCore {
     }
 
     /// Preps everything received since the last call, plus the closing of expired
-    /// sessions, into one batch in zxid order.
+    /// sessions, into one batch in zxid order: the clients' items first, then at most
+    /// [`MAX_EXPIRED_CLOSES_PER_BATCH`] closes of expired sessions, oldest deadline
+    /// first. Those beyond it are already closing (their pings and requests are
+    /// refused, as ZooKeeper's) and go out in the next batches; see `has_work`.
     pub fn build_batch(
         &mut self,
         tree: &DataTree,
@@ -261,7 +269,10 @@ impl CommitCore {
                 }
             }
         }
-        for session_id in self.tracker.expired(now_mono_ms) {
+        for session_id in self
+            .tracker
+            .take_expired(now_mono_ms, MAX_EXPIRED_CLOSES_PER_BATCH)
+        {
             self.save_tracker(session_id);
             self.tracker.remove(session_id);
             self.owners.remove(&session_id);
@@ -587,6 +598,159 @@ mod tests {
         );
         let b = core.build_batch(&tree, WALL, 1300);
         assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+
+    /// An expiry storm: 100,000 sessions, each with an ephemeral, all due in the same
+    /// tick. Their closes go out over several batches of at most
+    /// MAX_EXPIRED_CLOSES_PER_BATCH, every session exactly once and in zxid order,
+    /// with a live client's write at the head of every batch; a storm session's own
+    /// write and resume meanwhile are refused (it is closing, not lost); in the end
+    /// every ephemeral is gone and the live session's nodes remain.
+    #[test]
+    fn an_expiry_storm_is_closed_in_bounded_batches_each_session_once() {
+        const N: usize = 100_000;
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
+        send(
+            &mut core,
+            (0..N)
+                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
+                .collect(),
+            0,
+        );
+        let b = core.build_batch(&tree, WALL, 0);
+        commit(&mut core, &mut tree, &b);
+        let ids: Vec<i64> = txns(&b).iter().map(|(h, _)| h.client_id).collect();
+        assert_eq!(ids.len(), N);
+        let eph = |i: usize| {
+            let WriteKind::Request(Request::Create { op, mut req }) = create(&format!("/e{i}"))
+            else {
+                unreachable!()
+            };
+            req.flags = 1; // ephemeral
+            WriteKind::Request(Request::Create { op, req })
+        };
+        send(
+            &mut core,
+            ids.iter()
+                .enumerate()
+                .map(|(i, &s)| item(s, 1, eph(i)))
+                .collect(),
+            0,
+        );
+        let b = core.build_batch(&tree, WALL, 0);
+        assert!(txns(&b)
+            .iter()
+            .all(|(_, t)| matches!(t, Txn::Create { .. })));
+        commit(&mut core, &mut tree, &b);
+        assert_eq!(tree.ephemeral_count(), N);
+        // A session that stays alive: created later, so due later.
+        let live = new_session(&mut core, &mut tree, 900);
+
+        let mut closed: Vec<i64> = Vec::new();
+        let mut batches = 0;
+        let mut last_zxid = tree.last_processed_zxid();
+        let mut now = 1100; // every storm session is due (deadline 1100)
+        loop {
+            let mut items = vec![item(live, batches, create(&format!("/live{batches}")))];
+            if batches == 1 {
+                // A storm session not closed yet writes and tries to resume.
+                let s = *ids.last().unwrap();
+                items.push(item(s, 7, create("/late")));
+                items.push(item(s, 8, WriteKind::Reattach { passwd_ok: true }));
+            }
+            core.on_input(
+                ToCommit {
+                    items,
+                    touches: vec![live],
+                },
+                now,
+            );
+            let b = core.build_batch(&tree, WALL, now);
+            let t = txns(&b);
+            assert!(
+                matches!(t[0].1, Txn::Create { .. }) && t[0].0.client_id == live,
+                "the live client's write leads batch {batches}"
+            );
+            let closes: Vec<i64> = t
+                .iter()
+                .filter(|(h, _)| h.op == OpCode::CloseSession)
+                .map(|(h, tx)| {
+                    assert_eq!(*tx, Txn::CloseSession);
+                    h.client_id
+                })
+                .collect();
+            assert!(closes.len() <= MAX_EXPIRED_CLOSES_PER_BATCH);
+            if batches == 1 {
+                assert_eq!(t[1].1, Txn::Error(ErrorCode::SessionExpired));
+                assert!(b
+                    .iter()
+                    .any(|c| matches!(c, Committed::Reattach { valid: false, .. })));
+            }
+            for (h, _) in &t {
+                assert_eq!(h.zxid, last_zxid + 1);
+                last_zxid = h.zxid;
+            }
+            commit(&mut core, &mut tree, &b);
+            batches += 1;
+            if closes.is_empty() {
+                assert!(!core.has_work());
+                break;
+            }
+            closed.extend(closes);
+            assert_eq!(core.has_work(), closed.len() < N);
+            now += 10;
+        }
+        assert!(
+            batches as usize > N / MAX_EXPIRED_CLOSES_PER_BATCH,
+            "{batches} batches"
+        );
+        let mut sorted = closed.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), N, "every storm session closed exactly once");
+        assert_eq!(closed.len(), N);
+        assert!(sorted.binary_search(&live).is_err());
+        assert_eq!(tree.ephemeral_count(), 0);
+        assert_eq!(tree.session_count(), 1);
+        assert!(tree.get("/live0").is_some() && tree.get("/late").is_none());
+        assert!(tree.get(&format!("/live{}", batches - 1)).is_some());
+    }
+
+    /// A batch of storm closes the log refuses is retried (at the next tick), and the
+    /// closes still queued behind it are neither lost nor doubled.
+    #[test]
+    fn a_rejected_storm_batch_loses_and_doubles_no_close() {
+        let n = MAX_EXPIRED_CLOSES_PER_BATCH * 2 + 7;
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
+        send(
+            &mut core,
+            (0..n)
+                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
+                .collect(),
+            0,
+        );
+        let b = core.build_batch(&tree, WALL, 0);
+        commit(&mut core, &mut tree, &b);
+        let logged = tree.last_processed_zxid();
+        let first = core.build_batch(&tree, WALL, 1100);
+        assert_eq!(txns(&first).len(), MAX_EXPIRED_CLOSES_PER_BATCH);
+        core.reject(first, logged, 1100);
+        let mut closed = Vec::new();
+        let mut now = 1100;
+        for _ in 0..20 {
+            let b = core.build_batch(&tree, WALL, now);
+            closed.extend(txns(&b).iter().map(|(h, _)| h.client_id));
+            commit(&mut core, &mut tree, &b);
+            now += 50;
+        }
+        closed.sort_unstable();
+        let before = closed.len();
+        closed.dedup();
+        assert_eq!(before, n, "no close doubled");
+        assert_eq!(closed.len(), n, "no close lost");
+        assert_eq!(tree.session_count(), 0);
     }
 
     /// ZooKeeper's session owner check on a leader: a session's writes come from the

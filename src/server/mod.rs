@@ -1144,8 +1144,17 @@ async fn publish_reports(rt: Rc<Runtime>) {
             rt.board.detail_asked(id),
         )
         .await;
+        let mut answer = admin_view::detail_owed(&rt.board, id);
+        if let Some(a) = answer.as_mut().filter(|a| a.wants_watches()) {
+            admin_view::list_watches(&rt, a).await;
+        }
         let mut shard = rt.shard.borrow_mut();
-        admin_view::publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut());
+        admin_view::publish(
+            &mut shard,
+            &rt.board,
+            &mut rt.seen_resets.borrow_mut(),
+            answer,
+        );
         if rt.config.metrics_provider.is_some() {
             let published = rt.published.load(std::sync::atomic::Ordering::Acquire);
             admin_view::publish_metrics(&shard, &rt.board, published);

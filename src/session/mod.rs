@@ -7,13 +7,20 @@
 //! rounded up to the next tick, so the tracker (on shard 0) wakes once per tick rather
 //! than once per session.
 //!
+//! An expiry storm (many sessions due in the same tick) is handed out in bounded steps:
+//! every due session is marked closing at once, as ZooKeeper's expirer does, so none
+//! can be revived by a late ping, but the commit core takes them from a queue a
+//! bounded number at a time ([`SessionTracker::take_expired`]), so the closes (and
+//! their ephemerals' deletions) spread over several batches with client requests in
+//! between instead of one batch that holds every shard for the whole storm.
+//!
 //! Sans-IO: time comes in as `now_ms`. ZooKeeper uses `Time.currentElapsedTime()`
 //! (a monotonic clock in ms) for both the first session id and expiry; callers should
 //! pass the same kind of clock.
 
 mod java_random;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 pub use java_random::JavaRandom;
 
@@ -125,6 +132,9 @@ struct Tracked {
     /// expired, as in ZooKeeper, once the session is closing.
     deadline: i64,
     closing: bool,
+    /// Waiting in `SessionTracker::expiring` to be handed out: a session is queued at
+    /// most once, whatever happens to its bucket meanwhile.
+    queued: bool,
 }
 
 /// Tick-bucketed expiry (ZooKeeper's `ExpiryQueue`): a session's deadline is rounded up
@@ -134,6 +144,9 @@ pub struct SessionTracker {
     sessions: HashMap<i64, Tracked>,
     /// Deadline (a multiple of `tick_ms`) -> sessions due then (`expiryMap`).
     buckets: BTreeMap<i64, HashSet<i64>>,
+    /// Expired (closing) sessions not yet handed out by `take_expired`, oldest
+    /// deadline first.
+    expiring: VecDeque<i64>,
 }
 
 impl SessionTracker {
@@ -143,6 +156,7 @@ impl SessionTracker {
             tick_ms: tick_ms.max(1),
             sessions: HashMap::new(),
             buckets: BTreeMap::new(),
+            expiring: VecDeque::new(),
         }
     }
 
@@ -160,6 +174,7 @@ impl SessionTracker {
             // No bucket yet: `update` finds nothing to leave.
             deadline: i64::MIN,
             closing: false,
+            queued: false,
         });
         self.update(session_id, timeout_ms, now_ms);
     }
@@ -214,29 +229,62 @@ impl SessionTracker {
     /// Sessions whose deadline is at or before `now_ms`; they stay tracked (as closing)
     /// until `remove`, and are not returned again.
     ///
-    /// As the `SessionTrackerImpl.run` loop: every due bucket is taken whole, in
+    /// As the `SessionTracker.run` loop: every due bucket is taken whole, in
     /// deadline order, and each of its sessions marked closing. Ids within one bucket
-    /// come out sorted (ZooKeeper's order there is a hash set's).
+    /// come out sorted (ZooKeeper's order there is a hash set's). Also hands out what
+    /// an earlier [`SessionTracker::take_expired`] left queued.
     pub fn expired(&mut self, now_ms: i64) -> Vec<i64> {
-        let mut out = Vec::new();
+        self.take_expired(now_ms, usize::MAX)
+    }
+
+    /// [`SessionTracker::expired`] in bounded steps: every due bucket is taken and
+    /// its sessions marked closing at once (so none can be touched back to life), but
+    /// at most `max` of them are returned; the rest wait, in order, for the next calls.
+    /// A session is returned once, however often this is called, unless it is
+    /// removed and tracked again (then it is a new session to this tracker).
+    pub fn take_expired(&mut self, now_ms: i64, max: usize) -> Vec<i64> {
         while let Some(entry) = self.buckets.first_entry() {
             if *entry.key() > now_ms {
                 break;
             }
             let mut ids: Vec<i64> = entry.remove().into_iter().collect();
             ids.sort_unstable();
-            for id in &ids {
-                if let Some(s) = self.sessions.get_mut(id) {
+            for id in ids {
+                if let Some(s) = self.sessions.get_mut(&id) {
                     s.closing = true;
+                    if !s.queued {
+                        s.queued = true;
+                        self.expiring.push_back(id);
+                    }
                 }
             }
-            out.extend(ids);
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(id) = self.expiring.pop_front() else {
+                break;
+            };
+            // A session removed since it was queued (and maybe tracked again since,
+            // unqueued) is not this queue's to hand out.
+            if let Some(s) = self.sessions.get_mut(&id) {
+                if s.queued {
+                    s.queued = false;
+                    out.push(id);
+                }
+            }
         }
         out
     }
 
-    /// When `expired` next has something to return, if ever: the earliest deadline
-    /// (`ExpiryQueue.getWaitTime` as an absolute time).
+    /// Expired sessions queued by [`SessionTracker::take_expired`] and not yet handed
+    /// out (an upper bound: some may have been removed since).
+    pub fn expired_pending(&self) -> usize {
+        self.expiring.len()
+    }
+
+    /// When `expired` next has something to return from a bucket, if ever: the
+    /// earliest deadline (`ExpiryQueue.getWaitTime` as an absolute time). Queued
+    /// sessions ([`SessionTracker::expired_pending`]) are due already.
     pub fn next_deadline(&self) -> Option<i64> {
         self.buckets.keys().next().copied()
     }
@@ -502,6 +550,52 @@ mod tests {
         // A touch uses the recorded timeout again.
         assert!(t.touch(1, 0));
         assert_eq!(t.deadline(1), Some(3000));
+    }
+
+    #[test]
+    fn a_storm_is_handed_out_in_bounded_steps_each_session_once() {
+        let mut t = SessionTracker::new(1000);
+        for id in 0..10 {
+            t.add(id, 1000, 0); // all due at 2000
+        }
+        t.add(100, 3000, 0); // due at 4000
+        assert!(t.take_expired(1999, 3).is_empty());
+        assert_eq!(t.take_expired(2000, 3), vec![0, 1, 2]);
+        // Every due session is closing at once, handed out or not: no ping revives it.
+        for id in 0..10 {
+            assert!(t.is_closing(id), "{id}");
+            assert!(!t.touch(id, 2000));
+        }
+        assert_eq!(t.expired_pending(), 7);
+        assert_eq!(t.take_expired(2000, 3), vec![3, 4, 5]);
+        // Removing a queued session (its close went another way) drops it from the queue.
+        t.remove(6);
+        // A later bucket falls due meanwhile: it queues behind the earlier one.
+        assert_eq!(t.take_expired(4000, 3), vec![7, 8, 9]);
+        assert_eq!(t.take_expired(4000, 3), vec![100]);
+        assert!(t.take_expired(100_000, 3).is_empty());
+        assert_eq!(t.expired_pending(), 0);
+        // Handed-out sessions stay tracked (closing) until removed, and never come back.
+        assert!(t.contains(0) && t.is_closing(0));
+        assert!(t.expired(200_000).is_empty());
+    }
+
+    #[test]
+    fn a_session_tracked_again_after_removal_expires_once_more() {
+        let mut t = SessionTracker::new(1000);
+        t.add(1, 1000, 0);
+        t.add(2, 1000, 0);
+        assert_eq!(t.take_expired(2000, 1), vec![1]);
+        // 2 is queued; it is removed and tracked afresh (a rejected batch does this).
+        t.remove(2);
+        t.add(2, 1000, 2000); // due at 4000
+        assert!(!t.is_closing(2));
+        assert!(
+            t.take_expired(2000, 10).is_empty(),
+            "the stale queue entry is skipped"
+        );
+        assert_eq!(t.take_expired(4000, 10), vec![2]);
+        assert!(t.take_expired(9000, 10).is_empty());
     }
 
     #[test]
