@@ -687,6 +687,11 @@ impl Pipeline {
         if !txns.is_empty() {
             self.handle(Event::Propose { txns }).await;
         }
+        // An expiry storm's closes go out a bounded number per batch: the next batch
+        // is built at once, not at the next wake-up.
+        if self.core.has_work() {
+            self.rt.outbox_ready.notify();
+        }
     }
 
     /// Learner: one client write goes to the leader.

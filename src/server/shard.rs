@@ -169,6 +169,8 @@ pub struct Shard {
     pub cfg: ShardConfig,
     pub stats: ShardStats,
     scratch_watchers: Vec<u64>,
+    /// A WatchedEvent frame being copied to every watcher of one change.
+    scratch_event: BytesMut,
     /// Bumped whenever the tree is replaced by another (an ensemble's SNAP sync or
     /// reload): a snapshot walk of the old tree must not go on in the new one.
     pub tree_generation: u64,
@@ -191,6 +193,7 @@ impl Shard {
             cfg,
             stats: ShardStats::default(),
             scratch_watchers: Vec::new(),
+            scratch_event: BytesMut::new(),
             tree_generation: 0,
         }
     }
@@ -904,6 +907,41 @@ impl Shard {
         );
     }
 
+    /// Queues one change's WatchedEvent on each of `watchers` allowed to READ the node
+    /// (as ZooKeeper 3.9 checks before delivering). The frame is encoded once and copied:
+    /// one change may be watched by tens of thousands of sessions.
+    fn notify_watchers(&mut self, watchers: &[ConnId], t: &request::WatchTrigger, zxid: i64) {
+        let mut frame = std::mem::take(&mut self.scratch_event);
+        frame.clear();
+        encode_reply(
+            &mut frame,
+            ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid,
+                err: 0,
+            },
+            Some(&WatcherEvent {
+                r#type: t.event as i32,
+                state: KeeperState::SyncConnected as i32,
+                path: t.path.clone(),
+            }),
+        );
+        for &w in watchers {
+            let Some(c) = self.conns.get_mut(&w) else {
+                continue;
+            };
+            if !acl::check_acl(&t.acl, perms::READ, &c.auth) {
+                continue;
+            }
+            c.out.extend_from_slice(&frame);
+            c.stats.packets_sent += 1;
+            c.stats.last_zxid = zxid;
+            self.stats.packets_sent += 1;
+            self.dirty.push(w);
+        }
+        self.scratch_event = frame;
+    }
+
     /// Applies a committed batch to this shard: tree, watches, replies.
     pub fn apply_batch(&mut self, batch: &[Committed]) {
         let mut triggers = Vec::new();
@@ -916,14 +954,8 @@ impl Shard {
                         let mut ws = std::mem::take(&mut self.scratch_watchers);
                         ws.clear();
                         self.watches.trigger(&t.path, t.event, &mut ws);
-                        for &w in &ws {
-                            let allowed = self
-                                .conns
-                                .get(&w)
-                                .is_some_and(|c| acl::check_acl(&t.acl, perms::READ, &c.auth));
-                            if allowed {
-                                self.notify(w, t.event, &t.path, hdr.zxid);
-                            }
+                        if !ws.is_empty() {
+                            self.notify_watchers(&ws, t, hdr.zxid);
                         }
                         self.scratch_watchers = ws;
                     }
