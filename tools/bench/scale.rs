@@ -612,10 +612,6 @@ async fn expiry(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::R
             a.load_sessions, a.load_inflight
         )),
     );
-    let mut observers = Vec::new();
-    for _ in 0..a.observers.max(1) {
-        observers.push(Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?);
-    }
     let stop_load = Arc::new(AtomicBool::new(false));
     let origin = Instant::now();
     let load = spawn_load(
@@ -666,6 +662,11 @@ async fn expiry(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::R
         t.await.map_err(err_join)??;
     }
     let create_s = t_create.elapsed().as_secs_f64();
+    // Connected only now: making 100,000 sessions can outlast an idle session's timeout.
+    let mut observers = Vec::new();
+    for _ in 0..a.observers.max(1) {
+        observers.push(Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?);
+    }
 
     // Every ephemeral watched once (exists), spread over the observers, and the parent
     // by each observer (getChildren).
@@ -752,7 +753,13 @@ async fn expiry(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::R
     }
     let out = load.join().map_err(|_| err("load thread panicked"))??;
     let cpu_samples = sampler.await.map_err(err_join)?;
-    let left = d.children("/scale/e", false).await?.len();
+    // A new session: `d` sat idle through the storm, possibly past its timeout.
+    drop(d);
+    let left = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS)
+        .await?
+        .children("/scale/e", false)
+        .await?
+        .len();
 
     deleted.sort();
     let distinct: HashSet<&str> = deleted.iter().map(|(_, p)| p.as_str()).collect();
@@ -998,7 +1005,9 @@ fn total_watches(addr: SocketAddr) -> Option<u64> {
 async fn fanout(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::Result<()> {
     let value = Bytes::from(vec![b'v'; a.value_size]);
     let w = a.watchers;
-    let mut d = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?;
+    // Idle while the watchers connect and set their watches: a long timeout (the
+    // server caps it at its maxSessionTimeout).
+    let mut d = Lean::connect(addr, None, 120_000).await?;
     d.ensure("/scale").await?;
     d.ensure("/scale/f").await?;
     d.ensure(HOT).await?;
@@ -1294,6 +1303,8 @@ async fn wide(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::Res
     if let (Some(c0), Some(c1)) = (c0, c1) {
         p.insert("create_cpu_us_per_op".into(), (c1 - c0) * 1e6 / n as f64);
     }
+    // New sessions from here: creating a million children can outlast `d`'s timeout.
+    let mut d = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?;
     let mut times = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
@@ -1323,7 +1334,11 @@ async fn wide(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::Res
     if let (Some(c2), Some(c3)) = (c2, c3) {
         p.insert("delete_cpu_us_per_op".into(), (c3 - c2) * 1e6 / n as f64);
     }
-    let left = d.children("/scale/w", false).await?.len();
+    let left = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS)
+        .await?
+        .children("/scale/w", false)
+        .await?
+        .len();
     res.checks
         .insert("children_listed".into(), json!({"got": n, "want": n}));
     res.checks

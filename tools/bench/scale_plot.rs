@@ -10,8 +10,11 @@ use plotters::prelude::*;
 
 use crate::scale::ScaleResult;
 
+/// One line of a panel: its label and its (size, value) points.
+pub type Line = (String, Vec<(f64, f64)>);
+
 /// (label, [(size, value)]) per label, sizes ascending, for `metric`.
-pub fn series(runs: &[ScaleResult], metric: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+pub fn series(runs: &[ScaleResult], metric: &str) -> Vec<Line> {
     let mut by: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut order = Vec::new();
     for r in runs {
@@ -44,7 +47,7 @@ pub fn plot(
     x_label: &str,
     out: &Path,
 ) -> Result<(), String> {
-    let panels: Vec<(&String, Vec<(String, Vec<(f64, f64)>)>)> = metrics
+    let panels: Vec<(&String, Vec<Line>)> = metrics
         .iter()
         .map(|m| (m, series(runs, m)))
         .filter(|(_, s)| s.iter().any(|(_, v)| !v.is_empty()))
