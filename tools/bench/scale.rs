@@ -748,7 +748,18 @@ async fn expiry(a: &ScaleArgs, addr: SocketAddr, res: &mut ScaleResult) -> io::R
             }
         }
     }
+    // The load stops once its requests in flight are answered: a server still stuck in
+    // the storm fails the run instead of hanging it.
+    let t_stop = Instant::now();
     while !load.is_finished() {
+        if t_stop.elapsed() > Duration::from_secs(30) {
+            return Err(err(format!(
+                "the server left the load's requests unanswered for 30 s; {} of {want} watch events \
+                 arrived by {:.0} s after the deadline",
+                seen.load(Relaxed),
+                Instant::now().saturating_duration_since(deadline).as_secs_f64()
+            )));
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let out = load.join().map_err(|_| err("load thread panicked"))??;
