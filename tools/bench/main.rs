@@ -9,6 +9,9 @@
 //!   sessions from 8 on, the requests split over them) and a table per level.
 //! - `corral-bench plot --out F.svg RUN.json...`: overlays the latency percentiles of
 //!   several runs.
+//! - `corral-bench scale --scenario connections|expiry|fanout|tree|wide --host H
+//!   --server-pid P --json F`: cost against size (memory, latency, CPU per op), see
+//!   scale.rs; `corral-bench scale-plot --out F.svg --metrics a,b F.json...` plots it.
 //! - `corral-bench wait-ready --hosts H --path P`: polls until a getData of P succeeds
 //!   and prints how long that took (restart timing).
 //! - `corral-bench first-write --hosts H [--kill-pid PID]`: kill -9 a server (the
@@ -36,6 +39,9 @@ mod probe;
 mod procstat;
 mod report;
 mod run;
+mod scale;
+mod scale_plot;
+mod scale_session;
 mod sweep;
 mod workload;
 
@@ -90,6 +96,22 @@ enum Command {
     },
     /// Measure write + fdatasync latency and the txn log's group commit on a directory.
     Fsync(Box<fsync::FsyncArgs>),
+    /// Cost against size (issue 12): connections, expiry, fanout, tree or wide (see
+    /// tools/bench/scale.rs); writes points as JSON.
+    Scale(Box<scale::ScaleArgs>),
+    /// Plots `scale` results: one panel per metric, cost against size, a line per label.
+    ScalePlot {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "cost against size")]
+        title: String,
+        #[arg(long, default_value = "size")]
+        x_label: String,
+        /// Point keys to plot, one panel each.
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
+        files: Vec<PathBuf>,
+    },
     /// Time until a write succeeds on any of the hosts, from a kill -9 of --kill-pid
     /// (or from now); prints a JSON line.
     FirstWrite {
@@ -572,6 +594,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => Some(&a.run.tls),
         Command::WaitReady { tls, .. } | Command::FirstWrite { tls, .. } => Some(tls),
         Command::Plot { .. } | Command::Fsync(_) => None,
+        Command::Scale(_) | Command::ScalePlot { .. } => None,
     };
     if let Some(Err(e)) = tls.map(client::init_tls) {
         eprintln!("corral-bench: {e}");
@@ -602,6 +625,25 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Fsync(a) => fsync::run(*a),
+        Command::Scale(a) => scale::scale_cmd(*a),
+        Command::ScalePlot {
+            out,
+            title,
+            x_label,
+            metrics,
+            files,
+        } => (|| {
+            let mut runs = Vec::new();
+            for f in &files {
+                let text =
+                    std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                runs.push(
+                    serde_json::from_str::<scale::ScaleResult>(&text)
+                        .map_err(|e| format!("{}: {e}", f.display()))?,
+                );
+            }
+            scale_plot::plot(&runs, &metrics, &title, &x_label, &out)
+        })(),
         Command::Plot { out, title, files } => (|| {
             let mut runs = Vec::new();
             for f in &files {
