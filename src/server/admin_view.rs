@@ -330,13 +330,11 @@ impl DetailAnswer {
 
 /// The answer shard `shard` owes, if any (its watch listing still to be made).
 pub fn detail_owed(board: &Board, shard: usize) -> Option<DetailAnswer> {
-    board
-        .detail_pending(shard)
-        .map(|(gen, what)| DetailAnswer {
-            gen,
-            what,
-            data_watches: None,
-        })
+    board.detail_pending(shard).map(|(gen, what)| DetailAnswer {
+        gen,
+        what,
+        data_watches: None,
+    })
 }
 
 /// Builds the shard's `wchc` listing `WATCH_LISTING_STEP` paths at a time, pausing
@@ -511,7 +509,12 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
     let gen = rt.board.ask_detail(detail);
     {
         let mut shard = rt.shard.borrow_mut();
-        publish(&mut shard, &rt.board, &mut rt.seen_resets.borrow_mut(), None);
+        publish(
+            &mut shard,
+            &rt.board,
+            &mut rt.seen_resets.borrow_mut(),
+            None,
+        );
     }
     if gen > 0 {
         let deadline = std::time::Instant::now() + DETAIL_WAIT;
