@@ -16,7 +16,7 @@
 //! documents `wchc` and `wchp` as expensive: it copies its whole table under the
 //! manager's lock).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,7 +53,7 @@ pub struct ShardReport {
     detail_at: Option<std::time::Instant>,
 }
 
-/// Bits of `Board::detail_what`.
+/// Bits of `Board::detail`.
 const DETAIL_CONNECTIONS: u8 = 1;
 const DETAIL_WATCHES: u8 = 2;
 
@@ -87,10 +87,12 @@ pub struct Board {
     /// How many times a connection stopped reading because the server-wide limit was
     /// reached (for the benchmark's "throttled" column and `/metrics`).
     pub throttled: AtomicU64,
-    /// The last detail request (see the module comment), and the lists it asked for
-    /// (`DETAIL_*` bits; a request adds its bits, so concurrent words all get theirs).
-    detail_gen: AtomicU64,
-    detail_what: AtomicU8,
+    /// The last detail request (see the module comment) and the lists asked for since
+    /// every shard last answered, in one word: generation << 8 | `DETAIL_*` bits. A
+    /// request adds its bits, so concurrent words all get theirs; the bits are cleared
+    /// once every shard has answered the latest request and none came since (one
+    /// compare-and-swap, so a newer request's bits are never lost).
+    detail: AtomicU64,
     /// Wakes a shard's report task for a detail request, across executors (a permit is
     /// kept if the task is busy).
     detail_wake: Vec<tokio::sync::Notify>,
@@ -193,8 +195,7 @@ impl Board {
             metric_slots: (0..shards).map(|_| Mutex::default()).collect(),
             in_flight: (0..shards).map(|_| Default::default()).collect(),
             throttled: AtomicU64::new(0),
-            detail_gen: AtomicU64::new(0),
-            detail_what: AtomicU8::new(0),
+            detail: AtomicU64::new(0),
             detail_wake: (0..shards).map(|_| Default::default()).collect(),
         })
     }
@@ -214,8 +215,13 @@ impl Board {
         if what == 0 {
             return 0;
         }
-        self.detail_what.fetch_or(what, Ordering::AcqRel);
-        let gen = self.detail_gen.fetch_add(1, Ordering::AcqRel) + 1;
+        let before = self
+            .detail
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some((((v >> 8) + 1) << 8) | (v & 0xff) | u64::from(what))
+            })
+            .unwrap_or_else(|v| v);
+        let gen = (before >> 8) + 1;
         for w in &self.detail_wake {
             w.notify_one();
         }
@@ -233,21 +239,34 @@ impl Board {
     /// The detail request shard `shard` has not answered yet: its generation and
     /// `DETAIL_*` bits.
     pub fn detail_pending(&self, shard: usize) -> Option<(u64, u8)> {
-        let asked = self.detail_gen.load(Ordering::Acquire);
+        let v = self.detail.load(Ordering::Acquire);
+        let asked = v >> 8;
         let answered = self
             .slots
             .get(shard)?
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .detail_gen;
-        (asked > answered).then(|| (asked, self.detail_what.load(Ordering::Acquire)))
+        (asked > answered).then_some((asked, (v & 0xff) as u8))
     }
 
-    /// Whether every shard's published lists answer request `gen`.
+    /// Whether every shard's published lists answer request `gen`. Once they answer
+    /// the latest request, its bits are cleared: a later word asks for its own.
     fn detail_answered(&self, gen: u64) -> bool {
-        self.slots
-            .iter()
-            .all(|s| s.lock().unwrap_or_else(|e| e.into_inner()).detail_gen >= gen)
+        let v = self.detail.load(Ordering::Acquire);
+        let latest = v >> 8;
+        let all = |g: u64| {
+            self.slots
+                .iter()
+                .all(|s| s.lock().unwrap_or_else(|e| e.into_inner()).detail_gen >= g)
+        };
+        if v & 0xff != 0 && all(latest) {
+            // Fails harmlessly if a request came in between.
+            let _ =
+                self.detail
+                    .compare_exchange(v, latest << 8, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        all(gen)
     }
 
     /// Requests in flight on the whole server: `own` (the caller's live count for its
@@ -703,5 +722,50 @@ pub fn fsync_summary(h: &hdrhistogram::Histogram<u64>) -> Summary {
             h.value_at_quantile(0.99) as i64,
             h.value_at_quantile(0.999) as i64,
         ]),
+    }
+}
+
+#[cfg(test)]
+mod detail_tests {
+    use super::*;
+    use crate::admin::Detail;
+
+    fn answer(board: &Board, shard: usize) {
+        let (gen, _) = board.detail_pending(shard).expect("asked");
+        board.slots[shard]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .detail_gen = gen;
+    }
+
+    /// A `wchc` asks every shard for the watch listing; once all have answered, a later
+    /// `cons` asks for the connections only (the bits do not accumulate), while two
+    /// words asking at once both get their lists.
+    #[test]
+    fn detail_bits_reset_once_every_shard_answered() {
+        let board = Board::new(2);
+        let wchc = Detail {
+            data_watches: true,
+            ..Detail::default()
+        };
+        let cons = Detail {
+            connections: true,
+            ..Detail::default()
+        };
+        let g1 = board.ask_detail(wchc);
+        assert_eq!(board.detail_pending(0), Some((g1, DETAIL_WATCHES)));
+        // A second word before the answers: both lists.
+        let g2 = board.ask_detail(cons);
+        assert_eq!(
+            board.detail_pending(1),
+            Some((g2, DETAIL_WATCHES | DETAIL_CONNECTIONS))
+        );
+        answer(&board, 0);
+        assert!(!board.detail_answered(g1));
+        answer(&board, 1);
+        assert!(board.detail_answered(g1) && board.detail_answered(g2));
+        assert_eq!(board.detail_pending(0), None);
+        let g3 = board.ask_detail(cons);
+        assert_eq!(board.detail_pending(0), Some((g3, DETAIL_CONNECTIONS)));
     }
 }
