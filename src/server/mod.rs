@@ -225,6 +225,23 @@ struct CommitLinks {
     to_shards: Vec<shared_channel::SharedSender<Batch>>,
 }
 
+/// The secure client port's TLS configuration, its stores read before recovery so a
+/// bad one stops the start at once; `None` without client TLS.
+fn client_tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, ServerError> {
+    if !config.tls.client_tls_enabled() {
+        return Ok(None);
+    }
+    if let Some(a) = config.tls.secure_client_address {
+        listen::probe(a).map_err(|e| ServerError::Bind {
+            addr: a,
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    }
+    crate::tls::server_config(&config.tls.client, "ssl.")
+        .map(Some)
+        .map_err(|e| ServerError::Tls(e.to_string()))
+}
+
 /// Runs the server until the process is stopped. Prints
 /// `corral: serving clients on ADDR` once every shard accepts clients.
 pub fn run(config: Config) -> Result<(), ServerError> {
@@ -254,7 +271,6 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         .unwrap_or(1);
     let shards = config.shards.unwrap_or(cpus).max(1);
     let config = Arc::new(config);
-    let per_ip: PerIpCounts = Arc::default();
     let epoch = Instant::now();
     let board = admin_view::Board::new(shards);
     // Bound before recovery, which may take seconds, so a port another process holds
@@ -271,24 +287,18 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     }
     // The AdminServer's port, for the same reason; served by the last shard.
     let mut admin_listener = admin_http::bind(&config)?;
-    let published = Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let serving = Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed()));
-    let restores: Arc<RestoreSlot> = Arc::default();
-    // The stores are read before recovery: a bad one stops the start at once.
-    let client_tls = if config.tls.client_tls_enabled() {
-        if let Some(a) = config.tls.secure_client_address {
-            listen::probe(a).map_err(|e| ServerError::Bind {
-                addr: a,
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        }
-        let cfg = crate::tls::server_config(&config.tls.client, "ssl.")
-            .map_err(|e| ServerError::Tls(e.to_string()))?;
-        Some(cfg)
-    } else {
-        None
+    let shared = Shared {
+        config: config.clone(),
+        per_ip: Arc::default(),
+        epoch,
+        board: board.clone(),
+        published: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+        serving: Arc::new(std::sync::atomic::AtomicBool::new(!config.is_distributed())),
+        admin: None,
+        restores: Arc::default(),
+        client_tls: client_tls_config(&config)?,
+        secure_bound: Arc::default(),
     };
-    let secure_bound: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
 
     let mut commit_links = CommitLinks {
         from_shards: Vec::new(),
@@ -323,80 +333,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let (recovered_tx, recovered_rx) =
         std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
     {
-        let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
-        let restores = restores.clone();
-        let (client_tls, secure_bound) = (client_tls.clone(), secure_bound.clone());
+        let ready = ready_tx.clone();
         let admin = if shards == 1 {
             admin_listener.take()
         } else {
             None
         };
-        let h = LocalExecutorBuilder::new(placement(0))
-            .name("corral-0")
-            .io_memory(4 << 20)
-            .spawn(move || async move {
-                let shared = Shared {
-                    config,
-                    per_ip,
-                    epoch,
-                    board,
-                    published,
-                    serving,
-                    admin,
-                    restores,
-                    client_tls,
-                    secure_bound,
-                };
-                let (recovered, log) = match durability::read_state(&shared.config).await {
-                    Ok(r) => r,
-                    Err(msg) => {
-                        let _ = recovered_tx.send(Err(msg));
-                        return;
-                    }
-                };
-                let peer = if shared.config.is_distributed() {
-                    match ensemble::peer_state(&shared.config, &recovered).await {
-                        Ok(p) => Some(p),
-                        Err(msg) => {
-                            let _ = recovered_tx.send(Err(msg));
-                            return;
-                        }
-                    }
-                } else {
-                    None
-                };
-                let recovered = Arc::new(recovered);
-                let _ = recovered_tx.send(Ok(recovered.clone()));
-                let (tree, mapped) = match durability::build_tree(&recovered) {
-                    Ok(t) => t,
-                    Err(msg) => {
-                        let _ = ready.send(Err(msg));
-                        return;
-                    }
-                };
-                drop(recovered);
-                let commit = CommitSetup {
-                    links: commit_links,
-                    log,
-                    peer,
-                };
-                shard_main(
-                    0,
-                    bind_addr,
-                    shared,
-                    ready,
-                    (tree, mapped),
-                    None,
-                    Some(commit),
-                )
-                .await
-            })
-            .map_err(|e| ServerError::Executor {
-                shard: 0,
-                msg: e.to_string(),
-            })?;
-        handles.push(h);
+        let shared = shared.for_shard(admin);
+        handles.push(spawn_commit_shard(
+            placement(0),
+            shared,
+            ready,
+            recovered_tx,
+            commit_links,
+            bind_addr,
+        )?);
     }
     let recovered = match recovered_rx.recv() {
         Ok(Ok(t)) => t,
@@ -419,68 +370,22 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let recovered = recovered.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         addr_senders.push(addr_tx);
-        let (config, per_ip, ready) = (config.clone(), per_ip.clone(), ready_tx.clone());
-        let (board, published, serving) = (board.clone(), published.clone(), serving.clone());
-        let restores = restores.clone();
-        let (client_tls, secure_bound) = (client_tls.clone(), secure_bound.clone());
+        let ready = ready_tx.clone();
         let admin = if shard == shards - 1 {
             admin_listener.take()
         } else {
             None
         };
-        let h = LocalExecutorBuilder::new(placement(shard))
-            .name(&format!("corral-{shard}"))
-            .io_memory(4 << 20)
-            .spawn(move || async move {
-                // Connect to shard 0's pipeline before building: shard 0 connects once
-                // its own tree is built, so this shard builds after it, not beside it
-                // (a build is mostly faulting in fresh memory, and two at once
-                // contend). Shard 0 serves meanwhile: what it commits queues here.
-                let links = ConnectedLinks {
-                    to_commit: l.to_commit.connect().await,
-                    batches: l.batches.connect().await,
-                    snapshots: l.snapshots,
-                };
-                let (tree, mapped) = match durability::build_tree(&recovered) {
-                    Ok(t) => t,
-                    Err(msg) => {
-                        let _ = ready.send(Err(msg));
-                        return;
-                    }
-                };
-                drop(recovered);
-                // The port is known once shard 0 has bound it.
-                let Ok(addr) = addr_rx.recv() else {
-                    return;
-                };
-                let shared = Shared {
-                    config,
-                    per_ip,
-                    epoch,
-                    board,
-                    published,
-                    serving,
-                    admin,
-                    restores,
-                    client_tls,
-                    secure_bound,
-                };
-                shard_main(
-                    shard,
-                    addr,
-                    shared,
-                    ready,
-                    (tree, mapped),
-                    Some(links),
-                    None,
-                )
-                .await
-            })
-            .map_err(|e| ServerError::Executor {
-                shard,
-                msg: e.to_string(),
-            })?;
-        handles.push(h);
+        let shared = shared.for_shard(admin);
+        handles.push(spawn_shard(
+            shard,
+            placement(shard),
+            shared,
+            ready,
+            l,
+            recovered,
+            addr_rx,
+        )?);
     }
     drop(recovered);
     let addr = match ready_rx.recv() {
@@ -532,7 +437,143 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Starts shard 0: it reads the disk (snapshot and log), tells `recovered` what it
+/// found, builds its tree, runs the commit pipeline (or the ensemble peer) and serves.
+fn spawn_commit_shard(
+    placement: Placement,
+    shared: Shared,
+    ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    recovered_tx: std::sync::mpsc::Sender<Result<Arc<crate::storage::Recovered>, String>>,
+    commit_links: CommitLinks,
+    bind_addr: SocketAddr,
+) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
+    LocalExecutorBuilder::new(placement)
+        .name("corral-0")
+        .io_memory(4 << 20)
+        .spawn(move || async move {
+            let (recovered, log) = match durability::read_state(&shared.config).await {
+                Ok(r) => r,
+                Err(msg) => {
+                    let _ = recovered_tx.send(Err(msg));
+                    return;
+                }
+            };
+            let peer = if shared.config.is_distributed() {
+                match ensemble::peer_state(&shared.config, &recovered).await {
+                    Ok(p) => Some(p),
+                    Err(msg) => {
+                        let _ = recovered_tx.send(Err(msg));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            let recovered = Arc::new(recovered);
+            let _ = recovered_tx.send(Ok(recovered.clone()));
+            let (tree, mapped) = match durability::build_tree(&recovered) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let _ = ready.send(Err(msg));
+                    return;
+                }
+            };
+            drop(recovered);
+            let commit = CommitSetup {
+                links: commit_links,
+                log,
+                peer,
+            };
+            shard_main(
+                0,
+                bind_addr,
+                shared,
+                ready,
+                (tree, mapped),
+                None,
+                Some(commit),
+            )
+            .await
+        })
+        .map_err(|e| ServerError::Executor {
+            shard: 0,
+            msg: e.to_string(),
+        })
+}
+
+/// Starts shard `shard` (not 0): it builds its replica from what shard 0 recovered,
+/// once connected to shard 0's pipeline, and serves on the port shard 0 bound.
+fn spawn_shard(
+    shard: usize,
+    placement: Placement,
+    shared: Shared,
+    ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+    l: Links,
+    recovered: Arc<crate::storage::Recovered>,
+    addr_rx: std::sync::mpsc::Receiver<SocketAddr>,
+) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
+    LocalExecutorBuilder::new(placement)
+        .name(&format!("corral-{shard}"))
+        .io_memory(4 << 20)
+        .spawn(move || async move {
+            // Connect to shard 0's pipeline before building: shard 0 connects once
+            // its own tree is built, so this shard builds after it, not beside it
+            // (a build is mostly faulting in fresh memory, and two at once
+            // contend). Shard 0 serves meanwhile: what it commits queues here.
+            let links = ConnectedLinks {
+                to_commit: l.to_commit.connect().await,
+                batches: l.batches.connect().await,
+                snapshots: l.snapshots,
+            };
+            let (tree, mapped) = match durability::build_tree(&recovered) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let _ = ready.send(Err(msg));
+                    return;
+                }
+            };
+            drop(recovered);
+            // The port is known once shard 0 has bound it.
+            let Ok(addr) = addr_rx.recv() else {
+                return;
+            };
+            shard_main(
+                shard,
+                addr,
+                shared,
+                ready,
+                (tree, mapped),
+                Some(links),
+                None,
+            )
+            .await
+        })
+        .map_err(|e| ServerError::Executor {
+            shard,
+            msg: e.to_string(),
+        })
+}
+
 /// What every shard receives from the thread that starts them.
+impl Shared {
+    /// A copy for one more shard (the same shared state), holding `admin` if it
+    /// serves the AdminServer.
+    fn for_shard(&self, admin: Option<std::net::TcpListener>) -> Shared {
+        Shared {
+            config: self.config.clone(),
+            per_ip: self.per_ip.clone(),
+            epoch: self.epoch,
+            board: self.board.clone(),
+            published: self.published.clone(),
+            serving: self.serving.clone(),
+            admin,
+            restores: self.restores.clone(),
+            client_tls: self.client_tls.clone(),
+            secure_bound: self.secure_bound.clone(),
+        }
+    }
+}
+
 struct Shared {
     config: Arc<Config>,
     per_ip: PerIpCounts,
