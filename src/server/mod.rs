@@ -437,6 +437,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Builds a shard's tree from what shard 0 recovered, and lets go of the recovery (its
+/// mapped snapshot is released once no shard holds it); a failure goes to `ready`.
+fn build_or_report(
+    recovered: Arc<crate::storage::Recovered>,
+    ready: &std::sync::mpsc::Sender<Result<SocketAddr, String>>,
+) -> Option<(DataTree, Option<(usize, usize)>)> {
+    match durability::build_tree(&recovered) {
+        Ok(t) => Some(t),
+        Err(msg) => {
+            let _ = ready.send(Err(msg));
+            None
+        }
+    }
+}
+
 /// Starts shard 0: it reads the disk (snapshot and log), tells `recovered` what it
 /// found, builds its tree, runs the commit pipeline (or the ensemble peer) and serves.
 fn spawn_commit_shard(
@@ -471,14 +486,9 @@ fn spawn_commit_shard(
             };
             let recovered = Arc::new(recovered);
             let _ = recovered_tx.send(Ok(recovered.clone()));
-            let (tree, mapped) = match durability::build_tree(&recovered) {
-                Ok(t) => t,
-                Err(msg) => {
-                    let _ = ready.send(Err(msg));
-                    return;
-                }
+            let Some((tree, mapped)) = build_or_report(recovered, &ready) else {
+                return;
             };
-            drop(recovered);
             let commit = CommitSetup {
                 links: commit_links,
                 log,
@@ -525,14 +535,9 @@ fn spawn_shard(
                 batches: l.batches.connect().await,
                 snapshots: l.snapshots,
             };
-            let (tree, mapped) = match durability::build_tree(&recovered) {
-                Ok(t) => t,
-                Err(msg) => {
-                    let _ = ready.send(Err(msg));
-                    return;
-                }
+            let Some((tree, mapped)) = build_or_report(recovered, &ready) else {
+                return;
             };
-            drop(recovered);
             // The port is known once shard 0 has bound it.
             let Ok(addr) = addr_rx.recv() else {
                 return;

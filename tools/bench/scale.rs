@@ -188,21 +188,26 @@ fn create_req(
     )
 }
 
-/// Creates `paths` over `sessions` sessions, `window` in flight each; returns seconds.
-async fn create_many(
+/// One request per path, the paths split over `sessions` sessions with `window` in
+/// flight each; returns seconds. `what` names the op in errors.
+async fn pipelined_over<F>(
     addr: SocketAddr,
     paths: Vec<String>,
-    data: Bytes,
     sessions: usize,
     window: usize,
-) -> io::Result<f64> {
+    what: &'static str,
+    make: F,
+) -> io::Result<f64>
+where
+    F: Fn(&str) -> (OpCode, Box<dyn JuteDyn + Send + Sync>) + Clone + 'static,
+{
     let t0 = Instant::now();
     let paths = Arc::new(paths);
     let per = paths.len().div_ceil(sessions.max(1)).max(1);
     let mut tasks = Vec::new();
     for s in 0..sessions.max(1) {
         let paths = paths.clone();
-        let data = data.clone();
+        let make = make.clone();
         tasks.push(tokio::task::spawn_local(async move {
             let lo = (s * per).min(paths.len());
             let hi = ((s + 1) * per).min(paths.len());
@@ -211,11 +216,8 @@ async fn create_many(
             }
             let mut c = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?;
             for chunk in paths[lo..hi].chunks(10_000) {
-                let reqs: Vec<_> = chunk
-                    .iter()
-                    .map(|p| create_req(p.clone(), data.clone(), CreateMode::Persistent))
-                    .collect();
-                c.pipeline("create", &reqs, window).await?;
+                let reqs: Vec<_> = chunk.iter().map(|p| make(p)).collect();
+                c.pipeline(what, &reqs, window).await?;
             }
             Ok::<(), io::Error>(())
         }));
@@ -226,6 +228,20 @@ async fn create_many(
     Ok(t0.elapsed().as_secs_f64())
 }
 
+/// Creates `paths` over `sessions` sessions, `window` in flight each; returns seconds.
+async fn create_many(
+    addr: SocketAddr,
+    paths: Vec<String>,
+    data: Bytes,
+    sessions: usize,
+    window: usize,
+) -> io::Result<f64> {
+    pipelined_over(addr, paths, sessions, window, "create", move |p| {
+        create_req(p.to_string(), data.clone(), CreateMode::Persistent)
+    })
+    .await
+}
+
 /// Deletes `paths` over `sessions` sessions; returns seconds.
 async fn delete_many(
     addr: SocketAddr,
@@ -233,41 +249,16 @@ async fn delete_many(
     sessions: usize,
     window: usize,
 ) -> io::Result<f64> {
-    let t0 = Instant::now();
-    let paths = Arc::new(paths);
-    let per = paths.len().div_ceil(sessions.max(1)).max(1);
-    let mut tasks = Vec::new();
-    for s in 0..sessions.max(1) {
-        let paths = paths.clone();
-        tasks.push(tokio::task::spawn_local(async move {
-            let lo = (s * per).min(paths.len());
-            let hi = ((s + 1) * per).min(paths.len());
-            if lo == hi {
-                return Ok(());
-            }
-            let mut c = Lean::connect(addr, None, crate::client::SESSION_TIMEOUT_MS).await?;
-            for chunk in paths[lo..hi].chunks(10_000) {
-                let reqs: Vec<(OpCode, Box<dyn JuteDyn + Send + Sync>)> = chunk
-                    .iter()
-                    .map(|p| {
-                        (
-                            OpCode::Delete,
-                            Box::new(DeleteRequest {
-                                path: p.clone(),
-                                version: -1,
-                            }) as Box<dyn JuteDyn + Send + Sync>,
-                        )
-                    })
-                    .collect();
-                c.pipeline("delete", &reqs, window).await?;
-            }
-            Ok::<(), io::Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(err_join)??;
-    }
-    Ok(t0.elapsed().as_secs_f64())
+    pipelined_over(addr, paths, sessions, window, "delete", |p| {
+        (
+            OpCode::Delete,
+            Box::new(DeleteRequest {
+                path: p.to_string(),
+                version: -1,
+            }) as Box<dyn JuteDyn + Send + Sync>,
+        )
+    })
+    .await
 }
 
 fn err_join(e: tokio::task::JoinError) -> io::Error {
