@@ -12,7 +12,8 @@
 //! for the root), these records hold what the tree will hold once the txn is applied:
 //! the answer ZooKeeper gives when the earlier txn has already been applied.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;

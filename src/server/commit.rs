@@ -40,7 +40,7 @@ pub struct CommitCore {
     /// An ensemble leader: which server holds each session's connection
     /// (`SessionImpl.owner`). A write from another server fails with SessionMoved; the
     /// owner moves when a client reconnects elsewhere (REVALIDATE).
-    owners: std::collections::HashMap<i64, u64>,
+    owners: ahash::AHashMap<i64, u64>,
 }
 
 impl CommitCore {
@@ -66,7 +66,7 @@ impl CommitCore {
             tracker_undo: Vec::new(),
             server_id: server_id as u64,
             digests: Vec::new(),
-            owners: std::collections::HashMap::new(),
+            owners: ahash::AHashMap::new(),
         }
     }
 

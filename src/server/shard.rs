@@ -11,7 +11,8 @@
 //!   watchers' connections before the reply to the write and before any read that runs
 //!   afterwards, so a client never sees a change before the event announcing it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

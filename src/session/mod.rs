@@ -20,7 +20,8 @@
 
 mod java_random;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::collections::{BTreeMap, VecDeque};
 
 pub use java_random::JavaRandom;
 
