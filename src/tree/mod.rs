@@ -540,11 +540,10 @@ impl DataTree {
         time: i64,
     ) -> Result<Stat, ErrorCode> {
         let key = if path.is_empty() { "/" } else { path };
-        if !self.nodes.contains_key(key) {
+        // One lookup: setData is the commonest write, applied on every shard.
+        let Some(n) = self.nodes.get_mut(key) else {
             return Err(ErrorCode::NoNode);
-        }
-        self.note_change(key);
-        let n = self.nodes.get_mut(key).expect("checked above");
+        };
         let old_len = n.data.len() as i64;
         let new_len = data.len() as i64;
         n.data = data;
@@ -552,6 +551,7 @@ impl DataTree {
         n.stat.mzxid = zxid;
         n.stat.version = version;
         let stat = n.stat();
+        self.note_change(key);
         self.data_size = (self.data_size as i64 + new_len - old_len).max(0) as u64;
         if let Some(prefix) = self.quotas.max_prefix(path) {
             self.update_quota_stat(&prefix, new_len - old_len, 0);
