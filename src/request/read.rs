@@ -5,7 +5,7 @@
 
 use crate::acl;
 use crate::proto::*;
-use crate::tree::DataTree;
+use crate::tree::{DataTree, Node};
 
 /// A watch the read asks the shard to register for the session (server-side, exists
 /// registers a data watch whether or not the node exists, as ZooKeeper does).
@@ -62,18 +62,18 @@ fn ok(r: ReadReply, watch: Option<WatchRegistration>) -> ReadOutcome {
     }
 }
 
-fn readable(tree: &DataTree, path: &str, auth: &[Id]) -> Result<(), ErrorCode> {
+/// The node at `path`, if `auth` may read it.
+fn readable<'t>(tree: &'t DataTree, path: &str, auth: &[Id]) -> Result<&'t Node, ErrorCode> {
     let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
     if acl::check_acl(tree.acl(node), perms::READ, auth) {
-        Ok(())
+        Ok(node)
     } else {
         Err(ErrorCode::NoAuth)
     }
 }
 
 fn get_data(tree: &DataTree, path: &str, auth: &[Id]) -> Result<GetDataResponse, ErrorCode> {
-    readable(tree, path, auth)?;
-    let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+    let n = readable(tree, path, auth)?;
     Ok(GetDataResponse {
         data: n.data().clone(),
         stat: n.stat(),
