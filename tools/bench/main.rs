@@ -537,6 +537,15 @@ pub fn report_errors(r: &RunResult, rec: &Recorder, expected: &[i32]) -> Result<
             r.session_failures.len()
         ));
     }
+    // A stalled server answers nothing and reports no error: that is a failed run too,
+    // not a level at 0 ops/s (seen once: one write outstanding on a fresh ZooKeeper
+    // ensemble for the whole window).
+    if r.config.get("kind").and_then(|k| k.as_str()) == Some("ops") && r.ops_per_sec <= 0.0 {
+        return Err(format!(
+            "[{}] no successful reply in the {:.1} s measured: the server answered nothing",
+            r.label, r.measured_s
+        ));
+    }
     Ok(())
 }
 
