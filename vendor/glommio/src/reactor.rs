@@ -344,6 +344,7 @@ impl Reactor {
             Some(stats),
         );
         self.sys.write_dma(&source, pos);
+        self.sys.submit_now(&source);
         source
     }
 
@@ -639,6 +640,7 @@ impl Reactor {
     pub(crate) fn fdatasync(&self, raw: RawFd) -> Source {
         let source = self.new_source(raw, SourceType::FdataSync, None);
         self.sys.fdatasync(&source);
+        self.sys.submit_now(&source);
         source
     }
 

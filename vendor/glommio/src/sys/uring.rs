@@ -1538,6 +1538,14 @@ impl Reactor {
         );
     }
 
+    /// corral patch: hands the requests queued on `source`'s ring to the kernel now,
+    /// instead of at the executor's next I/O poll, which comes only once every runnable
+    /// task has run (or the preemption timer fires): a busy shard otherwise held its
+    /// log write back behind all of its connections' work.
+    pub(crate) fn submit_now(&self, source: &Source) {
+        let _ = self.ring_for_source(source).consume_submission_queue();
+    }
+
     pub(crate) fn fdatasync(&self, source: &Source) {
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
