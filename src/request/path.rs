@@ -16,65 +16,43 @@ pub fn path_error(path: &str) -> Option<&'static str> {
     if path.ends_with('/') {
         return Some("Path must not end with / character");
     }
+    // The common all-ASCII path (every request carries one) is scanned as bytes,
+    // without collecting its characters; the rules are the same.
     if path.is_ascii() {
-        return ascii_path_error(path.as_bytes());
+        scan(path.as_bytes())
+    } else {
+        scan(&path.chars().collect::<Vec<char>>())
     }
-    char_path_error(path)
 }
 
-/// The rules on characters, as ZooKeeper's `PathUtils.validatePath` applies them.
-/// `path` starts with '/', is longer than 1 and does not end with '/'.
-fn char_path_error(path: &str) -> Option<&'static str> {
-    let chars: Vec<char> = path.chars().collect();
-    let mut lastc = '/';
-    for i in 1..chars.len() {
-        let c = chars[i];
-        if c == '\0' {
+/// The rules on characters (as code points), as ZooKeeper's `PathUtils.validatePath`
+/// applies them. `path` starts with '/', is longer than 1 and does not end with '/'.
+fn scan<C: Copy + Into<u32>>(path: &[C]) -> Option<&'static str> {
+    let at = |i: usize| path[i].into();
+    let slash = '/' as u32;
+    let dot = '.' as u32;
+    let mut lastc = slash;
+    for i in 1..path.len() {
+        let c = at(i);
+        if c == 0 {
             return Some("null character not allowed");
-        } else if c == '/' && lastc == '/' {
+        } else if c == slash && lastc == slash {
             return Some("empty node name specified");
-        } else if c == '.' && lastc == '.' {
-            if chars[i - 2] == '/' && (i + 1 == chars.len() || chars[i + 1] == '/') {
+        } else if c == dot && lastc == dot {
+            if at(i - 2) == slash && (i + 1 == path.len() || at(i + 1) == slash) {
                 return Some("relative paths not allowed");
             }
-        } else if c == '.' {
-            if chars[i - 1] == '/' && (i + 1 == chars.len() || chars[i + 1] == '/') {
+        } else if c == dot {
+            if at(i - 1) == slash && (i + 1 == path.len() || at(i + 1) == slash) {
                 return Some("relative paths not allowed");
             }
-        } else if ('\u{1}'..='\u{1f}').contains(&c)
-            || ('\u{7f}'..='\u{9f}').contains(&c)
-            || ('\u{e000}'..='\u{f8ff}').contains(&c)
-            || c >= '\u{fff0}'
+        } else if (0x1..=0x1f).contains(&c)
+            || (0x7f..=0x9f).contains(&c)
+            || (0xe000..=0xf8ff).contains(&c)
+            || c >= 0xfff0
         {
             // c >= U+FFF0 also covers every supplementary character: Java sees its
             // surrogates (U+D800..U+DFFF), which are refused.
-            return Some("invalid character");
-        }
-        lastc = c;
-    }
-    None
-}
-
-/// `path_error` for the common all-ASCII path (every request carries one): the same
-/// rules on bytes, without collecting the characters. `path` starts with '/', is longer
-/// than 1 and does not end with '/'.
-fn ascii_path_error(b: &[u8]) -> Option<&'static str> {
-    let mut lastc = b'/';
-    for i in 1..b.len() {
-        let c = b[i];
-        if c == 0 {
-            return Some("null character not allowed");
-        } else if c == b'/' && lastc == b'/' {
-            return Some("empty node name specified");
-        } else if c == b'.' && lastc == b'.' {
-            if b[i - 2] == b'/' && (i + 1 == b.len() || b[i + 1] == b'/') {
-                return Some("relative paths not allowed");
-            }
-        } else if c == b'.' {
-            if b[i - 1] == b'/' && (i + 1 == b.len() || b[i + 1] == b'/') {
-                return Some("relative paths not allowed");
-            }
-        } else if (0x01..=0x1f).contains(&c) || c == 0x7f {
             return Some("invalid character");
         }
         lastc = c;
@@ -90,8 +68,8 @@ pub fn is_valid_path(path: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// The byte scan of ASCII paths decides exactly as the character scan, for every
-    /// path of up to 7 characters over the characters the rules look at.
+    /// Scanning an ASCII path as bytes decides exactly as scanning its characters, for
+    /// every path of up to 7 characters over the characters the rules look at.
     #[test]
     fn ascii_fast_path_agrees_with_the_character_rules() {
         let alphabet = ['/', '.', 'a', '\0', '\u{1}', '\u{1f}', '\u{7f}', ' '];
@@ -103,7 +81,11 @@ mod tests {
                 for c in alphabet {
                     let q = format!("{p}{c}");
                     if !q.ends_with('/') {
-                        assert_eq!(ascii_path_error(q.as_bytes()), char_path_error(&q), "{q:?}");
+                        assert_eq!(
+                            scan(q.as_bytes()),
+                            scan(&q.chars().collect::<Vec<char>>()),
+                            "{q:?}"
+                        );
                         checked += 1;
                     }
                     next.push(q);
