@@ -312,11 +312,7 @@ async fn handle(
             .and_then(|v| v.to_str().ok());
         let root_acl = {
             let shard = rt.shard.borrow();
-            shard
-                .tree
-                .acl_of("/")
-                .map(|a| a.to_vec())
-                .unwrap_or_default()
+            shard.with_tree(|t| t.acl_of("/").map(|a| a.to_vec()).unwrap_or_default())
         };
         let providers = crate::acl::AuthProviders::from_config(&rt.config);
         let ip = crate::acl::ip::host_address(peer.ip());
@@ -359,10 +355,12 @@ async fn handle(
         // Recomputed from every node (corral keeps no digest log): the cost of an
         // operator's question, on this shard only.
         let shard = rt.shard.borrow();
-        (
-            shard.tree.last_processed_zxid(),
-            crate::quorum::digest::tree_digest(&shard.tree),
-        )
+        shard.with_tree(|t| {
+            (
+                t.last_processed_zxid(),
+                crate::quorum::digest::tree_digest(t),
+            )
+        })
     });
     let facts = Facts {
         view,

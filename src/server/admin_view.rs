@@ -297,11 +297,11 @@ impl Board {
     }
 }
 
-/// Publishes what only `/metrics` shows of this shard: how far its replica trails the
-/// last zxid shard 0 published and, on shard 0, the tree's counts. Only called when
-/// the metrics provider is on.
+/// Publishes what only `/metrics` shows of this shard: how far what it delivered to
+/// its clients trails the last zxid shard 0 committed and, on shard 0, the tree's
+/// counts. Only called when the metrics provider is on.
 pub fn publish_metrics(shard: &Shard, board: &Board, published: i64) {
-    let applied = shard.tree.last_processed_zxid();
+    let applied = shard.delivered_zxid;
     // Zxids count txns within an epoch; across an epoch change the lag is at least
     // the new epoch's txns.
     let lag = match (published >> 32, applied >> 32) {
@@ -310,7 +310,7 @@ pub fn publish_metrics(shard: &Shard, board: &Board, published: i64) {
         _ => (published & 0xffff_ffff) as u64,
     };
     let tree = (shard.id == 0).then(|| {
-        let t = &shard.tree;
+        let t = shard.tree.get();
         crate::admin::prometheus::TreeFacts {
             znode_count: t.node_count() as u64,
             ephemerals_count: t.ephemeral_count() as u64,
@@ -583,7 +583,8 @@ pub async fn gather(rt: &Runtime, detail: Detail) -> AdminView {
         }
     }
     view.watches_summary = Some(summary);
-    let tree = &shard.tree;
+    let _read = shard.tree.read();
+    let tree = shard.tree.get();
     view.stats.last_processed_zxid = tree.last_processed_zxid();
     view.stats.node_count = tree.node_count() as u64;
     view.approximate_data_size = tree.approximate_data_size();

@@ -343,8 +343,6 @@ async fn serve_stream<S: AsyncRead + futures_lite::AsyncWrite + Unpin + 'static>
     let max_frame = rt.config.limits.max_buffer;
     let mut read_full = false;
     'conn: loop {
-        // Reads must see every write already acknowledged on any shard.
-        rt.catch_up().await;
         let mut taken = 0;
         let mut throttled = false;
         let mut turn_over = false;

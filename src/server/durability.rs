@@ -82,11 +82,14 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
         passes += 1;
         let (mut at, mut moved) = (0usize, 0usize);
         loop {
-            let (next, n) =
-                rt.shard
-                    .borrow_mut()
+            let (next, n) = {
+                let mut shard = rt.shard.borrow_mut();
+                let _write = shard.tree.write();
+                shard
                     .tree
-                    .rehome_data_step(at, WALK_STEP * 4, mapped, |d| arena.copy(d));
+                    .get_mut()
+                    .rehome_data_step(at, WALK_STEP * 4, mapped, |d| arena.copy(d))
+            };
             moved += n;
             let Some(next) = next else {
                 break;
@@ -97,9 +100,11 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
         // Removals move slots, so a pass in steps can miss a node; the last pass runs
         // in one go (no batch in between, nothing moves), once few are left.
         if moved < 1024 || passes >= 8 {
-            rt.shard
-                .borrow_mut()
+            let mut shard = rt.shard.borrow_mut();
+            let _write = shard.tree.write();
+            shard
                 .tree
+                .get_mut()
                 .rehome_data_step(0, usize::MAX, mapped, |d| arena.copy(d));
             break;
         }
@@ -314,7 +319,7 @@ pub async fn take_snapshot_now(rt: &Rc<Runtime>) -> Result<(PathBuf, i64), Strin
 async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBuf, i64), String> {
     let started = std::time::Instant::now();
     // The zxid `take_snapshot` names its `.tmp` file by (read with no wait in between).
-    let start_zxid = rt.shard.borrow().tree.last_processed_zxid();
+    let start_zxid = rt.shard.borrow().with_tree(|t| t.last_processed_zxid());
     match take_snapshot(rt, dir).await {
         Ok(t) => {
             tracing::info!(
@@ -337,7 +342,7 @@ async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBu
         // Only its own: the commit pipeline may be writing a restored snapshot's
         // `.tmp` meanwhile (`restore_between_batches`).
         Err(e) => {
-            rt.shard.borrow_mut().tree.finish_snapshot_walk();
+            rt.shard.borrow().with_tree(|t| t.finish_snapshot_walk());
             tracing::error!("snapshot failed: {e}");
             remove_partial_snapshot(dir, start_zxid).await;
             Err(e.to_string())
@@ -392,22 +397,17 @@ fn write_changes(tree: &DataTree, paths: &[Box<str>], w: &mut SnapshotWriter<Glo
 /// `storage::snapshot` and `tree::snapshot_walk`). The walk goes a step at a time with
 /// a timer sleep between steps, so batches commit meanwhile and the reactor is polled.
 async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storage::Result<Taken> {
-    let (start_zxid, mut walk, generation) = {
+    let generation = {
         let mut shard = rt.shard.borrow_mut();
-        let z = shard.tree.last_processed_zxid();
-        let g = shard.tree_generation;
-        (z, shard.tree.start_snapshot_walk(), g)
+        shard.deliver_queued();
+        shard.tree_generation
     };
     // An ensemble member may replace its tree (a SNAP from its leader) while the walk
     // sleeps between steps: the walk of the old tree is then abandoned.
-    let replaced = || -> crate::storage::Result<()> {
-        if rt.shard.borrow().tree_generation != generation {
-            return Err(crate::storage::StorageError::Invalid(
-                "the tree was replaced during the snapshot walk; abandoned".into(),
-            ));
-        }
-        Ok(())
-    };
+    let (start_zxid, mut walk) = on_tree(rt, generation, |t| {
+        (t.last_processed_zxid(), t.start_snapshot_walk())
+    })?;
+    let replaced = || on_tree(rt, generation, |_| ());
     let mut w = SnapshotWriter::create(GlommioBackend, dir, start_zxid).await?;
     let mut walked = 0u64;
     let mut longest_step_us = 0u64;
@@ -416,15 +416,12 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         replaced()?;
         let step = std::time::Instant::now();
         let step_cpu = thread_cpu_us();
-        let done = {
-            let shard = rt.shard.borrow();
-            shard
-                .tree
-                .snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
-                    walked += 1;
-                    w.add_node(path, node.data(), acl, node.persisted());
-                })
-        };
+        let done = on_tree(rt, generation, |t| {
+            t.snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
+                walked += 1;
+                w.add_node(path, node.data(), acl, node.persisted());
+            })
+        })?;
         let wall_us = step.elapsed().as_micros() as u64;
         if wall_us >= longest_step_us {
             longest_step_us = wall_us;
@@ -442,15 +439,11 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     let mut changed = 0usize;
     for _ in 0..MAX_CHANGE_ROUNDS {
         replaced()?;
-        let paths = rt.shard.borrow_mut().tree.take_snapshot_changes();
+        let paths = on_tree(rt, generation, |t| t.take_snapshot_changes())?;
         changed += paths.len();
         let few = paths.len() < FEW_CHANGES;
         for chunk in paths.chunks(WALK_STEP) {
-            replaced()?;
-            {
-                let shard = rt.shard.borrow();
-                write_changes(&shard.tree, chunk, &mut w);
-            }
+            on_tree(rt, generation, |t| write_changes(t, chunk, &mut w))?;
             w.flush().await?;
             glommio::timer::sleep(STEP_PAUSE).await;
         }
@@ -460,9 +453,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     }
     replaced()?;
     let end = std::time::Instant::now();
-    let last_zxid = {
-        let mut shard = rt.shard.borrow_mut();
-        let tree = &mut shard.tree;
+    let last_zxid = on_tree(rt, generation, |tree| {
         let paths = tree.finish_snapshot_walk();
         changed += paths.len();
         write_changes(tree, &paths, &mut w);
@@ -470,7 +461,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
             w.add_session(id, timeout);
         }
         tree.last_processed_zxid()
-    };
+    })?;
     let end_us = end.elapsed().as_micros() as u64;
     let path = w.finish_at(last_zxid).await?;
     Ok(Taken {
@@ -482,6 +473,31 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         longest_step_us,
         longest_step_cpu_us,
     })
+}
+
+/// Runs `f` on the tree in a read scope of this shard (the owner's commits wait for
+/// it), once this shard has delivered what the tree holds: so an ensemble's
+/// replacement of the tree (a SNAP from its leader) shows here as a new generation, and
+/// the walk of the old tree stops with an error instead of going on in the new one.
+fn on_tree<R>(
+    rt: &Runtime,
+    generation: u64,
+    f: impl FnOnce(&DataTree) -> R,
+) -> crate::storage::Result<R> {
+    let r = {
+        let mut shard = rt.shard.borrow_mut();
+        let _read = shard.tree.read();
+        shard.deliver_queued();
+        if shard.tree_generation != generation {
+            Err(crate::storage::StorageError::Invalid(
+                "the tree was replaced during the snapshot walk; abandoned".into(),
+            ))
+        } else {
+            Ok(f(shard.tree.get()))
+        }
+    };
+    rt.flush_dirty();
+    r
 }
 
 /// This thread's CPU time in us (`CLOCK_THREAD_CPUTIME_ID`); 0 if unavailable.

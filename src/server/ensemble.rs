@@ -164,7 +164,7 @@ struct Pipeline {
     net: Rc<QuorumNet>,
     inbox: Rc<PeerInbox>,
     storage: Rc<StorageQueue>,
-    senders: Vec<ConnectedSender<Batch>>,
+    senders: Vec<ConnectedSender<Wake>>,
     core: CommitCore,
     given: VecDeque<Given>,
     /// Learner: our clients' writes at the leader, by (session id, cxid), with the
@@ -189,7 +189,7 @@ struct Pipeline {
 pub(super) async fn ensemble_task(
     rt: Rc<Runtime>,
     from_shards: Rc<RefCell<Vec<ToCommit>>>,
-    to_shards: Vec<glommio::channels::shared_channel::SharedSender<Batch>>,
+    to_shards: Vec<glommio::channels::shared_channel::SharedSender<Wake>>,
     log: TxnLog<GlommioBackend>,
     state: PeerState,
 ) {
@@ -231,7 +231,7 @@ pub(super) async fn ensemble_task(
         CommitCore::new(
             config.prep_config(),
             config.tick_time as i64,
-            &shard.tree,
+            shard.tree.get(),
             now_wall_ms(),
             my_sid as i64,
         )
@@ -489,7 +489,7 @@ impl Pipeline {
         // from the tree (data, paths, and a Stat per node).
         let snapshot_bytes = {
             let shard = self.rt.shard.borrow();
-            shard.tree.approximate_data_size() + shard.tree.node_count() as u64 * 68
+            shard.tree.get().approximate_data_size() + shard.tree.get().node_count() as u64 * 68
         };
         // The DIFF would also carry the window from `before` on: ZooKeeper weighs the
         // whole tail of the log after the learner's last txn.
@@ -543,13 +543,13 @@ impl Pipeline {
     fn send_snap(&self, link: u64, zxid: i64) {
         let shard = self.rt.shard.borrow();
         assert_eq!(
-            shard.tree.last_processed_zxid(),
+            shard.tree.get().last_processed_zxid(),
             zxid,
             "a SNAP must be the state at the last commit"
         );
-        let sessions = shard.tree.sessions();
+        let sessions = shard.tree.get().sessions();
         let mut buf = BytesMut::new();
-        crate::quorum::snap_stream::write_snap(&shard.tree, &sessions, &mut buf);
+        crate::quorum::snap_stream::write_snap(shard.tree.get(), &sessions, &mut buf);
         self.net.send(
             link,
             &QuorumPacket {
@@ -626,7 +626,7 @@ impl Pipeline {
             {
                 let shard = self.rt.shard.borrow();
                 for s in m.touches {
-                    if let Some(t) = shard.tree.session_timeout(s) {
+                    if let Some(t) = shard.tree.get().session_timeout(s) {
                         touched.push((s, t));
                     }
                 }
@@ -650,9 +650,9 @@ impl Pipeline {
             let shard = self.rt.shard.borrow();
             let mut batch =
                 self.core
-                    .build_batch(&shard.tree, now_wall_ms(), self.rt.now_mono_ms());
+                    .build_batch(shard.tree.get(), now_wall_ms(), self.rt.now_mono_ms());
             if reap {
-                batch.extend(self.core.reap(&shard.tree, now_wall_ms()));
+                batch.extend(self.core.reap(shard.tree.get(), now_wall_ms()));
             }
             let digests: HashMap<i64, i64> = self.core.take_digests().into_iter().collect();
             let txns: Vec<ZabTxn> = batch
@@ -661,7 +661,7 @@ impl Pipeline {
                     Committed::Txn { hdr, txn, .. } => Some(zab_txn(
                         hdr,
                         txn,
-                        &shard.tree,
+                        shard.tree.get(),
                         digests.get(&hdr.zxid).copied(),
                     )),
                     _ => None,
@@ -753,6 +753,7 @@ impl Pipeline {
                     .shard
                     .borrow()
                     .tree
+                    .get()
                     .session_timeout(item.session_id)
                     .unwrap_or(0);
                 self.revalidating
@@ -863,23 +864,13 @@ impl Pipeline {
         if let Some(z) = last.or(installed) {
             self.rt.published.store(z, Ordering::Release);
         }
-        let batch: Batch = Arc::new(batch);
-        for s in &self.senders {
-            if s.send(batch.clone()).await.is_err() {
-                tracing::error!("a shard stopped receiving committed batches");
-            }
-        }
-        self.rt.apply(&batch);
+        let txns = self.rt.apply(Arc::new(batch), &self.senders);
         if let Some(z) = last {
             if self.state == ServerState::Leading {
                 self.core.applied(z);
             }
         }
         if let Some(s) = self.snapshotter.as_mut() {
-            let txns = batch
-                .iter()
-                .filter(|c| matches!(c, Committed::Txn { .. }))
-                .count();
             s.after_batch(&self.rt, txns as u64);
         }
         self.rt.flush_dirty();
@@ -920,7 +911,7 @@ impl Pipeline {
                 self.core.lead_from(
                     self.rt.config.prep_config(),
                     zxid::make(epoch, 0),
-                    &shard.tree,
+                    shard.tree.get(),
                     self.rt.now_mono_ms(),
                 );
             }
@@ -1011,7 +1002,7 @@ async fn storage_task(
                 }
                 // The state applied what is gone (only after a restart, whose recovery
                 // applied the whole log): reload it from the disk.
-                let applied = rt.shard.borrow().tree.last_processed_zxid();
+                let applied = rt.shard.borrow().tree.get().last_processed_zxid();
                 if applied > zxid {
                     match durability::read_state(&config).await {
                         Ok((rec, new_log)) => {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::proto::{ErrorCode, Id, OpCode, Request};
-use crate::request::{Txn, TxnHeader};
+use crate::request::{Txn, TxnHeader, TxnResult, WatchTrigger};
 
 /// A connection, unique within its shard.
 pub type ConnId = u64;
@@ -130,6 +130,24 @@ impl std::fmt::Debug for InstalledTree {
 
 /// What the commit shard publishes: immutable, shared by every shard.
 pub type Batch = Arc<Vec<Committed>>;
+
+/// What applying one batch to the shared tree gave: every shard delivers it to its own
+/// clients (watch events, replies) without touching the tree again.
+#[derive(Debug)]
+pub struct Applied {
+    pub batch: Batch,
+    /// One per `Committed::Txn` of `batch`, in order.
+    pub results: Vec<TxnResult>,
+    /// The watch triggers of every txn, in order; the `i`-th txn's end at
+    /// `trigger_ends[i]`.
+    pub triggers: Vec<WatchTrigger>,
+    pub trigger_ends: Vec<u32>,
+    /// The tree's last zxid once the batch is applied.
+    pub zxid: i64,
+}
+
+/// Tells a shard that outcomes are queued for it (the count queued so far).
+pub type Wake = u64;
 
 /// The AdminServer's `restore` (standalone only), handed from the shard serving the
 /// AdminServer to the commit pipeline: `tree`, built from the snapshot a client

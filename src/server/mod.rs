@@ -2,14 +2,14 @@
 //!
 //! One executor ("shard") per core, pinned. Every shard listens on the client port
 //! (SO_REUSEPORT spreads connections), owns the connections it accepted for their whole
-//! life, and holds its own replica of the tree, so reads are answered on the
-//! connection's shard from memory that no other thread touches: no lock, no hop.
+//! life, and reads the server's one tree in place (`one_tree.rs`), so reads are
+//! answered on the connection's shard: no hop, and no lock word shared by the cores.
 //!
 //! Writes: each shard batches its connections' write requests into one message per
 //! turn of its executor and sends it to shard 0, which runs the commit pipeline
-//! (`commit::CommitCore`): it assigns zxids, preps txns, and sends the committed batch
-//! back to every shard as one shared `Arc`. Every shard applies the batch to its tree,
-//! fires its own watches and answers its own clients.
+//! (`commit::CommitCore`): it assigns zxids, preps txns, logs the batch, applies it to
+//! the tree and queues its outcome (results, watch triggers) for every shard. Every
+//! shard fires its own watches and answers its own clients.
 //!
 //! This file wires the runtime: it starts the shards and their tasks. The commit
 //! pipeline's tasks are in `pipeline.rs` (an ensemble member's in `ensemble.rs`).
@@ -24,6 +24,7 @@ mod listen;
 pub mod messages;
 mod metrics_http;
 mod notify;
+pub mod one_tree;
 mod peer_auth;
 mod peer_links;
 mod peer_tls;
@@ -48,9 +49,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::acl::AuthProviders;
 use crate::config::Config;
 use crate::storage::{GlommioBackend, TxnLog};
-use crate::tree::DataTree;
 use messages::*;
 use notify::Notify;
+use one_tree::{SharedTree, TreeView};
 use shard::{Shard, ShardConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -110,13 +111,10 @@ pub(crate) struct Runtime {
     pub seen_resets: RefCell<admin_view::SeenResets>,
     /// The client port actually bound (differs from the config's when it says 0).
     pub bound_port: std::cell::Cell<u16>,
-    /// The last zxid that shard 0 has handed to every shard. A client may have seen any
-    /// txn up to it acknowledged, so a shard serves reads only once it has applied that
-    /// far, and answers writes only once every shard has the batch.
+    /// The last zxid that shard 0 has committed (set before it applies the batch).
+    /// Only for the metrics' lag: a read delivers every applied batch first (see
+    /// `Shard::sync`), so it never misses a write acknowledged on another shard.
     pub published: Arc<std::sync::atomic::AtomicI64>,
-    /// Woken each time this shard's tree moves (a batch applied): reads waiting in
-    /// `catch_up` check again.
-    pub applied: notify::Broadcast,
     /// Whether clients are served: always in standalone mode; in an ensemble only
     /// while this server is an established leader or an up-to-date learner.
     pub serving: Arc<std::sync::atomic::AtomicBool>,
@@ -130,24 +128,19 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    /// Waits (yielding to this shard's apply task) until the tree holds every txn that
-    /// any client may have seen acknowledged: a read on one shard never misses a write
-    /// another shard has already acknowledged.
-    pub async fn catch_up(&self) {
-        let target = self.published.load(std::sync::atomic::Ordering::Acquire);
-        self.applied
-            .wait_until(|| self.shard.borrow().tree.last_processed_zxid() >= target)
-            .await;
-    }
-
-    /// Applies a committed batch to this shard's tree and wakes the reads waiting for it.
-    pub fn apply(&self, batch: &Batch) {
-        {
+    /// Shard 0: applies a committed batch to the tree, delivers it here and wakes the
+    /// other shards to deliver it to theirs. Returns the txns in the batch.
+    pub fn apply(&self, batch: Batch, wake: &[ConnectedSender<Wake>]) -> usize {
+        let (applied, queued) = {
             let mut shard = self.shard.borrow_mut();
             shard.now_ms = self.now_mono_ms();
-            shard.apply_batch(batch);
+            shard.apply_batch(batch)
+        };
+        for s in wake {
+            // A full channel holds a wake-up already; the count is only a hint.
+            let _ = s.try_send(queued);
         }
-        self.applied.notify_all();
+        applied.results.len()
     }
 }
 
@@ -199,7 +192,7 @@ fn now_wall_ms() -> i64 {
 /// Channels of one shard other than 0.
 struct Links {
     to_commit: shared_channel::SharedSender<ToCommit>,
-    batches: shared_channel::SharedReceiver<Batch>,
+    batches: shared_channel::SharedReceiver<Wake>,
     /// This shard takes the snapshots (the last one: see `commit_task`).
     snapshots: bool,
 }
@@ -207,7 +200,7 @@ struct Links {
 /// `Links` once both ends are connected.
 struct ConnectedLinks {
     to_commit: ConnectedSender<ToCommit>,
-    batches: shared_channel::ConnectedReceiver<Batch>,
+    batches: shared_channel::ConnectedReceiver<Wake>,
     snapshots: bool,
 }
 
@@ -222,7 +215,7 @@ struct CommitSetup {
 /// Channels of shard 0.
 struct CommitLinks {
     from_shards: Vec<shared_channel::SharedReceiver<ToCommit>>,
-    to_shards: Vec<shared_channel::SharedSender<Batch>>,
+    to_shards: Vec<shared_channel::SharedSender<Wake>>,
 }
 
 /// The secure client port's TLS configuration, its stores read before recovery so a
@@ -307,7 +300,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut links = Vec::new();
     for shard in 1..shards {
         let (tx, rx) = shared_channel::new_bounded::<ToCommit>(4096);
-        let (btx, brx) = shared_channel::new_bounded::<Batch>(4096);
+        let (btx, brx) = shared_channel::new_bounded::<Wake>(64);
         commit_links.from_shards.push(rx);
         commit_links.to_shards.push(btx);
         links.push(Links {
@@ -328,10 +321,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     };
 
     let bind_addr = config.client_port_address;
-    // Shard 0 reads the disk, builds its tree and serves; the other shards then build
-    // theirs from what it read (see the connect in their start below).
+    // Shard 0 reads the disk, builds the tree and serves; the other shards then read
+    // the same tree.
     let (recovered_tx, recovered_rx) =
-        std::sync::mpsc::channel::<Result<Arc<crate::storage::Recovered>, String>>();
+        std::sync::mpsc::channel::<Result<Arc<SharedTree>, String>>();
     {
         let ready = ready_tx.clone();
         let admin = if shards == 1 {
@@ -346,10 +339,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             ready,
             recovered_tx,
             commit_links,
-            bind_addr,
+            (bind_addr, shards),
         )?);
     }
-    let recovered = match recovered_rx.recv() {
+    let tree = match recovered_rx.recv() {
         Ok(Ok(t)) => t,
         Ok(Err(msg)) => {
             return Err(ServerError::Recovery {
@@ -367,7 +360,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut addr_senders = Vec::new();
     for (i, l) in links.into_iter().enumerate() {
         let shard = i + 1;
-        let recovered = recovered.clone();
+        let view = tree.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
         addr_senders.push(addr_tx);
         let ready = ready_tx.clone();
@@ -383,11 +376,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             shared,
             ready,
             l,
-            recovered,
+            view,
             addr_rx,
         )?);
     }
-    drop(recovered);
+    drop(tree);
     let addr = match ready_rx.recv() {
         Ok(Ok(a)) => a,
         Ok(Err(msg)) => {
@@ -437,30 +430,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Builds a shard's tree from what shard 0 recovered, and lets go of the recovery (its
-/// mapped snapshot is released once no shard holds it); a failure goes to `ready`.
-fn build_or_report(
-    recovered: Arc<crate::storage::Recovered>,
-    ready: &std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-) -> Option<(DataTree, Option<(usize, usize)>)> {
-    match durability::build_tree(&recovered) {
-        Ok(t) => Some(t),
-        Err(msg) => {
-            let _ = ready.send(Err(msg));
-            None
-        }
-    }
-}
-
-/// Starts shard 0: it reads the disk (snapshot and log), tells `recovered` what it
-/// found, builds its tree, runs the commit pipeline (or the ensemble peer) and serves.
+/// Starts shard 0: it reads the disk (snapshot and log), builds the tree, hands it to
+/// `recovered` for the other shards, runs the commit pipeline (or the ensemble peer)
+/// and serves.
 fn spawn_commit_shard(
     placement: Placement,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-    recovered_tx: std::sync::mpsc::Sender<Result<Arc<crate::storage::Recovered>, String>>,
+    recovered_tx: std::sync::mpsc::Sender<Result<Arc<SharedTree>, String>>,
     commit_links: CommitLinks,
-    bind_addr: SocketAddr,
+    (bind_addr, shards): (SocketAddr, usize),
 ) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
     LocalExecutorBuilder::new(placement)
         .name("corral-0")
@@ -484,11 +463,17 @@ fn spawn_commit_shard(
             } else {
                 None
             };
-            let recovered = Arc::new(recovered);
-            let _ = recovered_tx.send(Ok(recovered.clone()));
-            let Some((tree, mapped)) = build_or_report(recovered, &ready) else {
-                return;
+            // The recovery (and its mapped snapshot) is let go once the tree is built.
+            let (tree, mapped) = match durability::build_tree(&recovered) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let _ = recovered_tx.send(Err(msg));
+                    return;
+                }
             };
+            drop(recovered);
+            let tree = SharedTree::new(tree, shards);
+            let _ = recovered_tx.send(Ok(tree.clone()));
             let commit = CommitSetup {
                 links: commit_links,
                 log,
@@ -499,7 +484,7 @@ fn spawn_commit_shard(
                 bind_addr,
                 shared,
                 ready,
-                (tree, mapped),
+                (tree.view(0), mapped),
                 None,
                 Some(commit),
             )
@@ -511,32 +496,25 @@ fn spawn_commit_shard(
         })
 }
 
-/// Starts shard `shard` (not 0): it builds its replica from what shard 0 recovered,
-/// once connected to shard 0's pipeline, and serves on the port shard 0 bound.
+/// Starts shard `shard` (not 0): it reads the tree shard 0 built, once connected to
+/// shard 0's pipeline, and serves on the port shard 0 bound.
 fn spawn_shard(
     shard: usize,
     placement: Placement,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
     l: Links,
-    recovered: Arc<crate::storage::Recovered>,
+    tree: Arc<SharedTree>,
     addr_rx: std::sync::mpsc::Receiver<SocketAddr>,
 ) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
     LocalExecutorBuilder::new(placement)
         .name(&format!("corral-{shard}"))
         .io_memory(4 << 20)
         .spawn(move || async move {
-            // Connect to shard 0's pipeline before building: shard 0 connects once
-            // its own tree is built, so this shard builds after it, not beside it
-            // (a build is mostly faulting in fresh memory, and two at once
-            // contend). Shard 0 serves meanwhile: what it commits queues here.
             let links = ConnectedLinks {
                 to_commit: l.to_commit.connect().await,
                 batches: l.batches.connect().await,
                 snapshots: l.snapshots,
-            };
-            let Some((tree, mapped)) = build_or_report(recovered, &ready) else {
-                return;
             };
             // The port is known once shard 0 has bound it.
             let Ok(addr) = addr_rx.recv() else {
@@ -547,7 +525,7 @@ fn spawn_shard(
                 addr,
                 shared,
                 ready,
-                (tree, mapped),
+                (tree.view(shard), None),
                 Some(links),
                 None,
             )
@@ -599,7 +577,7 @@ async fn shard_main(
     addr: SocketAddr,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-    (tree, mapped): (DataTree, Option<(usize, usize)>),
+    (tree, mapped): (TreeView, Option<(usize, usize)>),
     links: Option<ConnectedLinks>,
     commit: Option<CommitSetup>,
 ) {
@@ -677,10 +655,13 @@ async fn shard_main(
             .filter(|_| config.is_distributed())
             .map(|q| (bytes::Bytes::from(q.to_config_string()), q.version)),
     };
-    let mut shard = Shard::new(id, shard_cfg);
-    shard.tree = tree;
-    if let Some((c, v)) = &shard.cfg.config_node {
-        shard.tree.init_config_node(c.clone(), *v, now_wall_ms());
+    let mut shard = Shard::new(id, shard_cfg, tree);
+    if let (Some((c, v)), true) = (&shard.cfg.config_node, id == 0) {
+        let _write = shard.tree.write();
+        shard
+            .tree
+            .get_mut()
+            .init_config_node(c.clone(), *v, now_wall_ms());
     }
     let rt = Rc::new(Runtime {
         shard: RefCell::new(shard),
@@ -693,7 +674,6 @@ async fn shard_main(
         seen_resets: RefCell::default(),
         bound_port: std::cell::Cell::new(local.port()),
         published,
-        applied: Default::default(),
         serving,
         restores,
         snapshots: Default::default(),

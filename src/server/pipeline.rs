@@ -47,12 +47,12 @@ pub(super) async fn receive_from_shard(
 pub(super) async fn commit_task(
     rt: Rc<Runtime>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
-    to_shards: Vec<shared_channel::SharedSender<Batch>>,
+    to_shards: Vec<shared_channel::SharedSender<Wake>>,
     mut log: TxnLog<GlommioBackend>,
 ) {
-    // Snapshots are taken from the last shard's replica, off the commit pipeline's
-    // core (every replica holds the same txns, each logged before any shard has it);
-    // here only when this is the only shard.
+    // Snapshots are walked by the last shard, off the commit pipeline's core (every
+    // txn in the tree is logged before it is applied); here only when this is the
+    // only shard.
     let mut snapshotter = to_shards
         .is_empty()
         .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
@@ -65,7 +65,7 @@ pub(super) async fn commit_task(
             .expect("valid histogram bounds")
     });
     let mut log_stats_pending = false;
-    let mut senders: Vec<ConnectedSender<Batch>> = Vec::new();
+    let mut senders: Vec<ConnectedSender<Wake>> = Vec::new();
     for tx in to_shards {
         senders.push(tx.connect().await);
     }
@@ -76,7 +76,7 @@ pub(super) async fn commit_task(
         CommitCore::new(
             rt.config.prep_config(),
             rt.config.tick_time as i64,
-            &shard.tree,
+            shard.tree.get(),
             now_wall_ms(),
             0,
         )
@@ -131,7 +131,7 @@ pub(super) async fn commit_task(
         }
         let mut batch = {
             let shard = rt.shard.borrow();
-            core.build_batch(&shard.tree, now_wall, now_mono)
+            core.build_batch(shard.tree.get(), now_wall, now_mono)
         };
         if now_mono - last_reap >= reap_every {
             last_reap = now_mono;
@@ -139,7 +139,7 @@ pub(super) async fn commit_task(
             // Reaping runs against the tree after this batch; entries it finds that
             // this batch already changes are re-checked by prep_reap via the
             // outstanding changes.
-            batch.extend(core.reap(&shard.tree, now_wall));
+            batch.extend(core.reap(shard.tree.get(), now_wall));
         }
         if batch.is_empty() {
             continue;
@@ -180,16 +180,9 @@ pub(super) async fn commit_task(
         }
         let batch: Batch = Arc::new(batch);
         if let Some(z) = last {
-            // Before any shard can apply (and answer) the batch: a read anywhere after
-            // a reply showing it waits until its own shard has applied it too.
             rt.published.store(z, std::sync::atomic::Ordering::Release);
         }
-        for s in &senders {
-            if s.send(batch.clone()).await.is_err() {
-                tracing::error!("a shard stopped receiving committed batches");
-            }
-        }
-        rt.apply(&batch);
+        rt.apply(batch, &senders);
         if let Some(z) = last {
             core.applied(z);
         }
@@ -236,14 +229,14 @@ pub(super) async fn commit_task(
 pub(super) async fn restore_between_batches(
     rt: &Rc<Runtime>,
     log: &mut TxnLog<GlommioBackend>,
-    senders: &[ConnectedSender<Batch>],
+    senders: &[ConnectedSender<Wake>],
     req: RestoreRequest,
 ) -> Option<CommitCore> {
     let RestoreRequest { mut tree, reply } = req;
     let started = Instant::now();
     let before = log
         .last_zxid()
-        .max(rt.shard.borrow().tree.last_processed_zxid());
+        .max(rt.shard.borrow().tree.get().last_processed_zxid());
     let snapshot_zxid = tree.last_processed_zxid();
     let zxid = snapshot_zxid.max(before.saturating_add(1));
     tree.set_last_processed_zxid(zxid);
@@ -269,12 +262,7 @@ pub(super) async fn restore_between_batches(
     ]);
     rt.published
         .store(zxid, std::sync::atomic::Ordering::Release);
-    for s in senders {
-        if s.send(batch.clone()).await.is_err() {
-            tracing::error!("a shard stopped receiving committed batches");
-        }
-    }
-    rt.apply(&batch);
+    rt.apply(batch, senders);
     let now_mono = rt.now_mono_ms();
     let mut core = CommitCore::new(
         rt.config.prep_config(),
@@ -416,26 +404,29 @@ pub(super) async fn forward_outbox(rt: Rc<Runtime>, tx: ConnectedSender<ToCommit
     }
 }
 
-/// Shards other than 0: applies committed batches as they arrive (and on the last
-/// shard, takes the snapshots).
+/// Shards other than 0: delivers the outcomes shard 0 queued each time it says so
+/// (and on the last shard, takes the snapshots). A read that comes first delivers
+/// them itself (`Shard::sync`).
 pub(super) async fn apply_batches(
     rt: Rc<Runtime>,
-    rx: shared_channel::ConnectedReceiver<Batch>,
+    rx: shared_channel::ConnectedReceiver<Wake>,
     snapshots: bool,
 ) {
     let mut snapshotter =
         snapshots.then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
-    while let Some(batch) = rx.recv().await {
-        // Shard 0 moved `published` past this batch before sending it, so a client told
-        // of its writes here finds them on any shard (its read there catches up).
-        rt.apply(&batch);
+    // Txns delivered here so far, whether by this task or by a read.
+    let mut counted = 0u64;
+    while rx.recv().await.is_some() {
+        let delivered = {
+            let mut shard = rt.shard.borrow_mut();
+            shard.now_ms = rt.now_mono_ms();
+            shard.deliver_queued();
+            shard.txns_delivered
+        };
         rt.flush_dirty();
         if let Some(s) = snapshotter.as_mut() {
-            let txns = batch
-                .iter()
-                .filter(|c| matches!(c, Committed::Txn { .. }))
-                .count();
-            s.after_batch(&rt, txns as u64);
+            s.after_batch(&rt, delivered - counted);
         }
+        counted = delivered;
     }
 }

@@ -1,15 +1,18 @@
-//! One shard's state: its own replica of the DataTree, its watches, and the protocol
-//! state of the connections it owns. Pure logic: the I/O layer (`conn.rs`, `mod.rs`)
-//! feeds it frames and committed batches and carries away the bytes it produces, so
-//! every rule here is unit-testable without sockets or executors.
+//! One shard's state: its view of the server's one tree (`one_tree.rs`), its watches,
+//! and the protocol state of the connections it owns. Pure logic: the I/O layer
+//! (`conn.rs`, `mod.rs`) feeds it frames and committed batches and carries away the
+//! bytes it produces, so every rule here is unit-testable without sockets or executors.
 //!
 //! Ordering rules (ZooKeeper's promises):
 //! - Per-session FIFO: each connection's requests are answered in the order sent. A read
-//!   queued behind a write runs only after the write's txn is applied to this shard's
-//!   tree, so it sees that write.
-//! - Watch events before data: applying a txn queues its watch notifications on the
-//!   watchers' connections before the reply to the write and before any read that runs
-//!   afterwards, so a client never sees a change before the event announcing it.
+//!   queued behind a write runs only after the write's txn is applied, so it sees that
+//!   write. The tree is applied a batch at a time, so a read pipelined between two writes
+//!   ([W1, R, W2]) must not find W2 in W1's batch: a write that follows a read still
+//!   waiting for an earlier write is held here until that read has run.
+//! - Watch events before data: a shard delivers every queued outcome (watch events,
+//!   replies) before it runs any read (`sync`), and runs the reads a reply released only
+//!   after the events of every batch the tree holds, so a client never sees a change
+//!   before the event announcing it.
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use std::collections::VecDeque;
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::messages::*;
+use super::one_tree::TreeView;
 use crate::acl::{self, AuthProviders};
 use crate::admin::LatencyStats;
 use crate::limits::Limits;
@@ -53,8 +57,15 @@ enum Phase {
 
 #[derive(Debug)]
 enum Pending {
-    /// Sent to the commit shard; answered when its txn comes back applied.
-    Write { xid: i32, op: OpCode, at: i64 },
+    /// Sent to the commit shard (`held: None`); answered when its txn comes back
+    /// applied. `held`: not sent yet, because a read ahead of it waits for an earlier
+    /// write (see the module comment).
+    Write {
+        xid: i32,
+        op: OpCode,
+        at: i64,
+        held: Option<Box<WriteKind>>,
+    },
     /// Waiting for the writes ahead of it.
     Read { xid: i32, req: Request, at: i64 },
     /// A request that failed to decode, answered with `code` in its turn.
@@ -150,9 +161,28 @@ pub struct ShardStats {
     pub latency: LatencyStats,
 }
 
+/// Work a delivered reply released, run once every queued outcome is delivered.
+#[derive(Debug, Clone, Copy)]
+enum Released {
+    /// The reads (and held writes) at the head of a connection's queue.
+    Reads(ConnId),
+    /// What a connection pipelined behind its ConnectRequest.
+    Pipelined(ConnId),
+}
+
 pub struct Shard {
     pub id: usize,
-    pub tree: DataTree,
+    /// The server's tree: shard 0 owns (applies to) it, the others read it.
+    pub tree: TreeView,
+    /// Outcomes delivered here (see `TreeView::queued`).
+    delivered: u64,
+    /// The tree's zxid at the last outcome delivered here.
+    pub delivered_zxid: i64,
+    /// Txns delivered here since the start (what the snapshot schedule counts).
+    pub txns_delivered: u64,
+    /// Set while outcomes are delivered: released reads wait in `released`.
+    delivering: bool,
+    released: Vec<Released>,
     pub watches: WatchManager,
     pub conns: HashMap<ConnId, Conn>,
     /// Which local connection holds each session.
@@ -178,10 +208,22 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(id: usize, cfg: ShardConfig) -> Shard {
+    pub fn new(id: usize, cfg: ShardConfig, tree: TreeView) -> Shard {
+        assert_eq!(tree.shard(), id, "a shard's view of the tree is its own");
+        // What the owner applied before this shard existed had no clients here.
+        let (delivered, delivered_zxid) = {
+            let _r = tree.read();
+            tree.take_outcomes();
+            (tree.queued(), tree.get().last_processed_zxid())
+        };
         Shard {
             id,
-            tree: DataTree::new(),
+            tree,
+            delivered,
+            delivered_zxid,
+            txns_delivered: 0,
+            delivering: false,
+            released: Vec::new(),
             watches: WatchManager::new(),
             conns: HashMap::new(),
             session_conn: HashMap::new(),
@@ -300,6 +342,11 @@ impl Shard {
         };
         conn.stats.packets_received += 1;
         self.stats.packets_received += 1;
+        let _read = self.tree.read();
+        self.sync();
+        let Some(conn) = self.conns.get(&id) else {
+            return Ok(());
+        };
         match conn.phase {
             Phase::AwaitConnect => self.on_connect(id, frame),
             Phase::Connecting | Phase::Connected => self.on_request(id, frame),
@@ -310,7 +357,7 @@ impl Shard {
     fn on_connect(&mut self, id: ConnId, frame: &[u8]) -> Result<(), CloseReason> {
         let req = ConnectRequest::from_bytes(frame)
             .map_err(|e| CloseReason::Malformed(format!("ConnectRequest: {e}")))?;
-        let last = self.tree.last_processed_zxid();
+        let last = self.tree.get().last_processed_zxid();
         if req.last_zxid_seen > last {
             return Err(CloseReason::ZxidAhead {
                 seen: req.last_zxid_seen,
@@ -343,10 +390,11 @@ impl Shard {
                 xid: 0,
                 op: OpCode::CreateSession,
                 at: self.now_ms,
+                held: None,
             });
             return Ok(());
         }
-        let known = self.tree.session_timeout(req.session_id).is_some();
+        let known = self.tree.get().session_timeout(req.session_id).is_some();
         let passwd_ok = known && req.passwd[..] == session::password(req.session_id)[..];
         if known {
             // ZooKeeper closes the session's current connection before it checks the
@@ -381,6 +429,7 @@ impl Shard {
             xid: 0,
             op: OpCode::CreateSession,
             at: self.now_ms,
+            held: None,
         });
         Ok(())
     }
@@ -408,7 +457,7 @@ impl Shard {
             return;
         }
         let timeout = self.conns[&id].timeout;
-        if valid && self.tree.session_timeout(session_id).is_some() {
+        if valid && self.tree.get().session_timeout(session_id).is_some() {
             self.finish_session_init(id, session_id, timeout);
         } else {
             // What was pipelined behind the ConnectRequest is never answered.
@@ -434,7 +483,22 @@ impl Shard {
         self.touched.insert(session_id);
         let passwd = Bytes::copy_from_slice(&session::password(session_id));
         self.send_connect_response(id, timeout, session_id, passwd);
-        let queued: Vec<Pending> = self.conns.get_mut(&id).unwrap().queue.drain(..).collect();
+        if self.delivering {
+            self.released.push(Released::Pipelined(id));
+        } else {
+            self.dispatch_pipelined(id);
+        }
+    }
+
+    /// Routes what a connection pipelined behind its ConnectRequest, in order.
+    fn dispatch_pipelined(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.phase != Phase::Connected {
+            return;
+        }
+        let queued: Vec<Pending> = conn.queue.drain(..).collect();
         for p in queued {
             match p {
                 Pending::Read { xid, req, .. } => {
@@ -546,7 +610,7 @@ impl Shard {
                     return;
                 };
                 if conn.queue.is_empty() {
-                    let zxid = self.tree.last_processed_zxid();
+                    let zxid = self.tree.get().last_processed_zxid();
                     self.reply_header(id, xid, zxid, code);
                 } else {
                     self.outstanding += 1;
@@ -584,10 +648,26 @@ impl Shard {
         };
         let conn = self.conns.get_mut(&id).unwrap();
         if let Some(kind) = kind {
+            // Behind a read that waits for an earlier write: held until that read ran
+            // (see the module comment).
+            let hold = conn
+                .queue
+                .iter()
+                .any(|p| matches!(p, Pending::Read { .. } | Pending::Fail { .. }));
+            if hold {
+                conn.queue.push_back(Pending::Write {
+                    xid,
+                    op,
+                    at: self.now_ms,
+                    held: Some(Box::new(kind)),
+                });
+                return;
+            }
             conn.queue.push_back(Pending::Write {
                 xid,
                 op,
                 at: self.now_ms,
+                held: None,
             });
             self.outbox.items.push(WriteItem {
                 origin: Origin {
@@ -758,7 +838,7 @@ impl Shard {
     /// Runs a request that is served on this shard: reads, pings and watch management.
     fn exec_read(&mut self, id: ConnId, xid: i32, req: Request, at: i64) {
         self.record_latency(id, req.opcode(), at);
-        let zxid = self.tree.last_processed_zxid();
+        let zxid = self.tree.get().last_processed_zxid();
         let Some(conn) = self.conns.get(&id) else {
             return;
         };
@@ -832,7 +912,7 @@ impl Shard {
                 self.reply(id, ReplyHeader { xid, zxid, err: 0 }, Some(&rsp));
             }
             req => {
-                let outcome = request::process_read(&self.tree, session_id, &conn.auth, &req);
+                let outcome = request::process_read(self.tree.get(), session_id, &conn.auth, &req);
                 match outcome.watch {
                     Some(WatchRegistration::Data(p)) => self.watches.add_data_watch(&p, id),
                     Some(WatchRegistration::Child(p)) => self.watches.add_child_watch(&p, id),
@@ -860,7 +940,7 @@ impl Shard {
         recursive: &[String],
     ) {
         for p in data {
-            match self.tree.stat(p) {
+            match self.tree.get().stat(p) {
                 None => self.notify(id, EventType::NodeDeleted, p, -1),
                 Some(s) if s.mzxid > relative_zxid => {
                     self.notify(id, EventType::NodeDataChanged, p, -1)
@@ -869,13 +949,13 @@ impl Shard {
             }
         }
         for p in exist {
-            match self.tree.stat(p) {
+            match self.tree.get().stat(p) {
                 Some(_) => self.notify(id, EventType::NodeCreated, p, -1),
                 None => self.watches.add_data_watch(p, id),
             }
         }
         for p in child {
-            match self.tree.stat(p) {
+            match self.tree.get().stat(p) {
                 None => self.notify(id, EventType::NodeDeleted, p, -1),
                 Some(s) if s.pzxid > relative_zxid => {
                     self.notify(id, EventType::NodeChildrenChanged, p, -1)
@@ -943,28 +1023,102 @@ impl Shard {
         self.scratch_event = frame;
     }
 
-    /// Applies a committed batch to this shard: tree, watches, replies.
-    pub fn apply_batch(&mut self, batch: &[Committed]) {
-        let mut triggers = Vec::new();
-        for entry in batch {
+    /// The owner (shard 0) only: applies a committed batch to the tree, queues its
+    /// outcome for every other shard, and delivers it here. Returns the outcome and
+    /// the count of outcomes queued so far (for the other shards' wake-up).
+    pub fn apply_batch(&mut self, batch: Batch) -> (Arc<Applied>, u64) {
+        let (applied, queued) = {
+            let _write = self.tree.write();
+            let applied = Arc::new(apply_to_tree(
+                self.tree.get_mut(),
+                batch,
+                self.cfg.config_node.as_ref(),
+            ));
+            let queued = self.tree.queue_outcome(&applied);
+            (applied, queued)
+        };
+        self.delivering = true;
+        self.deliver(&applied);
+        self.delivering = false;
+        self.delivered = queued;
+        self.run_released();
+        (applied, queued)
+    }
+
+    /// A shard other than the owner: delivers every outcome queued for it, within the
+    /// read scope its caller holds (the tree cannot move meanwhile, so what is queued
+    /// is exactly what the tree holds beyond what was delivered). Returns the txns
+    /// delivered.
+    fn sync(&mut self) -> usize {
+        if self.tree.is_owner() {
+            return 0;
+        }
+        let queued = self.tree.queued();
+        if queued == self.delivered {
+            return 0;
+        }
+        let outcomes = self.tree.take_outcomes();
+        assert_eq!(
+            self.delivered + outcomes.len() as u64,
+            queued,
+            "shard {}: outcomes lost between the owner and this shard",
+            self.id
+        );
+        self.delivering = true;
+        let mut txns = 0;
+        for a in &outcomes {
+            txns += a.results.len();
+            self.deliver(a);
+        }
+        self.delivering = false;
+        self.delivered = queued;
+        self.run_released();
+        txns
+    }
+
+    /// Delivers what the owner queued for this shard (woken by it); returns the txns
+    /// delivered by this call.
+    pub fn deliver_queued(&mut self) -> usize {
+        let _read = self.tree.read();
+        self.sync()
+    }
+
+    /// Runs `f` on the tree, in a read scope of this shard.
+    pub fn with_tree<R>(&self, f: impl FnOnce(&DataTree) -> R) -> R {
+        let _read = self.tree.read();
+        f(self.tree.get())
+    }
+
+    /// Delivers one batch's outcome to this shard's connections: watch events,
+    /// replies, sessions. Reads the replies release wait in `released`.
+    fn deliver(&mut self, a: &Applied) {
+        let mut txn = 0usize;
+        let mut from = 0usize;
+        for entry in a.batch.iter() {
             match entry {
-                Committed::Txn { hdr, txn, origin } => {
-                    triggers.clear();
-                    let result = request::apply(&mut self.tree, hdr, txn, &mut triggers);
-                    for t in &triggers {
+                Committed::Txn {
+                    hdr,
+                    txn: t,
+                    origin,
+                } => {
+                    let to = a.trigger_ends[txn] as usize;
+                    for trigger in &a.triggers[from..to] {
                         let mut ws = std::mem::take(&mut self.scratch_watchers);
                         ws.clear();
-                        self.watches.trigger(&t.path, t.event, &mut ws);
+                        self.watches.trigger(&trigger.path, trigger.event, &mut ws);
                         if !ws.is_empty() {
-                            self.notify_watchers(&ws, t, hdr.zxid);
+                            self.notify_watchers(&ws, trigger, hdr.zxid);
                         }
                         self.scratch_watchers = ws;
                     }
-                    self.after_txn(hdr, txn, origin, &result);
+                    from = to;
+                    self.delivered_zxid = hdr.zxid;
+                    self.after_txn(hdr, t, origin, &a.results[txn]);
+                    txn += 1;
                 }
                 Committed::Sync { origin, path } => {
                     if origin.shard == self.id {
-                        let zxid = self.tree.last_processed_zxid();
+                        let zxid = self.delivered_zxid;
                         if self.pop_write(origin.conn, origin.xid) {
                             self.reply(
                                 origin.conn,
@@ -985,12 +1139,9 @@ impl Shard {
                     }
                 }
                 Committed::Install(tree) => {
-                    self.tree = (*tree.0).clone();
+                    // The owner replaced the tree in `apply_to_tree`.
                     self.tree_generation += 1;
-                    if let Some((c, v)) = &self.cfg.config_node {
-                        self.tree
-                            .init_config_node(c.clone(), *v, super::now_wall_ms());
-                    }
+                    self.delivered_zxid = tree.0.last_processed_zxid();
                 }
                 Committed::CloseAll => {
                     let ids: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -1016,6 +1167,23 @@ impl Shard {
                 }
             }
         }
+        self.delivered_zxid = a.zxid;
+        self.txns_delivered += a.results.len() as u64;
+    }
+
+    /// Runs what delivered replies released, now that every queued event is out.
+    fn run_released(&mut self) {
+        let mut released = std::mem::take(&mut self.released);
+        for r in released.drain(..) {
+            match r {
+                Released::Reads(id) => self.drain_reads(id),
+                Released::Pipelined(id) => self.dispatch_pipelined(id),
+            }
+        }
+        // Put back the (empty) buffer unless running the reads released more.
+        if self.released.is_empty() {
+            self.released = released;
+        }
     }
 
     /// A write of ours that was not logged (the disk is full), so never applied:
@@ -1032,7 +1200,7 @@ impl Shard {
         if !self.pop_write(o.conn, o.xid) {
             return;
         }
-        let zxid = self.tree.last_processed_zxid();
+        let zxid = self.tree.get().last_processed_zxid();
         self.reply_header(o.conn, o.xid, zxid, err);
         self.drain_reads(o.conn);
     }
@@ -1125,7 +1293,12 @@ impl Shard {
             return false;
         };
         match conn.queue.front() {
-            Some(&Pending::Write { xid: x, op, at }) if x == xid => {
+            Some(&Pending::Write {
+                xid: x,
+                op,
+                at,
+                held: None,
+            }) if x == xid => {
                 conn.queue.pop_front();
                 self.outstanding -= 1;
                 self.record_latency(id, op, at);
@@ -1139,8 +1312,14 @@ impl Shard {
         }
     }
 
-    /// Runs the reads that were waiting for the writes ahead of them.
+    /// Runs the reads that were waiting for the writes ahead of them, then sends the
+    /// writes held behind them (up to the next read that must wait). While outcomes
+    /// are being delivered, only notes the connection for `run_released`.
     fn drain_reads(&mut self, id: ConnId) {
+        if self.delivering {
+            self.released.push(Released::Reads(id));
+            return;
+        }
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
@@ -1149,17 +1328,48 @@ impl Shard {
                 conn.queue.front(),
                 Some(Pending::Read { .. } | Pending::Fail { .. })
             ) {
+                self.send_held(id);
                 return;
             }
             self.outstanding -= 1;
             match conn.queue.pop_front() {
                 Some(Pending::Read { xid, req, at }) => self.exec_read(id, xid, req, at),
                 Some(Pending::Fail { xid, code, at }) => {
-                    let zxid = self.tree.last_processed_zxid();
+                    let zxid = self.tree.get().last_processed_zxid();
                     self.reply_header(id, xid, zxid, code);
                     self.record_latency(id, OpCode::Error, at);
                 }
                 _ => unreachable!("checked above"),
+            }
+        }
+    }
+
+    /// Sends the held writes at the head of `id`'s queue, up to the first read: the
+    /// reads ahead of them have run.
+    fn send_held(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.phase == Phase::Closing {
+            return;
+        }
+        for p in conn.queue.iter_mut() {
+            match p {
+                Pending::Read { .. } | Pending::Fail { .. } => break,
+                Pending::Write { xid, held, .. } => {
+                    if let Some(kind) = held.take() {
+                        self.outbox.items.push(WriteItem {
+                            origin: Origin {
+                                shard: self.id,
+                                conn: id,
+                                xid: *xid,
+                            },
+                            session_id: conn.session_id,
+                            auth: conn.auth.clone(),
+                            kind: *kind,
+                        });
+                    }
+                }
             }
         }
     }
@@ -1173,6 +1383,40 @@ impl Shard {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// The owner's half of a batch: applies it to the tree and keeps what every shard
+/// needs to deliver it (replies' results, watch triggers).
+fn apply_to_tree(tree: &mut DataTree, batch: Batch, config_node: Option<&(Bytes, i64)>) -> Applied {
+    let txns = batch
+        .iter()
+        .filter(|c| matches!(c, Committed::Txn { .. }))
+        .count();
+    let mut results = Vec::with_capacity(txns);
+    let mut triggers = Vec::new();
+    let mut trigger_ends = Vec::with_capacity(txns);
+    for entry in batch.iter() {
+        match entry {
+            Committed::Txn { hdr, txn, .. } => {
+                results.push(request::apply(tree, hdr, txn, &mut triggers));
+                trigger_ends.push(triggers.len() as u32);
+            }
+            Committed::Install(t) => {
+                *tree = (*t.0).clone();
+                if let Some((c, v)) = config_node {
+                    tree.init_config_node(c.clone(), *v, super::now_wall_ms());
+                }
+            }
+            _ => {}
+        }
+    }
+    Applied {
+        zxid: tree.last_processed_zxid(),
+        batch,
+        results,
+        triggers,
+        trigger_ends,
     }
 }
 

@@ -7,7 +7,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::commit::{batch_last_zxid, CommitCore};
-use super::messages::ConnId;
+use super::messages::{Committed, ConnId};
+use super::one_tree::SharedTree;
 use super::shard::{CloseReason, Shard, ShardConfig};
 use crate::acl::AuthProviders;
 use crate::limits::Limits;
@@ -41,7 +42,10 @@ impl Sim {
             auth: AuthProviders::default(),
             config_node: None,
         };
-        let shards: Vec<Shard> = (0..shards).map(|i| Shard::new(i, cfg.clone())).collect();
+        let tree = SharedTree::new(crate::tree::DataTree::new(), shards);
+        let shards: Vec<Shard> = (0..shards)
+            .map(|i| Shard::new(i, cfg.clone(), tree.view(i)))
+            .collect();
         let core = CommitCore::new(
             PrepConfig {
                 extended_types: true,
@@ -49,7 +53,7 @@ impl Sim {
                 max_buffer: 0xfffff,
             },
             100,
-            &shards[0].tree,
+            shards[0].tree.get(),
             1_700_000_000_000,
             0,
         );
@@ -128,7 +132,7 @@ impl Sim {
                 }
             }
             let batch = self.core.build_batch(
-                &self.shards[0].tree,
+                self.shards[0].tree.get(),
                 1_700_000_000_000 + self.now_ms,
                 self.now_ms,
             );
@@ -143,12 +147,20 @@ impl Sim {
                 }
                 None => batch,
             };
-            for s in &mut self.shards {
-                s.apply_batch(&batch);
-            }
-            if let Some(z) = batch_last_zxid(&batch) {
+            let last = batch_last_zxid(&batch);
+            self.apply(batch);
+            if let Some(z) = last {
                 self.core.applied(z);
             }
+        }
+    }
+
+    /// Shard 0 applies a committed batch; every other shard delivers it, as when the
+    /// owner's wake-up reaches it.
+    pub fn apply(&mut self, batch: Vec<Committed>) {
+        self.shards[0].apply_batch(std::sync::Arc::new(batch));
+        for s in &mut self.shards[1..] {
+            s.deliver_queued();
         }
     }
 

@@ -20,8 +20,8 @@ fn sessions_are_created_through_the_commit_shard_with_zookeepers_password() {
     assert_eq!(&pa[..], &crate::session::password(a)[..]);
     // Both replicas know both sessions.
     for s in &sim.shards {
-        assert!(s.tree.session_timeout(a).is_some());
-        assert!(s.tree.session_timeout(b).is_some());
+        assert!(s.with_tree(|t| t.session_timeout(a)).is_some());
+        assert!(s.with_tree(|t| t.session_timeout(b)).is_some());
     }
 }
 
@@ -85,6 +85,85 @@ fn a_watch_event_comes_before_any_reply_that_shows_the_change() {
     );
 }
 
+fn set_data(path: &str, data: &'static [u8]) -> SetDataRequest {
+    SetDataRequest {
+        path: path.into(),
+        data: bytes::Bytes::from_static(data),
+        version: -1,
+    }
+}
+
+/// With one tree applied a batch at a time, a read pipelined between two writes of one
+/// session sees the first and not the second: the second is held until the read ran,
+/// so the two are never in one batch.
+#[test]
+fn a_read_between_two_pipelined_writes_sees_the_first_only() {
+    for shard in [0, 1] {
+        let mut sim = Sim::new(2);
+        let (c, _, _) = sim.session(shard);
+        sim.send(shard, c, 1, OpCode::Create, &create_req("/a", b"0", 0))
+            .unwrap();
+        sim.pump();
+        let _ = sim.frames(shard, c);
+        sim.send(shard, c, 2, OpCode::SetData, &set_data("/a", b"1"))
+            .unwrap();
+        sim.send(shard, c, 3, OpCode::GetData, &get_data("/a", false))
+            .unwrap();
+        sim.send(shard, c, 4, OpCode::SetData, &set_data("/a", b"2"))
+            .unwrap();
+        sim.send(shard, c, 5, OpCode::GetData, &get_data("/a", false))
+            .unwrap();
+        sim.pump();
+        let f = sim.frames(shard, c);
+        let xids: Vec<i32> = f.iter().map(|f| f.hdr.xid).collect();
+        assert_eq!(xids, [2, 3, 4, 5]);
+        let read = |f: &Frame| GetDataResponse::from_bytes(&f.body).unwrap().data;
+        assert_eq!(&read(&f[1])[..], b"1", "the read between the writes");
+        assert_eq!(&read(&f[3])[..], b"2");
+        assert!(f[1].hdr.zxid < f[2].hdr.zxid);
+    }
+}
+
+/// The owner applies a batch before another shard has delivered it: a read arriving
+/// there first delivers the batch's watch events, so its reply never shows a change
+/// before the event announcing it.
+#[test]
+fn a_read_on_a_shard_behind_the_tree_delivers_the_events_first() {
+    let mut sim = Sim::new(2);
+    let (w, _, _) = sim.session(1);
+    let (c, _, _) = sim.session(0);
+    sim.send(0, c, 1, OpCode::Create, &create_req("/n", b"old", 0))
+        .unwrap();
+    sim.pump();
+    sim.send(1, w, 1, OpCode::GetData, &get_data("/n", true))
+        .unwrap();
+    let _ = sim.frames(1, w);
+    sim.send(0, c, 2, OpCode::SetData, &set_data("/n", b"new"))
+        .unwrap();
+    // Only the owner applies; shard 1 has not been woken.
+    let msg = sim.shards[0].take_outbox().unwrap();
+    sim.core.on_input(msg, sim.now_ms);
+    let batch = sim.shards[0].with_tree(|t| {
+        sim.core
+            .build_batch(t, 1_700_000_000_000 + sim.now_ms, sim.now_ms)
+    });
+    sim.shards[0].apply_batch(std::sync::Arc::new(batch));
+    assert!(sim.frames(1, w).is_empty(), "shard 1 delivered nothing yet");
+    sim.send(1, w, 2, OpCode::GetData, &get_data("/n", false))
+        .unwrap();
+    let f = sim.frames(1, w);
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0].hdr.xid, xid::NOTIFICATION);
+    assert_eq!(f[1].hdr.xid, 2);
+    assert_eq!(
+        &GetDataResponse::from_bytes(&f[1].body).unwrap().data[..],
+        b"new"
+    );
+    // The wake-up that comes later finds nothing more to deliver.
+    assert_eq!(sim.shards[1].deliver_queued(), 0);
+    assert!(sim.frames(1, w).is_empty());
+}
+
 #[test]
 fn resuming_a_session_on_another_shard_closes_the_old_connection() {
     let mut sim = Sim::new(2);
@@ -106,20 +185,17 @@ fn a_session_expired_but_not_yet_applied_here_is_not_resumed() {
     let (old, id, pw) = sim.session(0);
     sim.now_ms += 30_000;
     // The commit core expires the session; its closeSession is not applied yet.
-    let expiry = sim.core.build_batch(
-        &sim.shards[0].tree,
-        1_700_000_000_000 + sim.now_ms,
-        sim.now_ms,
-    );
+    let expiry = sim.shards[0].with_tree(|t| {
+        sim.core
+            .build_batch(t, 1_700_000_000_000 + sim.now_ms, sim.now_ms)
+    });
     assert_eq!(expiry.len(), 1, "the expiry's closeSession");
-    assert!(sim.shards[1].tree.session_timeout(id).is_some());
+    assert!(sim.shards[1].with_tree(|t| t.session_timeout(id)).is_some());
     let c = sim.open(1);
     let rsp = sim.connect(1, c, id, &pw);
     assert_eq!((rsp.session_id, rsp.time_out), (0, 0));
     assert!(sim.is_closing(1, c));
-    for s in &mut sim.shards {
-        s.apply_batch(&expiry);
-    }
+    sim.apply(expiry);
     assert!(sim.is_closing(0, old));
 }
 
@@ -211,7 +287,7 @@ fn closing_a_session_deletes_its_ephemerals_and_tells_watchers() {
     let ev = WatcherEvent::from_bytes(&f[0].body).unwrap();
     assert_eq!(ev.r#type, EventType::NodeDeleted as i32);
     for s in &sim.shards {
-        assert!(s.tree.stat("/e").is_none());
+        assert!(s.with_tree(|t| t.stat("/e")).is_none());
     }
 }
 
@@ -224,8 +300,8 @@ fn expired_sessions_lose_their_ephemerals() {
     sim.pump();
     sim.advance(30_000);
     for s in &sim.shards {
-        assert!(s.tree.stat("/x").is_none());
-        assert!(s.tree.session_timeout(id).is_none());
+        assert!(s.with_tree(|t| t.stat("/x")).is_none());
+        assert!(s.with_tree(|t| t.session_timeout(id)).is_none());
     }
     assert!(sim.is_closing(1, c));
 }
@@ -421,8 +497,8 @@ fn a_full_disk_answers_writes_throttled_keeps_reads_and_resumes() {
         b"v"
     );
     for s in &sim.shards {
-        assert!(s.tree.stat("/lost").is_none());
-        assert_eq!(s.tree.last_processed_zxid(), kept_zxid);
+        assert!(s.with_tree(|t| t.stat("/lost")).is_none());
+        assert_eq!(s.with_tree(|t| t.last_processed_zxid()), kept_zxid);
     }
     assert!(
         sim.frames(0, w).is_empty(),
@@ -457,14 +533,14 @@ fn a_full_disk_closes_a_new_sessions_connection() {
     assert!(sim.frames(1, c).is_empty(), "no ConnectResponse");
     assert!(sim.is_closing(1, c));
     for s in &sim.shards {
-        assert!(s.tree.sessions().is_empty());
+        assert!(s.with_tree(|t| t.sessions()).is_empty());
     }
     // Nothing is left to expire, and a reconnect once space returns works.
     sim.disk_full = false;
     sim.advance(30_000);
     let (_, id, _) = sim.session(1);
     assert_ne!(id, 0);
-    assert_eq!(sim.shards[0].tree.sessions().len(), 1);
+    assert_eq!(sim.shards[0].with_tree(|t| t.sessions()).len(), 1);
 }
 
 #[test]
@@ -506,15 +582,15 @@ fn a_refused_close_or_expiry_leaves_the_session_and_is_retried() {
     // Now it times out while the disk is full: the expiry is refused too.
     sim.advance(30_000);
     for s in &sim.shards {
-        assert!(s.tree.session_timeout(id).is_some());
-        assert!(s.tree.stat("/e").is_some());
+        assert!(s.with_tree(|t| t.session_timeout(id)).is_some());
+        assert!(s.with_tree(|t| t.stat("/e")).is_some());
     }
     // Once space returns the expiry is retried at the next tick.
     sim.disk_full = false;
     sim.advance(100);
     for s in &sim.shards {
-        assert!(s.tree.session_timeout(id).is_none());
-        assert!(s.tree.stat("/e").is_none());
+        assert!(s.with_tree(|t| t.session_timeout(id)).is_none());
+        assert!(s.with_tree(|t| t.stat("/e")).is_none());
     }
     assert!(sim.is_closing(0, c));
 }

@@ -215,8 +215,11 @@ pub struct DataTree {
     /// `nodeDataSize`: path lengths plus data lengths, kept as ZooKeeper keeps it.
     data_size: u64,
     last_processed_zxid: i64,
-    /// Paths changed since a snapshot walk started (`None` when no walk runs).
-    changed: Option<HashSet<Box<str>>>,
+    /// Paths changed since a snapshot walk started (`None` when no walk runs). Behind
+    /// a mutex because the walk runs on a shard that only reads the tree (under its
+    /// reader flag), while the owner's applies note changes under the writer flag: the
+    /// two never overlap, the mutex only makes that visible to the compiler.
+    changed: snapshot_walk::ChangeRecord,
 }
 
 impl Default for DataTree {
@@ -238,7 +241,7 @@ impl DataTree {
             quotas: QuotaPaths::default(),
             data_size: 0,
             last_processed_zxid: 0,
-            changed: None,
+            changed: Default::default(),
         };
         // Built-in nodes have all-zero stats and the uncounted open ACL; children are
         // added without touching cversion, so "/" shows cversion -1 and "/zookeeper" -2.

@@ -16,7 +16,10 @@
 //! whatever is added or removed around it.
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ahash::AHashSet as HashSet;
 
 use super::{DataTree, Node};
 use crate::proto::Acl;
@@ -35,11 +38,32 @@ struct Frame {
     after: Option<Box<str>>,
 }
 
+/// The paths changed while a walk runs. A copy of the tree starts with no walk.
+#[derive(Default)]
+pub(super) struct ChangeRecord {
+    /// Whether a walk runs: checked on every change without taking the lock.
+    on: AtomicBool,
+    paths: Mutex<Option<HashSet<Box<str>>>>,
+}
+
+impl Clone for ChangeRecord {
+    fn clone(&self) -> Self {
+        ChangeRecord::default()
+    }
+}
+
+impl ChangeRecord {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HashSet<Box<str>>>> {
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl DataTree {
     /// Starts a walk and the record of changed paths. One walk at a time: starting
     /// another drops the record of the first.
-    pub fn start_snapshot_walk(&mut self) -> SnapshotWalk {
-        self.changed = Some(Default::default());
+    pub fn start_snapshot_walk(&self) -> SnapshotWalk {
+        *self.changed.lock() = Some(Default::default());
+        self.changed.on.store(true, Ordering::Relaxed);
         SnapshotWalk {
             stack: Vec::new(),
             started: false,
@@ -108,8 +132,8 @@ impl DataTree {
 
     /// The paths changed since the walk started or since the last call, unordered;
     /// the record goes on.
-    pub fn take_snapshot_changes(&mut self) -> Vec<Box<str>> {
-        match self.changed.as_mut() {
+    pub fn take_snapshot_changes(&self) -> Vec<Box<str>> {
+        match self.changed.lock().as_mut() {
             Some(c) => c.drain().collect(),
             None => Vec::new(),
         }
@@ -117,8 +141,10 @@ impl DataTree {
 
     /// Ends the record and hands back the paths changed since the last
     /// `take_snapshot_changes`.
-    pub fn finish_snapshot_walk(&mut self) -> Vec<Box<str>> {
+    pub fn finish_snapshot_walk(&self) -> Vec<Box<str>> {
+        self.changed.on.store(false, Ordering::Relaxed);
         self.changed
+            .lock()
             .take()
             .map(|c| c.into_iter().collect())
             .unwrap_or_default()
@@ -126,12 +152,15 @@ impl DataTree {
 
     /// Whether a walk's record of changes is on.
     pub fn snapshot_walk_running(&self) -> bool {
-        self.changed.is_some()
+        self.changed.on.load(Ordering::Relaxed)
     }
 
     /// Notes a changed path while a walk runs ("" is the root).
     pub(super) fn note_change(&mut self, path: &str) {
-        if let Some(c) = self.changed.as_mut() {
+        if !self.changed.on.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(c) = self.changed.lock().as_mut() {
             let key = if path.is_empty() { "/" } else { path };
             if !c.contains(key) {
                 c.insert(key.into());
