@@ -103,7 +103,7 @@ pub struct Board {
 pub struct ShardMetrics {
     /// Committed txns (up to the last zxid shard 0 published) not applied here yet.
     pub apply_lag_txns: u64,
-    /// The tree's counts; published by shard 0 only (every replica holds the same).
+    /// The tree's counts; published by shard 0 only (the tree's owner; every shard reads the same tree).
     pub tree: Option<crate::admin::prometheus::TreeFacts>,
 }
 

@@ -1,7 +1,7 @@
 //! The commit pipeline's logic, owned by shard 0: the one place that assigns zxids and
 //! session ids, preps write requests into txns, and tracks session expiry. Pure logic:
 //! the runtime feeds it the shards' batches and the clocks, and carries its committed
-//! batches to every shard (shard 0's own tree included).
+//! batches to the tree (applied once, on shard 0) and to every shard's clients.
 //!
 //! Where storage slots in: `build_batch` (and `reap`) return txns that are prepped but
 //! not yet applied anywhere; the runtime appends them to the txn log and waits for the

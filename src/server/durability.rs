@@ -1,7 +1,7 @@
 //! The server's use of the storage engine beyond the log: recovering the state at start
-//! (shard 0 reads it, every shard builds its own tree from it), and taking fuzzy
-//! snapshots every `snapCount` txns without holding up commits (on the last shard, off
-//! the commit pipeline's core; see `commit_task`). (Logging each batch before it is applied or
+//! (shard 0 reads it and builds the server's one tree), and taking fuzzy snapshots every
+//! `snapCount` txns, holding up commits for one step at most (on the last shard, off the
+//! commit pipeline's core; see `commit_task`). (Logging each batch before it is applied or
 //! answered is in `commit_task`.)
 
 use std::cell::Cell;

@@ -177,7 +177,7 @@ struct Pipeline {
     revalidating: HashMap<i64, VecDeque<Origin>>,
     session_ids: SessionIdGenerator,
     /// Snapshots are taken here only when shard 0 is the only shard (otherwise on the
-    /// last shard's replica, as in standalone mode).
+    /// last shard, as in standalone mode).
     snapshotter: Option<durability::Snapshotter>,
     my_sid: Sid,
     state: ServerState,

@@ -96,7 +96,7 @@ pub enum Committed {
         valid: bool,
     },
     /// An ensemble member synced to its leader by a snapshot, or reloaded after a
-    /// truncation: every shard's tree becomes a copy of this one. No client is
+    /// truncation: the server's tree becomes a copy of this one. No client is
     /// connected then (a server that is not serving has closed them all).
     Install(InstalledTree),
     /// The server stopped serving (it lost its leader or its quorum): every client

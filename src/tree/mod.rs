@@ -1,7 +1,8 @@
-//! The DataTree: every znode of one replica, with ZooKeeper's Stat rules, the ACL
+//! The DataTree: every znode of the server, with ZooKeeper's Stat rules, the ACL
 //! cache, ephemerals per session, the sessions table, container/TTL bookkeeping and
 //! quota accounting. It changes only through `request::apply` (one committed txn at a
-//! time), so every shard's replica stays identical; reads and prep look at it directly.
+//! time, on the shard that owns it: `server/one_tree.rs`); reads and prep look at it
+//! directly.
 //!
 //! Semantics follow ZooKeeper's `DataTree.java`/`DataNode.java`. Two details worth
 //! knowing: a node stores the *create count* of its children as `cversion` (what
