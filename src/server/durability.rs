@@ -397,16 +397,18 @@ fn write_changes(tree: &DataTree, paths: &[Box<str>], w: &mut SnapshotWriter<Glo
 /// `storage::snapshot` and `tree::snapshot_walk`). The walk goes a step at a time with
 /// a timer sleep between steps, so batches commit meanwhile and the reactor is polled.
 async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storage::Result<Taken> {
-    let generation = {
-        let mut shard = rt.shard.borrow_mut();
-        shard.deliver_queued();
-        shard.tree_generation
-    };
     // An ensemble member may replace its tree (a SNAP from its leader) while the walk
     // sleeps between steps: the walk of the old tree is then abandoned.
-    let (start_zxid, mut walk) = on_tree(rt, generation, |t| {
-        (t.last_processed_zxid(), t.start_snapshot_walk())
-    })?;
+    let (generation, start_zxid, mut walk) = {
+        let shard = rt.shard.borrow();
+        let _read = shard.tree.read();
+        let t = shard.tree.get();
+        (
+            shard.tree.generation(),
+            t.last_processed_zxid(),
+            t.start_snapshot_walk(),
+        )
+    };
     let replaced = || on_tree(rt, generation, |_| ());
     let mut w = SnapshotWriter::create(GlommioBackend, dir, start_zxid).await?;
     let mut walked = 0u64;
@@ -476,28 +478,22 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
 }
 
 /// Runs `f` on the tree in a read scope of this shard (the owner's commits wait for
-/// it), once this shard has delivered what the tree holds: so an ensemble's
-/// replacement of the tree (a SNAP from its leader) shows here as a new generation, and
-/// the walk of the old tree stops with an error instead of going on in the new one.
+/// it, so it is one step); an error if the tree was replaced since the walk started
+/// (an ensemble's SNAP from its leader): the walk of the old tree stops instead of
+/// going on in the new one.
 fn on_tree<R>(
     rt: &Runtime,
     generation: u64,
     f: impl FnOnce(&DataTree) -> R,
 ) -> crate::storage::Result<R> {
-    let r = {
-        let mut shard = rt.shard.borrow_mut();
-        let _read = shard.tree.read();
-        shard.deliver_queued();
-        if shard.tree_generation != generation {
-            Err(crate::storage::StorageError::Invalid(
-                "the tree was replaced during the snapshot walk; abandoned".into(),
-            ))
-        } else {
-            Ok(f(shard.tree.get()))
-        }
-    };
-    rt.flush_dirty();
-    r
+    let shard = rt.shard.borrow();
+    let _read = shard.tree.read();
+    if shard.tree.generation() != generation {
+        return Err(crate::storage::StorageError::Invalid(
+            "the tree was replaced during the snapshot walk; abandoned".into(),
+        ));
+    }
+    Ok(f(shard.tree.get()))
 }
 
 /// This thread's CPU time in us (`CLOCK_THREAD_CPUTIME_ID`); 0 if unavailable.

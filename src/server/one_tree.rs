@@ -51,6 +51,10 @@ pub struct SharedTree {
     /// Outcomes queued so far, for every shard alike: changed only under the writer
     /// flag, so a reader compares it with what it delivered without taking the mutex.
     queued: Padded<AtomicU64>,
+    /// Bumped (under the writer flag) each time the tree is replaced by another (an
+    /// ensemble's SNAP, a restore): a snapshot walk of the old tree must not go on in
+    /// the new one.
+    generation: AtomicU64,
 }
 
 // SAFETY: the tree is reached only through `TreeView`, which gives `&DataTree` to a
@@ -76,6 +80,7 @@ impl SharedTree {
             readers: (0..shards).map(|_| Padded::default()).collect(),
             outcomes: (0..shards).map(|_| Padded::default()).collect(),
             queued: Padded::default(),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -230,6 +235,18 @@ impl TreeView {
         let n = shared.queued.0.load(Ordering::Relaxed) + 1;
         shared.queued.0.store(n, Ordering::Release);
         n
+    }
+
+    /// Counts a replacement of the tree (see `SharedTree::generation`). Only in the
+    /// owner's write scope.
+    pub fn replaced(&self) {
+        assert!(self.is_owner() && self.0.writing.get());
+        self.0.shared.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times the tree was replaced; stable within a read scope.
+    pub fn generation(&self) -> u64 {
+        self.0.shared.generation.load(Ordering::Relaxed)
     }
 
     /// Outcomes queued so far (see `SharedTree::queued`).

@@ -202,9 +202,6 @@ pub struct Shard {
     scratch_watchers: Vec<u64>,
     /// A WatchedEvent frame being copied to every watcher of one change.
     scratch_event: BytesMut,
-    /// Bumped whenever the tree is replaced by another (an ensemble's SNAP sync or
-    /// reload): a snapshot walk of the old tree must not go on in the new one.
-    pub tree_generation: u64,
 }
 
 impl Shard {
@@ -237,7 +234,6 @@ impl Shard {
             stats: ShardStats::default(),
             scratch_watchers: Vec::new(),
             scratch_event: BytesMut::new(),
-            tree_generation: 0,
         }
     }
 
@@ -1027,13 +1023,27 @@ impl Shard {
     /// outcome for every other shard, and delivers it here. Returns the outcome and
     /// the count of outcomes queued so far (for the other shards' wake-up).
     pub fn apply_batch(&mut self, batch: Batch) -> (Arc<Applied>, u64) {
+        // The node table grows before the writer flag is taken, so the other shards
+        // read on while it copies (creates: at most a few per txn; more only grow it in
+        // place, which is merely slower).
+        let room = self.tree.get().prepare_room(2 * batch.len() + 64);
         let (applied, queued) = {
             let _write = self.tree.write();
+            if let Some(room) = room {
+                self.tree.get_mut().install_room(room);
+            }
             let applied = Arc::new(apply_to_tree(
                 self.tree.get_mut(),
                 batch,
                 self.cfg.config_node.as_ref(),
             ));
+            if applied
+                .batch
+                .iter()
+                .any(|c| matches!(c, Committed::Install(_)))
+            {
+                self.tree.replaced();
+            }
             let queued = self.tree.queue_outcome(&applied);
             (applied, queued)
         };
@@ -1140,7 +1150,6 @@ impl Shard {
                 }
                 Committed::Install(tree) => {
                     // The owner replaced the tree in `apply_to_tree`.
-                    self.tree_generation += 1;
                     self.delivered_zxid = tree.0.last_processed_zxid();
                 }
                 Committed::CloseAll => {

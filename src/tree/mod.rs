@@ -274,6 +274,17 @@ impl DataTree {
         }
     }
 
+    /// Room for `extra` more znodes in the node table, when it lacks it, built without
+    /// changing the tree (`node_table`'s module comment says why).
+    pub fn prepare_room(&self, extra: usize) -> Option<node_table::Room> {
+        self.nodes.prepare_room(extra)
+    }
+
+    /// Swaps in what `prepare_room` built; the tree must not have changed since.
+    pub fn install_room(&mut self, room: node_table::Room) {
+        self.nodes.install_room(room)
+    }
+
     /// ZooKeeper's `getNodeCount` (mntr's `zk_znode_count`): the znodes plus one, since
     /// ZooKeeper keys the root both as "" and "/". A fresh tree answers 5.
     pub fn node_count(&self) -> usize {
