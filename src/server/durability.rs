@@ -80,6 +80,7 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
     let mut passes = 0;
     loop {
         passes += 1;
+        let removals = rt.shard.borrow().tree.get().removals();
         let (mut at, mut moved) = (0usize, 0usize);
         loop {
             let (next, n) = {
@@ -97,9 +98,14 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
             at = next;
             glommio::timer::sleep(STEP_PAUSE).await;
         }
-        // Removals move slots, so a pass in steps can miss a node; the last pass runs
-        // in one go (no batch in between, nothing moves), once few are left.
-        if moved < 1024 || passes >= 8 {
+        // Removals move slots, so a pass in steps can miss a node. A pass during which
+        // nothing was removed visited every slot: if it found none left, done. Under
+        // steady removals, the ninth pass runs in one go (no batch in between, nothing
+        // moves), holding every shard's reads for its length.
+        if moved == 0 && rt.shard.borrow().tree.get().removals() == removals {
+            break;
+        }
+        if passes >= 8 {
             let mut shard = rt.shard.borrow_mut();
             let _write = shard.tree.write();
             shard

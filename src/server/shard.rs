@@ -1026,7 +1026,10 @@ impl Shard {
         // The node table grows before the writer flag is taken, so the other shards
         // read on while it copies (creates: at most a few per txn; more only grow it in
         // place, which is merely slower).
-        let room = self.tree.get().prepare_room(2 * batch.len() + 64);
+        let extra = 2 * batch.len() + 64;
+        let room = self.tree.get().prepare_room(extra);
+        // Each change notes up to two paths (the node and its parent).
+        self.tree.get().reserve_snapshot_changes(2 * extra);
         let (applied, queued) = {
             let _write = self.tree.write();
             if let Some(room) = room {

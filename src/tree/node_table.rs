@@ -25,6 +25,8 @@ pub struct NodeTable {
     /// Counts every change (and every `&mut` handed out): a `Room` prepared at one
     /// count is installed only at the same count.
     changes: u64,
+    /// Counts removals: the only change that moves a slot.
+    removals: u64,
 }
 
 impl Clone for NodeTable {
@@ -34,6 +36,7 @@ impl Clone for NodeTable {
             slots: self.slots.clone(),
             hasher: self.hasher.clone(),
             changes: 0,
+            removals: 0,
         }
     }
 }
@@ -45,6 +48,7 @@ impl Default for NodeTable {
             slots: Vec::new(),
             hasher: RandomState::new(),
             changes: 0,
+            removals: 0,
         }
     }
 }
@@ -184,8 +188,14 @@ impl NodeTable {
         None
     }
 
+    /// Removals so far: a walk over slot numbers that saw none visited every slot.
+    pub fn removals(&self) -> u64 {
+        self.removals
+    }
+
     pub fn remove(&mut self, path: &str) -> Option<Node> {
         self.changes += 1;
+        self.removals += 1;
         let h = self.hash(path);
         let slots = &self.slots;
         let entry = self

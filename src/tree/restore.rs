@@ -74,6 +74,11 @@ impl DataTree {
         ((to < self.nodes.len()).then_some(to), moved)
     }
 
+    /// Znodes removed so far (removals move slots: see `rehome_data_step`).
+    pub fn removals(&self) -> u64 {
+        self.nodes.removals()
+    }
+
     /// Room for `n` more znodes, so a large restore does not rehash as it grows.
     pub fn reserve(&mut self, n: usize) {
         self.nodes.reserve(n);

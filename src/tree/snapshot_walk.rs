@@ -150,6 +150,18 @@ impl DataTree {
             .unwrap_or_default()
     }
 
+    /// Room for `extra` more changed paths in a running walk's record. The owner calls
+    /// it before it takes the writer flag: growing the record rehashes every path in it
+    /// (tens of ms at a few 100k), which would otherwise hold every reader.
+    pub fn reserve_snapshot_changes(&self, extra: usize) {
+        if !self.changed.on.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(c) = self.changed.lock().as_mut() {
+            c.reserve(extra);
+        }
+    }
+
     /// Whether a walk's record of changes is on.
     pub fn snapshot_walk_running(&self) -> bool {
         self.changed.on.load(Ordering::Relaxed)
