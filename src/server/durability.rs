@@ -335,6 +335,7 @@ async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBu
                 end_ms = t.end_us / 1000,
                 longest_step_us = t.longest_step_us,
                 longest_step_cpu_us = t.longest_step_cpu_us,
+                longest_read_wait_us = super::one_tree::take_longest_read_wait_us(),
                 total_ms = started.elapsed().as_millis() as u64,
                 "snapshot taken (the last round held this shard for end_ms)"
             );
@@ -447,7 +448,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     let mut changed = 0usize;
     for _ in 0..MAX_CHANGE_ROUNDS {
         replaced()?;
-        let paths = on_tree(rt, generation, |t| t.take_snapshot_changes())?;
+        let paths = on_tree(rt, generation, |t| t.take_snapshot_changes())?.into_vec();
         changed += paths.len();
         let few = paths.len() < FEW_CHANGES;
         for chunk in paths.chunks(WALK_STEP) {

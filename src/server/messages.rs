@@ -131,12 +131,14 @@ impl std::fmt::Debug for InstalledTree {
 /// What the commit shard publishes: immutable, shared by every shard.
 pub type Batch = Arc<Vec<Committed>>;
 
-/// What applying one batch to the shared tree gave: every shard delivers it to its own
-/// clients (watch events, replies) without touching the tree again.
+/// What applying one stretch of a batch to the shared tree gave: every shard delivers
+/// it to its own clients (watch events, replies) without touching the tree again.
 #[derive(Debug)]
 pub struct Applied {
+    /// The committed batch this stretch (`range`) is part of.
     pub batch: Batch,
-    /// One per `Committed::Txn` of `batch`, in order.
+    pub range: std::ops::Range<usize>,
+    /// One per `Committed::Txn` of the stretch, in order.
     pub results: Vec<TxnResult>,
     /// The watch triggers of every txn, in order; the `i`-th txn's end at
     /// `trigger_ends[i]`.
@@ -144,6 +146,13 @@ pub struct Applied {
     pub trigger_ends: Vec<u32>,
     /// The tree's last zxid once the batch is applied.
     pub zxid: i64,
+}
+
+impl Applied {
+    /// The batch's entries this outcome covers.
+    pub fn entries(&self) -> impl Iterator<Item = &Committed> {
+        self.batch[self.range.clone()].iter()
+    }
 }
 
 /// Tells a shard that outcomes are queued for it (the count queued so far).

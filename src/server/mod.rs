@@ -32,6 +32,7 @@ mod pipeline;
 mod rlimit;
 mod sd_notify;
 pub mod shard;
+mod thp;
 mod tls;
 
 use std::cell::RefCell;
@@ -131,7 +132,7 @@ impl Runtime {
     /// Shard 0: applies a committed batch to the tree, delivers it here and wakes the
     /// other shards to deliver it to theirs. Returns the txns in the batch.
     pub fn apply(&self, batch: Batch, wake: &[ConnectedSender<Wake>]) -> usize {
-        let (applied, queued) = {
+        let (txns, queued) = {
             let mut shard = self.shard.borrow_mut();
             shard.now_ms = self.now_mono_ms();
             shard.apply_batch(batch)
@@ -140,7 +141,7 @@ impl Runtime {
             // A full channel holds a wake-up already; the count is only a hint.
             let _ = s.try_send(queued);
         }
-        applied.results.len()
+        txns
     }
 }
 
@@ -249,6 +250,15 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         addr: config.client_port_address,
         source: std::io::Error::other(e.to_string()),
     })?;
+    match thp::disable_unless_asked() {
+        Ok(true) => {
+            tracing::info!("transparent huge pages off for this process (CORRAL_THP=1 keeps them)")
+        }
+        Ok(false) => {
+            tracing::info!("transparent huge pages as the system sets them (CORRAL_THP=1)")
+        }
+        Err(e) => tracing::warn!("cannot turn transparent huge pages off: {e}"),
+    }
     match rlimit::raise_open_files() {
         Ok(f) => tracing::info!(
             soft = f.now,

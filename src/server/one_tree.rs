@@ -101,14 +101,20 @@ impl SharedTree {
 
     fn acquire_read(&self, shard: usize) {
         let flag = &self.readers[shard].0;
+        let mut waited: Option<std::time::Instant> = None;
         loop {
             flag.store(true, Ordering::Relaxed);
             fence(Ordering::SeqCst);
             if !self.writer.0.load(Ordering::Acquire) {
+                if let Some(t) = waited {
+                    LONGEST_READ_WAIT_US
+                        .fetch_max(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
                 return;
             }
             // Back off so the writer can go on, and come back once it is done.
             flag.store(false, Ordering::Release);
+            waited.get_or_insert_with(std::time::Instant::now);
             wait_while(|| self.writer.0.load(Ordering::Acquire));
         }
     }
@@ -130,6 +136,15 @@ impl SharedTree {
     fn release_write(&self) {
         self.writer.0.store(false, Ordering::Release);
     }
+}
+
+/// The longest a reader waited for the writer since the last `take_longest_read_wait`
+/// (us): logged with each snapshot, whose steps are reads too.
+static LONGEST_READ_WAIT_US: AtomicU64 = AtomicU64::new(0);
+
+/// The longest wait of a reader for the writer since the last call (us).
+pub fn take_longest_read_wait_us() -> u64 {
+    LONGEST_READ_WAIT_US.swap(0, Ordering::Relaxed)
 }
 
 /// Spins a little, then yields the core, until `busy` is false.

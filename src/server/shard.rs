@@ -1022,40 +1022,51 @@ impl Shard {
     /// The owner (shard 0) only: applies a committed batch to the tree, queues its
     /// outcome for every other shard, and delivers it here. Returns the outcome and
     /// the count of outcomes queued so far (for the other shards' wake-up).
-    pub fn apply_batch(&mut self, batch: Batch) -> (Arc<Applied>, u64) {
+    pub fn apply_batch(&mut self, batch: Batch) -> (usize, u64) {
         // The node table grows before the writer flag is taken, so the other shards
         // read on while it copies (creates: at most a few per txn; more only grow it in
         // place, which is merely slower).
         let extra = 2 * batch.len() + 64;
-        let room = self.tree.get().prepare_room(extra);
+        let mut room = self.tree.get().prepare_room(extra);
         // Each change notes up to two paths (the node and its parent).
         self.tree.get().reserve_snapshot_changes(2 * extra);
-        let (applied, queued) = {
-            let _write = self.tree.write();
-            if let Some(room) = room {
-                self.tree.get_mut().install_room(room);
-            }
-            let applied = Arc::new(apply_to_tree(
-                self.tree.get_mut(),
-                batch,
-                self.cfg.config_node.as_ref(),
-            ));
-            if applied
-                .batch
-                .iter()
-                .any(|c| matches!(c, Committed::Install(_)))
-            {
-                self.tree.replaced();
-            }
-            let queued = self.tree.queue_outcome(&applied);
-            (applied, queued)
-        };
+        let mut txns = 0;
+        let mut queued = self.delivered;
         self.delivering = true;
-        self.deliver(&applied);
+        // A stretch of the batch per writer flag: the other shards' reads wait for one
+        // stretch at most, not for a whole batch (whose first touches of fresh memory
+        // can take tens of ms in a VM).
+        let mut from = 0;
+        while from < batch.len() {
+            let to = (from + APPLY_STRETCH).min(batch.len());
+            let applied = {
+                let _write = self.tree.write();
+                if let Some(room) = room.take() {
+                    self.tree.get_mut().install_room(room);
+                }
+                let applied = Arc::new(apply_to_tree(
+                    self.tree.get_mut(),
+                    batch.clone(),
+                    from..to,
+                    self.cfg.config_node.as_ref(),
+                ));
+                if applied
+                    .entries()
+                    .any(|c| matches!(c, Committed::Install(_)))
+                {
+                    self.tree.replaced();
+                }
+                queued = self.tree.queue_outcome(&applied);
+                applied
+            };
+            txns += applied.results.len();
+            self.deliver(&applied);
+            from = to;
+        }
         self.delivering = false;
         self.delivered = queued;
         self.run_released();
-        (applied, queued)
+        (txns, queued)
     }
 
     /// A shard other than the owner: delivers every outcome queued for it, within the
@@ -1107,7 +1118,7 @@ impl Shard {
     fn deliver(&mut self, a: &Applied) {
         let mut txn = 0usize;
         let mut from = 0usize;
-        for entry in a.batch.iter() {
+        for entry in a.entries() {
             match entry {
                 Committed::Txn {
                     hdr,
@@ -1398,17 +1409,26 @@ impl Shard {
     }
 }
 
+/// Entries of a batch applied per writer flag (see `Shard::apply_batch`).
+const APPLY_STRETCH: usize = 32;
+
 /// The owner's half of a batch: applies it to the tree and keeps what every shard
 /// needs to deliver it (replies' results, watch triggers).
-fn apply_to_tree(tree: &mut DataTree, batch: Batch, config_node: Option<&(Bytes, i64)>) -> Applied {
-    let txns = batch
+fn apply_to_tree(
+    tree: &mut DataTree,
+    batch: Batch,
+    range: std::ops::Range<usize>,
+    config_node: Option<&(Bytes, i64)>,
+) -> Applied {
+    let entries = &batch[range.clone()];
+    let txns = entries
         .iter()
         .filter(|c| matches!(c, Committed::Txn { .. }))
         .count();
     let mut results = Vec::with_capacity(txns);
     let mut triggers = Vec::new();
     let mut trigger_ends = Vec::with_capacity(txns);
-    for entry in batch.iter() {
+    for entry in entries {
         match entry {
             Committed::Txn { hdr, txn, .. } => {
                 results.push(request::apply(tree, hdr, txn, &mut triggers));
@@ -1426,6 +1446,7 @@ fn apply_to_tree(tree: &mut DataTree, batch: Batch, config_node: Option<&(Bytes,
     Applied {
         zxid: tree.last_processed_zxid(),
         batch,
+        range,
         results,
         triggers,
         trigger_ends,

@@ -38,6 +38,23 @@ struct Frame {
     after: Option<Box<str>>,
 }
 
+/// Paths a walk's record held, in no order.
+pub struct ChangedPaths(HashSet<Box<str>>);
+
+impl ChangedPaths {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<Box<str>> {
+        self.0.into_iter().collect()
+    }
+}
+
 /// The paths changed while a walk runs. A copy of the tree starts with no walk.
 #[derive(Default)]
 pub(super) struct ChangeRecord {
@@ -132,11 +149,13 @@ impl DataTree {
 
     /// The paths changed since the walk started or since the last call, unordered;
     /// the record goes on.
-    pub fn take_snapshot_changes(&self) -> Vec<Box<str>> {
-        match self.changed.lock().as_mut() {
-            Some(c) => c.drain().collect(),
-            None => Vec::new(),
-        }
+    /// The record is swapped out, not drained: the caller may turn it into a list
+    /// after it lets the tree go.
+    pub fn take_snapshot_changes(&self) -> ChangedPaths {
+        ChangedPaths(match self.changed.lock().as_mut() {
+            Some(c) => std::mem::take(c),
+            None => HashSet::new(),
+        })
     }
 
     /// Ends the record and hands back the paths changed since the last
@@ -400,7 +419,7 @@ mod tests {
                 None => Rec::Gone(p.to_string()),
             };
             for _ in 0..rng.below(4) {
-                let paths = t.take_snapshot_changes();
+                let paths = t.take_snapshot_changes().into_vec();
                 for piece in paths.chunks(1 + rng.below(3)) {
                     records.extend(piece.iter().map(|p| current(&t, p)));
                     for _ in 0..rng.below(3) {
