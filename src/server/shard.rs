@@ -1019,9 +1019,10 @@ impl Shard {
         self.scratch_event = frame;
     }
 
-    /// The owner (shard 0) only: applies a committed batch to the tree, queues its
-    /// outcome for every other shard, and delivers it here. Returns the outcome and
-    /// the count of outcomes queued so far (for the other shards' wake-up).
+    /// The owner (shard 0) only: applies a committed batch to the tree a stretch at a
+    /// time, queues each stretch's outcome for every other shard, and delivers it here.
+    /// Returns the txns applied and the count of outcomes queued so far (for the other
+    /// shards' wake-up).
     pub fn apply_batch(&mut self, batch: Batch) -> (usize, u64) {
         // The node table grows before the writer flag is taken, so the other shards
         // read on while it copies (creates: at most a few per txn; more only grow it in
