@@ -1197,6 +1197,7 @@ impl Shard {
 
     /// Runs what delivered replies released, now that every queued event is out.
     fn run_released(&mut self) {
+        // Not delivering now: running these releases nothing more into `released`.
         let mut released = std::mem::take(&mut self.released);
         for r in released.drain(..) {
             match r {
@@ -1204,10 +1205,7 @@ impl Shard {
                 Released::Pipelined(id) => self.dispatch_pipelined(id),
             }
         }
-        // Put back the (empty) buffer unless running the reads released more.
-        if self.released.is_empty() {
-            self.released = released;
-        }
+        self.released = released;
     }
 
     /// A write of ours that was not logged (the disk is full), so never applied:

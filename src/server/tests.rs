@@ -46,8 +46,10 @@ fn a_read_after_a_write_on_one_session_sees_the_write() {
     assert_eq!(d.stat.czxid, f[0].hdr.zxid);
 }
 
-#[test]
-fn a_watch_event_comes_before_any_reply_that_shows_the_change() {
+/// Two shards: a session on shard 1 (returned first) with a data watch on "/n", made
+/// by a session on shard 0 (returned second), which then sets "/n" to "new" (xid 2).
+/// Nothing is pumped after the setData.
+fn watched_node_set_from_shard_0() -> (Sim, u64, u64) {
     let mut sim = Sim::new(2);
     let (w, _, _) = sim.session(1);
     let (c, _, _) = sim.session(0);
@@ -57,18 +59,14 @@ fn a_watch_event_comes_before_any_reply_that_shows_the_change() {
     sim.send(1, w, 1, OpCode::GetData, &get_data("/n", true))
         .unwrap();
     let _ = sim.frames(1, w);
-    sim.send(
-        0,
-        c,
-        2,
-        OpCode::SetData,
-        &SetDataRequest {
-            path: "/n".into(),
-            data: bytes::Bytes::from_static(b"new"),
-            version: -1,
-        },
-    )
-    .unwrap();
+    sim.send(0, c, 2, OpCode::SetData, &set_data("/n", b"new"))
+        .unwrap();
+    (sim, w, c)
+}
+
+#[test]
+fn a_watch_event_comes_before_any_reply_that_shows_the_change() {
+    let (mut sim, w, _) = watched_node_set_from_shard_0();
     sim.pump();
     sim.send(1, w, 2, OpCode::GetData, &get_data("/n", false))
         .unwrap();
@@ -129,17 +127,7 @@ fn a_read_between_two_pipelined_writes_sees_the_first_only() {
 /// before the event announcing it.
 #[test]
 fn a_read_on_a_shard_behind_the_tree_delivers_the_events_first() {
-    let mut sim = Sim::new(2);
-    let (w, _, _) = sim.session(1);
-    let (c, _, _) = sim.session(0);
-    sim.send(0, c, 1, OpCode::Create, &create_req("/n", b"old", 0))
-        .unwrap();
-    sim.pump();
-    sim.send(1, w, 1, OpCode::GetData, &get_data("/n", true))
-        .unwrap();
-    let _ = sim.frames(1, w);
-    sim.send(0, c, 2, OpCode::SetData, &set_data("/n", b"new"))
-        .unwrap();
+    let (mut sim, w, _) = watched_node_set_from_shard_0();
     // Only the owner applies; shard 1 has not been woken.
     let msg = sim.shards[0].take_outbox().unwrap();
     sim.core.on_input(msg, sim.now_ms);
