@@ -407,7 +407,7 @@ pub struct Ensemble {
     zookeeper: bool,
 }
 
-use super::ports::{fresh_port, port_is_free};
+use super::ports::{fresh_port, port_is_free, ss_port};
 
 impl Ensemble {
     /// Creates the ensemble (dirs, myid files, ports, proxies) and starts every member;
@@ -1075,17 +1075,6 @@ impl Ensemble {
             ));
         }
         eprintln!("{out}");
-    }
-}
-
-/// `ss -tanp` lines for a local port (for notes on ports that stay in use).
-fn ss_port(port: u16) -> String {
-    match Command::new("ss")
-        .args(["-tanp", &format!("sport = :{port}")])
-        .output()
-    {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).trim_end().to_string(),
-        Err(e) => format!("(ss failed: {e})"),
     }
 }
 

@@ -184,7 +184,7 @@ pub struct Mixed {
 
 #[path = "ports.rs"]
 mod ports;
-use ports::{fresh_port, port_is_free};
+use ports::{fresh_port, port_is_free, ss_port};
 
 /// Sends a four-letter word and reads the whole answer (the server closes after it).
 pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
@@ -194,17 +194,6 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
-}
-
-/// `ss -tanp` lines for a local port (for notes on ports that stay in use).
-fn ss_port(port: u16) -> String {
-    match Command::new("ss")
-        .args(["-tanp", &format!("sport = :{port}")])
-        .output()
-    {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).trim_end().to_string(),
-        Err(e) => format!("(ss failed: {e})"),
-    }
 }
 
 impl Mixed {

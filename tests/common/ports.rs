@@ -65,3 +65,15 @@ pub fn port_is_free(port: u16) -> bool {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
     )
 }
+
+/// What `ss -tanp` shows on `port` (sockets and their processes), for failure notes.
+#[allow(dead_code)]
+pub fn ss_port(port: u16) -> String {
+    match std::process::Command::new("ss")
+        .args(["-tanp", &format!("sport = :{port}")])
+        .output()
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).trim_end().to_string(),
+        Err(e) => format!("(ss failed: {e})"),
+    }
+}

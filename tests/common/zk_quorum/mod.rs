@@ -186,7 +186,7 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
 
 #[path = "../ports.rs"]
 mod ports;
-use ports::{fresh_port, port_is_free};
+use ports::{fresh_port, port_is_free, ss_port};
 
 /// The ensemble: members, their processes, the corral peers' runtimes.
 pub struct Ensemble {
@@ -309,20 +309,41 @@ impl Ensemble {
         }
     }
 
-    fn spawn_zookeeper(&self, sid: Sid) -> ZkServer {
-        let m = self.member(sid).clone();
-        assert_eq!(m.kind, Kind::ZooKeeper);
-        for p in [m.client_port, m.quorum_port, m.election_port] {
-            // A server another test binary killed a moment ago may hold the port
-            // until the kernel has torn its sockets down: wait a little before
-            // calling the port taken.
+    fn spawn_zookeeper(&mut self, sid: Sid) -> ZkServer {
+        // A server another test binary killed a moment ago may hold a port until the
+        // kernel has torn its sockets down: wait a little before calling it taken.
+        let wait_free = |p: u16| {
             let deadline = Instant::now() + Duration::from_secs(5);
             while !port_is_free(p) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
+            port_is_free(p)
+        };
+        let client_port = self.member(sid).client_port;
+        if !wait_free(client_port) {
+            // Only this member's own zoo.cfg names its client port, so another
+            // process that took it since it was picked costs nothing but a new pick.
+            let mut taken: Vec<u16> = self
+                .members
+                .iter()
+                .flat_map(|m| [m.client_port, m.quorum_port, m.election_port])
+                .collect();
+            let fresh = fresh_port(&mut taken);
+            self.note(format!(
+                "client port {client_port} picked for ZooKeeper {sid} was taken; using {fresh}. ss:\n{}",
+                ss_port(client_port)
+            ));
+            let m = self.members.iter_mut().find(|m| m.sid == sid).unwrap();
+            m.client_port = fresh;
+        }
+        let m = self.member(sid).clone();
+        assert_eq!(m.kind, Kind::ZooKeeper);
+        for p in [m.quorum_port, m.election_port] {
+            // Every member's config names these, so they cannot be picked again.
             assert!(
-                port_is_free(p),
-                "port {p} picked for ZooKeeper {sid} is still taken after 5 s; rerun"
+                wait_free(p),
+                "port {p} picked for ZooKeeper {sid} is still taken after 5 s; rerun. ss:\n{}",
+                ss_port(p)
             );
         }
         let dir = tempfile::Builder::new()
