@@ -699,7 +699,7 @@ fn check_tree(tree: &DataTree) -> Fingerprint {
         }
         seen.push((
             path.to_string(),
-            node.data().clone(),
+            node.data().to_bytes(),
             acl.to_vec(),
             *node.persisted(),
         ));
@@ -980,7 +980,14 @@ fn snapshot_run(data: &[u8]) -> Option<usize> {
                     _ => r.intern_acl(&n.acl()),
                 };
                 prev_acl = Some((n.acl_raw, acl));
-                if r.node(n.path, n.data_bytes(), acl, n.stat).is_err() {
+                if r.node(
+                    n.path,
+                    n.data.unwrap_or(crate::proto::jute::null_slice()),
+                    acl,
+                    n.stat,
+                )
+                .is_err()
+                {
                     ok = false;
                     break;
                 }

@@ -203,21 +203,31 @@ pub fn null_buffer() -> Bytes {
     Bytes::from_static(&NULL_BUFFER[..0])
 }
 
+/// [`null_buffer`] as a slice: what `is_null_buffer` recognises.
+pub fn null_slice() -> &'static [u8] {
+    &NULL_BUFFER[..0]
+}
+
 /// Whether `b` is [`null_buffer`] (or a clone of it).
 pub fn is_null_buffer(b: &[u8]) -> bool {
     b.is_empty() && std::ptr::eq(b.as_ptr(), NULL_BUFFER.as_ptr())
+}
+
+/// Encodes `b` as a jute `buffer` ([`null_buffer`] as -1).
+pub fn put_buffer(w: &mut BytesMut, b: &[u8]) {
+    if is_null_buffer(b) {
+        w.put_i32(-1);
+        return;
+    }
+    w.put_i32(b.len() as i32);
+    w.put_slice(b);
 }
 
 /// `buffer`. Decoding copies: a znode's data must not pin the connection's read buffer.
 impl Jute for Bytes {
     const MIN_ENCODED_LEN: usize = 4;
     fn encode(&self, w: &mut BytesMut) {
-        if is_null_buffer(self) {
-            w.put_i32(-1);
-            return;
-        }
-        w.put_i32(self.len() as i32);
-        w.put_slice(self);
+        put_buffer(w, self)
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.read_raw()? {

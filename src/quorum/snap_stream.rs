@@ -24,9 +24,9 @@
 //! with what the peer actually sent.
 
 use ahash::AHashMap as HashMap;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
-use crate::proto::jute::null_buffer;
+use crate::proto::jute::null_slice;
 use crate::proto::{Acl, Id, Jute};
 use crate::tree::quota::{
     self, StatsTrack, CONFIG_ZOOKEEPER, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER,
@@ -123,7 +123,7 @@ fn put_node(out: &mut BytesMut, path: &str, node: &Node) {
     let data = node.data();
     out.reserve(4 + path.len() + 4 + data.len() + 8 + 60);
     put_ustring(out, path);
-    data.encode(out); // a null buffer stays null (-1)
+    crate::proto::jute::put_buffer(out, data); // a null buffer stays null (-1)
     out.put_i64(acl_ref(node.acl_id()));
     let st = node.persisted();
     out.put_i64(st.czxid);
@@ -651,10 +651,7 @@ impl SnapReader {
                     },
                 }
             };
-            let data = match data {
-                None => null_buffer(),
-                Some(d) => Bytes::copy_from_slice(d),
-            };
+            let data = data.unwrap_or(null_slice());
             if restorer.node(&path, data, acl, stat).is_err() {
                 let parent = split_path(&path).map_or("", |(p, _)| p);
                 let parent = if parent == "/" { "" } else { parent };
@@ -789,7 +786,7 @@ fn setup_quota(tree: &mut DataTree) {
         let mut r = Restorer::new(tree);
         // The node keeps its ACL: one more use for the record, one less for the old.
         r.reuse_acl(acl);
-        let _ = r.node(&sp, Bytes::from(text), acl, stat);
+        let _ = r.node(&sp, text.as_bytes(), acl, stat);
         let _ = r.finish();
     }
 }
@@ -811,9 +808,10 @@ fn subtree_counts(tree: &DataTree, path: &str) -> (i64, i64) {
 pub(crate) mod tests {
     use super::*;
     use crate::proto::ephemeral_owner;
-    use crate::proto::jute::is_null_buffer;
+    use crate::proto::jute::{is_null_buffer, null_buffer};
     use crate::quorum::digest::tree_digest;
     use crate::tree::{open_acl_unsafe, read_acl_unsafe};
+    use bytes::Bytes;
 
     // Streams written by ZooKeeper 3.8.0's own code (Debian's zookeeper.jar) with
     //     SerializeUtils.serializeSnapshot(tree, BinaryOutputArchive.getArchive(bos), sessions);
@@ -1379,7 +1377,7 @@ pub(crate) mod tests {
         let mut t = rich_tree();
         let stats = "/zookeeper/quota/app/zookeeper_stats";
         let stat = *t.get(stats).unwrap().persisted();
-        t.restore_node(stats, b("count=99,bytes=99"), &open_acl_unsafe(), stat)
+        t.restore_node(stats, b"count=99,bytes=99", &open_acl_unsafe(), stat)
             .unwrap();
         let loaded = read(&stream_of(&t), 100);
         let n = loaded.tree.get(stats).unwrap();
@@ -1442,6 +1440,7 @@ pub(crate) mod tests {
 mod speed {
     use super::*;
     use crate::tree::open_acl_unsafe;
+    use bytes::Bytes;
 
     /// `cargo test --release --lib snap_speed -- --ignored --nocapture`
     #[test]

@@ -25,7 +25,7 @@ use crate::proto::{
 use crate::quorum::digest;
 use crate::request::path::is_valid_path;
 use crate::request::txn::Txn;
-use crate::tree::{quota, DataTree, EphemeralType, StatPersisted, StatsTrack};
+use crate::tree::{quota, DataTree, EphemeralType, NodeData, StatPersisted, StatsTrack};
 
 /// Settings from zoo.cfg that change what prep accepts.
 #[derive(Debug, Clone, Default)]
@@ -64,7 +64,24 @@ struct PendingNode {
     stat: StatPersisted,
     child_count: i32,
     acl: Arc<[Acl]>,
-    data: Bytes,
+    data: PendingData,
+}
+
+/// A pending node's data: the tree's (shared, not copied) or a request's new data.
+#[derive(Debug, Clone)]
+enum PendingData {
+    Tree(NodeData),
+    New(Bytes),
+}
+
+impl std::ops::Deref for PendingData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PendingData::Tree(d) => d,
+            PendingData::New(b) => b,
+        }
+    }
 }
 
 /// The latest outstanding change of a path; `node: None` means deleted.
@@ -190,7 +207,7 @@ impl Prepper {
             stat: *n.persisted(),
             child_count: n.num_children().min(i32::MAX as usize) as i32,
             acl: tree.acl(n).clone(),
-            data: n.data().clone(),
+            data: PendingData::Tree(n.data().clone()),
         })
     }
 
@@ -347,7 +364,7 @@ impl Prepper {
                 stat: StatPersisted::new_node(zxid, ctx.now_ms, owner),
                 child_count: 0,
                 acl: acl_arc,
-                data: data.clone(),
+                data: PendingData::New(data.clone()),
             }),
         );
         Ok(Txn::Create {
@@ -404,7 +421,7 @@ impl Prepper {
         node.stat.version = new_version;
         node.stat.mtime = ctx.now_ms;
         node.stat.mzxid = zxid;
-        node.data = data.clone();
+        node.data = PendingData::New(data.clone());
         self.add_change(tree, zxid, path, Some(node));
         Ok(Txn::SetData {
             path: path.to_string(),

@@ -5,7 +5,7 @@
 
 use crate::acl;
 use crate::proto::*;
-use crate::tree::{DataTree, Node};
+use crate::tree::{DataTree, Node, NodeData};
 
 /// A watch the read asks the shard to register for the session (server-side, exists
 /// registers a data watch whether or not the node exists, as ZooKeeper does).
@@ -18,7 +18,7 @@ pub enum WatchRegistration {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadReply {
     Exists(ExistsResponse),
-    GetData(GetDataResponse),
+    GetData(GetDataReply),
     GetAcl(GetAclResponse),
     GetChildren(GetChildrenResponse),
     GetChildren2(GetChildren2Response),
@@ -39,6 +39,21 @@ impl ReadReply {
             ReadReply::GetEphemerals(r) => r.encode(w),
             ReadReply::MultiRead(r) => r.encode(w),
         }
+    }
+}
+
+/// getData's answer, encoded as `GetDataResponse`. It holds the znode's data itself (a
+/// count on it, not a copy), which stays valid whatever the tree does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetDataReply {
+    pub data: NodeData,
+    pub stat: Stat,
+}
+
+impl GetDataReply {
+    fn encode(&self, w: &mut bytes::BytesMut) {
+        jute::put_buffer(w, &self.data);
+        self.stat.encode(w);
     }
 }
 
@@ -72,9 +87,9 @@ fn readable<'t>(tree: &'t DataTree, path: &str, auth: &[Id]) -> Result<&'t Node,
     }
 }
 
-fn get_data(tree: &DataTree, path: &str, auth: &[Id]) -> Result<GetDataResponse, ErrorCode> {
+fn get_data(tree: &DataTree, path: &str, auth: &[Id]) -> Result<GetDataReply, ErrorCode> {
     let n = readable(tree, path, auth)?;
-    Ok(GetDataResponse {
+    Ok(GetDataReply {
         data: n.data().clone(),
         stat: n.stat(),
     })
@@ -214,7 +229,7 @@ pub fn process_read(tree: &DataTree, session_id: i64, auth: &[Id], req: &Request
                     },
                     MultiOp::GetData(r) => match get_data(tree, &r.path, auth) {
                         Ok(d) => OpResult::GetData {
-                            data: d.data,
+                            data: d.data.to_bytes(),
                             stat: d.stat,
                         },
                         Err(e) => OpResult::Error(e),

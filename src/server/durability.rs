@@ -8,8 +8,6 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use super::Runtime;
 use crate::config::Config;
 use crate::request::apply;
@@ -53,12 +51,12 @@ pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBac
     Ok((recovered, log))
 }
 
-/// Builds one shard's tree from what `read_state` found. Also returns the address range
-/// of the mapped snapshot its data points into, for [`rehome_data`].
-pub fn build_tree(rec: &Recovered) -> Result<(DataTree, Option<(usize, usize)>), String> {
+/// Builds the tree from what `read_state` found. Also says whether znode data was
+/// left in the mapped snapshot, for [`rehome_data`].
+pub fn build_tree(rec: &Recovered) -> Result<(DataTree, bool), String> {
     let started = std::time::Instant::now();
     let tree = tree_from(rec)?;
-    let mapped = rec.snapshot.as_ref().map(|s| s.address_range());
+    let mapped = tree.holds_mapping();
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
         last_zxid = format!("{:#x}", tree.last_processed_zxid()),
@@ -74,9 +72,8 @@ pub fn build_tree(rec: &Recovered) -> Result<(DataTree, Option<(usize, usize)>),
 /// deletes the file, its disk space) is released once the shard is serving. Restoring
 /// from the mapping is what makes a restart fast; keeping it would pin a snapshot
 /// that may be long gone.
-pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
+pub async fn rehome_data(rt: Rc<Runtime>) {
     let started = std::time::Instant::now();
-    let mut arena = DataArena::default();
     let mut passes = 0;
     loop {
         passes += 1;
@@ -86,10 +83,7 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
             let (next, n) = {
                 let mut shard = rt.shard.borrow_mut();
                 let _write = shard.tree.write();
-                shard
-                    .tree
-                    .get_mut()
-                    .rehome_data_step(at, WALK_STEP * 4, mapped, |d| arena.copy(d))
+                shard.tree.get_mut().rehome_data_step(at, WALK_STEP * 4)
             };
             moved += n;
             let Some(next) = next else {
@@ -108,40 +102,20 @@ pub async fn rehome_data(rt: Rc<Runtime>, mapped: (usize, usize)) {
         if passes >= 8 {
             let mut shard = rt.shard.borrow_mut();
             let _write = shard.tree.write();
-            shard
-                .tree
-                .get_mut()
-                .rehome_data_step(0, usize::MAX, mapped, |d| arena.copy(d));
+            shard.tree.get_mut().rehome_data_step(0, usize::MAX);
             break;
         }
+    }
+    {
+        let mut shard = rt.shard.borrow_mut();
+        let _write = shard.tree.write();
+        shard.tree.get_mut().release_mapping();
     }
     tracing::info!(
         passes,
         ms = started.elapsed().as_millis() as u64,
         "znode data copied out of the snapshot mapping"
     );
-}
-
-/// Copies znode data into shared chunks: one allocation per 256 KiB instead of one per
-/// znode. A chunk lives while any znode still holds data in it.
-#[derive(Default)]
-struct DataArena {
-    buf: bytes::BytesMut,
-}
-
-impl DataArena {
-    const CHUNK: usize = 256 << 10;
-
-    fn copy(&mut self, d: &[u8]) -> Bytes {
-        if d.len() > Self::CHUNK / 16 {
-            return Bytes::copy_from_slice(d);
-        }
-        if self.buf.capacity() - self.buf.len() < d.len() {
-            self.buf = bytes::BytesMut::with_capacity(Self::CHUNK);
-        }
-        self.buf.extend_from_slice(d);
-        self.buf.split().freeze()
-    }
 }
 
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
@@ -162,8 +136,8 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
         // Data points into the mapped file: no copy, no fresh memory to fault in (on
         // this VM, zeroing fresh pages was the largest cost of a restore). Once the
         // shard serves, `rehome_data` copies it out so the mapping can go.
-        let mapping = s.mapping();
         let mut r = Restorer::new(&mut tree);
+        r.keep_mapping(s.mapping());
         // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it
         // is decoded and interned once per run.
         let mut prev_acl: Option<(&[u8], AclId)> = None;
@@ -191,12 +165,8 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
                         _ => r.intern_acl(&n.acl()),
                     };
                     prev_acl = Some((n.acl_raw, acl));
-                    let data = match n.data {
-                        None => crate::proto::jute::null_buffer(),
-                        Some([]) => Bytes::new(),
-                        Some(d) => mapping.slice_ref(d),
-                    };
-                    r.node(n.path, data, acl, n.stat).map_err(|e| {
+                    let data = n.data.unwrap_or(crate::proto::jute::null_slice());
+                    r.node_in_mapping(n.path, data, acl, n.stat).map_err(|e| {
                         damaged(format!("node {} cannot be restored ({e:?})", n.path))
                     })?;
                 }

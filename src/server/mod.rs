@@ -535,7 +535,7 @@ fn spawn_shard(
                 addr,
                 shared,
                 ready,
-                (tree.view(shard), None),
+                (tree.view(shard), false),
                 Some(links),
                 None,
             )
@@ -587,7 +587,7 @@ async fn shard_main(
     addr: SocketAddr,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-    (tree, mapped): (TreeView, Option<(usize, usize)>),
+    (tree, mapped): (TreeView, bool),
     links: Option<ConnectedLinks>,
     commit: Option<CommitSetup>,
 ) {
@@ -693,8 +693,8 @@ async fn shard_main(
     if let Some(l) = admin {
         glommio::spawn_local(admin_http::serve_admin(rt.clone(), l)).detach();
     }
-    if let Some(range) = mapped {
-        glommio::spawn_local(durability::rehome_data(rt.clone(), range)).detach();
+    if mapped {
+        glommio::spawn_local(durability::rehome_data(rt.clone())).detach();
     }
 
     // Channels connect only when both ends do, and the other shards start only after

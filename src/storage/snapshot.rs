@@ -175,17 +175,10 @@ impl AsRef<[u8]> for SharedMapping {
 }
 
 impl LoadedSnapshot {
-    /// The whole mapped file, as [`Bytes`] with its own reference count: slices of it
-    /// (`Bytes::slice_ref` on a record's data) keep the mapping alive. Take one per
-    /// thread: slicing a shared count from several cores would bounce it between them.
+    /// The whole mapped file, as [`Bytes`] with its own reference count: a tree restored
+    /// from it keeps one while znode data still lies in it (`Restorer::keep_mapping`).
     pub fn mapping(&self) -> Bytes {
         Bytes::from_owner(SharedMapping(self.bytes.clone()))
-    }
-
-    /// The address range of the mapped file (see `DataTree::rehome_data_step`).
-    pub fn address_range(&self) -> (usize, usize) {
-        let b: &[u8] = &self.bytes;
-        (b.as_ptr() as usize, b.as_ptr() as usize + b.len())
     }
 
     /// The node and tombstone records in file order (see the module doc for how to read

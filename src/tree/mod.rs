@@ -13,11 +13,13 @@
 
 pub mod acl_cache;
 mod ephemeral_set;
+mod node_data;
 mod node_table;
 pub mod quota;
 mod restore;
 mod snapshot_walk;
 
+pub use node_data::NodeData;
 pub use restore::{RestoreError, Restorer};
 pub use snapshot_walk::SnapshotWalk;
 
@@ -125,7 +127,7 @@ impl EphemeralType {
 /// promises no order.
 #[derive(Debug, Clone)]
 pub struct Node {
-    data: Bytes,
+    data: NodeData,
     stat: StatPersisted,
     acl: AclId,
     // Boxed on purpose: an absent set costs 8 bytes instead of 48 on every leaf.
@@ -134,7 +136,7 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(data: Bytes, acl: AclId, stat: StatPersisted) -> Node {
+    fn new(data: NodeData, acl: AclId, stat: StatPersisted) -> Node {
         Node {
             data,
             stat,
@@ -143,7 +145,7 @@ impl Node {
         }
     }
 
-    pub fn data(&self) -> &Bytes {
+    pub fn data(&self) -> &NodeData {
         &self.data
     }
 
@@ -221,6 +223,9 @@ pub struct DataTree {
     /// reader flag), while the owner's applies note changes under the writer flag: the
     /// two never overlap, the mutex only makes that visible to the compiler.
     changed: snapshot_walk::ChangeRecord,
+    /// The mapped snapshot a restore left znode data in (`NodeData::in_mapping`), kept
+    /// until every such znode has its own copy (`release_mapping`).
+    mapping: Option<Bytes>,
 }
 
 impl Default for DataTree {
@@ -243,10 +248,11 @@ impl DataTree {
             data_size: 0,
             last_processed_zxid: 0,
             changed: Default::default(),
+            mapping: None,
         };
         // Built-in nodes have all-zero stats and the uncounted open ACL; children are
         // added without touching cversion, so "/" shows cversion -1 and "/zookeeper" -2.
-        let blank = || Node::new(Bytes::new(), AclId::OPEN, StatPersisted::default());
+        let blank = || Node::new(NodeData::empty(), AclId::OPEN, StatPersisted::default());
         let mut root = blank();
         root.add_child("zookeeper");
         let mut proc_node = blank();
@@ -500,7 +506,7 @@ impl DataTree {
         }
         parent.add_child(child_name);
         let node = Node::new(
-            data,
+            NodeData::copy_from(&data),
             acl_id,
             StatPersisted::new_node(zxid, time, ephemeral_owner),
         );
@@ -561,7 +567,7 @@ impl DataTree {
         };
         let old_len = n.data.len() as i64;
         let new_len = data.len() as i64;
-        n.data = data;
+        n.data = NodeData::copy_from(&data);
         n.stat.mtime = time;
         n.stat.mzxid = zxid;
         n.stat.version = version;
@@ -584,7 +590,7 @@ impl DataTree {
         };
         let old_len = n.data.len() as i64;
         let new_len = data.len() as i64;
-        n.data = data;
+        n.data = NodeData::copy_from(&data);
         n.stat.version = -1;
         n.stat.mzxid = config_version;
         n.stat.mtime = time;
@@ -617,7 +623,7 @@ impl DataTree {
             let mut st = StatsTrack::parse(&n.data);
             st.set_count(st.count() + count_diff);
             st.set_bytes(st.bytes() + bytes_diff);
-            n.data = Bytes::from(st.to_text());
+            n.data = NodeData::copy_from(st.to_text().as_bytes());
         }
     }
 
@@ -640,7 +646,7 @@ impl DataTree {
             let mut st = StatsTrack::default();
             st.set_count(count);
             st.set_bytes(bytes);
-            n.data = Bytes::from(st.to_text());
+            n.data = NodeData::copy_from(st.to_text().as_bytes());
         }
     }
 

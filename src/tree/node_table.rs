@@ -224,6 +224,10 @@ impl NodeTable {
         self.slots.get_mut(i).map(|(_, n)| n)
     }
 
+    pub fn values(&self) -> impl Iterator<Item = &Node> {
+        self.slots.iter().map(|(_, n)| n)
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.slots.iter().map(|(k, _)| &**k)
     }
@@ -241,11 +245,10 @@ impl std::ops::Index<&str> for NodeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{AclId, StatPersisted};
-    use bytes::Bytes;
+    use crate::tree::{AclId, NodeData, StatPersisted};
 
     fn node(v: i32) -> Node {
-        let mut n = Node::new(Bytes::new(), AclId::OPEN, StatPersisted::default());
+        let mut n = Node::new(NodeData::empty(), AclId::OPEN, StatPersisted::default());
         n.stat.version = v;
         n
     }

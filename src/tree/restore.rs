@@ -10,7 +10,7 @@ use ahash::AHashMap as HashMap;
 
 use super::acl_cache::AclId;
 use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
-use super::{java_len, split_path, DataTree, EphemeralType, Node, StatPersisted};
+use super::{java_len, split_path, DataTree, EphemeralType, Node, NodeData, StatPersisted};
 use crate::proto::{Acl, ErrorCode};
 
 impl DataTree {
@@ -37,7 +37,7 @@ impl DataTree {
     pub fn restore_node(
         &mut self,
         path: &str,
-        data: Bytes,
+        data: &[u8],
         acl: &[Acl],
         stat: StatPersisted,
     ) -> Result<AclId, ErrorCode> {
@@ -48,30 +48,37 @@ impl DataTree {
         Ok(id)
     }
 
-    /// Gives znode data held in `[start, end)` (the mapped snapshot a restore pointed
-    /// data into) its own copy, `copy(bytes)`, for the nodes in slots `from..from +
-    /// budget` of the node table. Returns the next slot (`None` at the end of the table)
-    /// and how many were moved. Slots shift when nodes are removed, so the caller repeats
-    /// passes until one moves nothing.
-    pub fn rehome_data_step(
-        &mut self,
-        from: usize,
-        budget: usize,
-        (start, end): (usize, usize),
-        mut copy: impl FnMut(&[u8]) -> Bytes,
-    ) -> (Option<usize>, usize) {
+    /// Gives znode data that still lies in the mapped snapshot a restore pointed it
+    /// into its own copy, for the nodes in slots `from..from + budget` of the node
+    /// table. Returns the next slot (`None` at the end of the table) and how many were
+    /// moved. Slots shift when nodes are removed, so the caller repeats passes until one
+    /// moves nothing, then calls [`release_mapping`](Self::release_mapping).
+    pub fn rehome_data_step(&mut self, from: usize, budget: usize) -> (Option<usize>, usize) {
         let to = from.saturating_add(budget).min(self.nodes.len());
         let mut moved = 0;
         for i in from..to {
             if let Some(n) = self.nodes.slot_mut(i) {
-                let p = n.data.as_ptr() as usize;
-                if !n.data.is_empty() && p >= start && p < end {
-                    n.data = copy(&n.data);
+                if n.data.is_mapped() {
+                    n.data = n.data.clone();
                     moved += 1;
                 }
             }
         }
         ((to < self.nodes.len()).then_some(to), moved)
+    }
+
+    /// Whether a restore left data in a mapped snapshot that this tree keeps.
+    pub fn holds_mapping(&self) -> bool {
+        self.mapping.is_some()
+    }
+
+    /// Lets go of the mapped snapshot once no znode's data lies in it.
+    pub fn release_mapping(&mut self) {
+        assert!(
+            self.nodes.values().all(|n| !n.data.is_mapped()),
+            "releasing the snapshot mapping while znode data still lies in it"
+        );
+        self.mapping = None;
     }
 
     /// Znodes removed so far (removals move slots: see `rehome_data_step`).
@@ -152,7 +159,7 @@ pub struct Restorer<'t> {
 }
 
 /// A node's data, ACL and stat, as a snapshot record gives them.
-type Restored = (Bytes, AclId, StatPersisted);
+type Restored = (NodeData, AclId, StatPersisted);
 
 /// A path that could not be restored, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +231,41 @@ impl<'t> Restorer<'t> {
     pub fn node(
         &mut self,
         path: &str,
-        data: Bytes,
+        data: &[u8],
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<(), ErrorCode> {
+        self.node_data(path, NodeData::copy_from(data), acl, stat)
+    }
+
+    /// Keeps `mapping` (a mapped snapshot) alive as long as the tree, so that
+    /// [`node_in_mapping`](Self::node_in_mapping) can leave data in it.
+    pub fn keep_mapping(&mut self, mapping: Bytes) {
+        self.tree.mapping = Some(mapping);
+    }
+
+    /// As [`node`](Self::node), leaving `data` where it lies when it is a record's data
+    /// in the mapping given to [`keep_mapping`](Self::keep_mapping) (else copying it).
+    pub fn node_in_mapping(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<(), ErrorCode> {
+        let d = match &self.tree.mapping {
+            // SAFETY: the tree keeps the mapping until no node's data lies in it
+            // (`release_mapping`), and this data goes into that tree.
+            Some(m) => unsafe { NodeData::in_mapping(m, data) },
+            None => NodeData::copy_from(data),
+        };
+        self.node_data(path, d, acl, stat)
+    }
+
+    fn node_data(
+        &mut self,
+        path: &str,
+        data: NodeData,
         acl: AclId,
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
@@ -238,7 +279,7 @@ impl<'t> Restorer<'t> {
     fn put(
         &mut self,
         path: &str,
-        data: Bytes,
+        data: NodeData,
         acl: AclId,
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
@@ -364,17 +405,12 @@ mod tests {
             for bad in ["//We", "/a/", "/a//b", "a", "/a/b/"] {
                 let mut t = DataTree::new();
                 let mut r = Restorer::new(&mut t);
-                r.node(
-                    "/a",
-                    bytes::Bytes::new(),
-                    AclId::OPEN,
-                    StatPersisted::default(),
-                )
-                .unwrap();
+                r.node("/a", b"", AclId::OPEN, StatPersisted::default())
+                    .unwrap();
                 if changes {
                     r.begin_changes();
                 }
-                let put = r.node(bad, bytes::Bytes::new(), AclId::OPEN, Default::default());
+                let put = r.node(bad, b"", AclId::OPEN, Default::default());
                 let done = r.finish();
                 if changes {
                     assert_eq!(done.map_err(|e| e.error), Err(ErrorCode::BadArguments));
@@ -448,7 +484,7 @@ mod tests {
         let mut seen = Vec::new();
         t.for_each_node(|path, node, acl| {
             seen.push(path.to_string());
-            r.restore_node(path, node.data().clone(), acl, *node.persisted())
+            r.restore_node(path, node.data(), acl, *node.persisted())
                 .unwrap();
         });
         for (id, to) in t.sessions() {
@@ -481,52 +517,71 @@ mod tests {
         assert_eq!(r.last_processed_zxid(), 7);
     }
 
-    #[test]
-    fn rehoming_moves_every_node_off_a_range_even_as_slots_move() {
-        // One buffer stands for the mapped snapshot.
-        let mapped = bytes::Bytes::from(vec![9u8; 4000]);
-        let range = (
-            mapped.as_ptr() as usize,
-            mapped.as_ptr() as usize + mapped.len(),
-        );
-        let mut t = DataTree::new();
-        for i in 0..400 {
-            let data = mapped.slice(i * 10..i * 10 + 10);
-            t.restore_node(
-                &format!("/n{i}"),
-                data,
-                &open_acl_unsafe(),
-                StatPersisted::default(),
-            )
-            .unwrap();
+    /// A stand-in for a mapped snapshot: `n` records of a big-endian length and 10
+    /// bytes of 9s, and a tree restored with its data left in it.
+    fn restored_in_mapping(n: usize) -> DataTree {
+        let mut m = Vec::new();
+        for _ in 0..n {
+            m.extend_from_slice(&10i32.to_be_bytes());
+            m.extend_from_slice(&[9u8; 10]);
         }
-        let in_range = |t: &DataTree| {
-            (0..400)
-                .filter_map(|i| t.get(&format!("/n{i}")))
-                .filter(|n| {
-                    let p = n.data().as_ptr() as usize;
-                    p >= range.0 && p < range.1
-                })
-                .count()
-        };
-        let copy = |d: &[u8]| bytes::Bytes::copy_from_slice(d);
+        let mapping = bytes::Bytes::from(m);
+        let mut t = DataTree::new();
+        let mut r = Restorer::new(&mut t);
+        r.keep_mapping(mapping.clone());
+        for i in 0..n {
+            let acl = r.intern_acl(&open_acl_unsafe());
+            let d = &mapping[i * 14 + 4..i * 14 + 14];
+            r.node_in_mapping(&format!("/n{i}"), d, acl, StatPersisted::default())
+                .unwrap();
+        }
+        r.finish().unwrap();
+        t
+    }
+
+    fn count_mapped(t: &DataTree) -> usize {
+        t.nodes.values().filter(|n| n.data().is_mapped()).count()
+    }
+
+    #[test]
+    fn rehoming_moves_every_node_off_the_mapping_even_as_slots_move() {
+        let mut t = restored_in_mapping(400);
+        assert_eq!(count_mapped(&t), 400);
         // A pass in steps, with removals (which move slots) between the steps.
         let mut at = 0;
         let mut removed = 0;
-        while let (Some(next), _) = t.rehome_data_step(at, 25, range, copy) {
+        while let (Some(next), _) = t.rehome_data_step(at, 25) {
             at = next;
             t.delete_node(&format!("/n{}", 399 - removed), 1000)
                 .unwrap();
             removed += 1;
         }
-        // The last pass, in one go, leaves nothing in the range.
-        t.rehome_data_step(0, usize::MAX, range, copy);
-        assert_eq!(in_range(&t), 0);
+        // The last pass, in one go, leaves nothing in the mapping.
+        t.rehome_data_step(0, usize::MAX);
+        assert_eq!(count_mapped(&t), 0);
+        t.release_mapping();
+        assert!(!t.holds_mapping());
         for i in 0..400 - removed {
             assert_eq!(
                 &t.get(&format!("/n{i}")).unwrap().data()[..],
                 &[9u8; 10][..]
             );
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "still lies in it")]
+    fn the_mapping_is_not_released_while_data_lies_in_it() {
+        let mut t = restored_in_mapping(3);
+        t.release_mapping();
+    }
+
+    #[test]
+    fn a_clone_of_a_tree_holding_a_mapping_copies_its_data_out() {
+        let t = restored_in_mapping(5);
+        let c = t.clone();
+        drop(t);
+        assert_eq!(count_mapped(&c), 0);
+        assert_eq!(&c.get("/n4").unwrap().data()[..], &[9u8; 10][..]);
     }
 }

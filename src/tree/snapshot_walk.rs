@@ -234,7 +234,7 @@ mod tests {
     fn rec(path: &str, node: &Node, acl: &Arc<[Acl]>) -> Rec {
         Rec::Node(
             path.to_string(),
-            node.data().clone(),
+            node.data().to_bytes(),
             acl.to_vec(),
             *node.persisted(),
         )
@@ -247,7 +247,7 @@ mod tests {
             match x {
                 Rec::Node(p, d, acl, st) => {
                     let id = r.intern_acl(acl);
-                    r.node(p, d.clone(), id, *st)
+                    r.node(p, d, id, *st)
                         .unwrap_or_else(|e| panic!("{p}: {e:?}"));
                 }
                 Rec::Gone(p) => r.remove(p).unwrap_or_else(|e| panic!("{p}: {e:?}")),

@@ -86,9 +86,13 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
             match record {
                 SnapRecord::Node(n) => {
                     let acl = r.intern_acl(&n.acl());
-                    r.node(n.path, n.data_bytes(), acl, n.stat).map_err(|e| {
-                        damaged(format!("node {} cannot be restored ({e:?})", n.path))
-                    })?;
+                    r.node(
+                        n.path,
+                        n.data.unwrap_or(crate::proto::jute::null_slice()),
+                        acl,
+                        n.stat,
+                    )
+                    .map_err(|e| damaged(format!("node {} cannot be restored ({e:?})", n.path)))?;
                 }
                 SnapRecord::Tombstone(p) => {
                     r.remove(p)

@@ -407,7 +407,7 @@ async fn install_snapshot_replaces_a_diverged_log<B: Backend>(b: B, d: Dirs) {
     tree.for_each_node(|p, n, acl| {
         nodes.insert(
             p.to_string(),
-            (n.data().clone(), acl.to_vec(), *n.persisted()),
+            (n.data().to_bytes(), acl.to_vec(), *n.persisted()),
         );
     });
     let got: std::collections::BTreeMap<_, _> = s
