@@ -12,6 +12,7 @@
 //! than the number of znodes.
 
 pub mod acl_cache;
+mod child_name;
 mod ephemeral_set;
 mod node_data;
 mod node_table;
@@ -26,6 +27,7 @@ pub use snapshot_walk::SnapshotWalk;
 // ahash: paths are hashed on every request; SipHash showed as ~9% of read CPU. ahash
 // keeps per-process random keys, so clients still cannot aim collisions.
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use child_name::ChildName;
 use ephemeral_set::EphemeralSet;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -132,7 +134,7 @@ pub struct Node {
     acl: AclId,
     // Boxed on purpose: an absent set costs 8 bytes instead of 48 on every leaf.
     #[allow(clippy::box_collection)]
-    children: Option<Box<BTreeSet<Box<str>>>>,
+    children: Option<Box<BTreeSet<ChildName>>>,
 }
 
 impl Node {

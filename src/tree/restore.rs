@@ -10,7 +10,9 @@ use ahash::AHashMap as HashMap;
 
 use super::acl_cache::AclId;
 use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
-use super::{java_len, split_path, DataTree, EphemeralType, Node, NodeData, StatPersisted};
+use super::{
+    java_len, split_path, ChildName, DataTree, EphemeralType, Node, NodeData, StatPersisted,
+};
 use crate::proto::{Acl, ErrorCode};
 
 impl DataTree {
@@ -152,7 +154,7 @@ pub struct Restorer<'t> {
     tree: &'t mut DataTree,
     /// The parent of the current run of new nodes, and their names not yet linked.
     parent: String,
-    names: Vec<Box<str>>,
+    names: Vec<ChildName>,
     /// After [`begin_changes`](Self::begin_changes): the last word on each path so far
     /// (`None`: removed), applied by `finish`.
     changes: Option<HashMap<Box<str>, Option<Restored>>>,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use ahash::AHashSet as HashSet;
 
-use super::{DataTree, Node};
+use super::{ChildName, DataTree, Node};
 use crate::proto::Acl;
 
 /// A walk in progress: the nodes visited whose children are not all visited yet.
@@ -35,7 +35,7 @@ struct Frame {
     path: String,
     prefix: String,
     /// The last child name visited.
-    after: Option<Box<str>>,
+    after: Option<ChildName>,
 }
 
 /// Paths a walk's record held, in no order.
@@ -103,7 +103,7 @@ impl DataTree {
             }
         }
         let mut spent = 0usize;
-        let mut batch: Vec<Box<str>> = Vec::new();
+        let mut batch: Vec<ChildName> = Vec::new();
         let mut path = String::new();
         while spent < budget {
             let Some(top) = walk.stack.last_mut() else {
