@@ -19,6 +19,7 @@ mod node_table;
 pub mod quota;
 mod restore;
 mod snapshot_walk;
+mod thin_path;
 
 pub use node_data::NodeData;
 pub use restore::{RestoreError, Restorer};

@@ -16,11 +16,12 @@
 use ahash::RandomState;
 use hashbrown::HashTable;
 
+use super::thin_path::ThinPath;
 use super::Node;
 
 pub struct NodeTable {
     index: HashTable<u32>,
-    slots: Vec<(Box<str>, Node)>,
+    slots: Vec<(ThinPath, Node)>,
     hasher: RandomState,
     /// Counts every change (and every `&mut` handed out): a `Room` prepared at one
     /// count is installed only at the same count.
@@ -58,7 +59,7 @@ impl Default for NodeTable {
 /// owns them only once installed, when the table's own buffer gives them up.
 pub struct Room {
     index: Option<HashTable<u32>>,
-    slots: Option<Vec<(Box<str>, Node)>>,
+    slots: Option<Vec<(ThinPath, Node)>>,
     len: usize,
     changes: u64,
 }
@@ -111,7 +112,7 @@ impl NodeTable {
             index
         });
         let slots = slots_short.then(|| {
-            let mut v: Vec<(Box<str>, Node)> = Vec::with_capacity(want);
+            let mut v: Vec<(ThinPath, Node)> = Vec::with_capacity(want);
             // SAFETY: `v` has room for `len` elements and does not overlap the
             // table's buffer. The copies stay beyond `v`'s length (0) until
             // `install_room` hands them over, so nothing is owned twice.
@@ -171,7 +172,7 @@ impl NodeTable {
     }
 
     /// Puts `node` at `path`, handing back the node it replaces.
-    pub fn insert(&mut self, path: Box<str>, node: Node) -> Option<Node> {
+    pub fn insert(&mut self, path: ThinPath, node: Node) -> Option<Node> {
         self.changes += 1;
         if let Some(i) = self.find(&path) {
             return Some(std::mem::replace(&mut self.slots[i].1, node));
@@ -271,7 +272,7 @@ mod tests {
                 );
             } else {
                 assert_eq!(
-                    t.insert(key.clone().into(), node(step))
+                    t.insert(key.as_str().into(), node(step))
                         .map(|n| n.stat.version),
                     model.insert(key, step)
                 );
@@ -291,7 +292,7 @@ mod tests {
     fn a_prepared_room_keeps_every_node_and_owns_them_once() {
         let mut t = NodeTable::default();
         for i in 0..1000 {
-            t.insert(format!("/k{i}").into(), node(i));
+            t.insert(format!("/k{i}").as_str().into(), node(i));
             if let Some(room) = t.prepare_room(8) {
                 if i % 2 == 0 {
                     t.install_room(room);
