@@ -176,19 +176,14 @@ mod tests {
 
     #[test]
     fn a_set_orders_and_finds_names_as_str_does() {
-        let names = [
-            "b",
-            "a",
-            "lock-0000000002",
-            "z".repeat(20).leak(),
-            "lock-0000000001",
-        ];
+        let long = "z".repeat(20);
+        let names = ["b", "a", "lock-0000000002", &long, "lock-0000000001"];
         let set: BTreeSet<ChildName> = names.iter().map(|s| ChildName::new(s)).collect();
         let mut sorted: Vec<&str> = names.to_vec();
         sorted.sort();
         assert_eq!(set.iter().map(|n| n.as_str()).collect::<Vec<_>>(), sorted);
         assert!(set.contains("lock-0000000002"));
-        assert!(set.contains("z".repeat(20).as_str()));
+        assert!(set.contains(long.as_str()));
         assert!(!set.contains("c"));
     }
 }
