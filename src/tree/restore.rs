@@ -74,13 +74,26 @@ impl DataTree {
         self.mapping.is_some()
     }
 
+    /// Znodes whose data still lies in the mapped snapshot (a pass over every znode).
+    pub fn mapped_nodes(&self) -> usize {
+        self.nodes.values().filter(|n| n.data.is_mapped()).count()
+    }
+
     /// Lets go of the mapped snapshot once no znode's data lies in it.
     pub fn release_mapping(&mut self) {
-        assert!(
-            self.nodes.values().all(|n| !n.data.is_mapped()),
+        assert_eq!(
+            self.mapped_nodes(),
+            0,
             "releasing the snapshot mapping while znode data still lies in it"
         );
         self.mapping = None;
+    }
+
+    /// The mapped snapshot, handed over to be dropped elsewhere (unmapping a large file
+    /// takes a while). The caller has seen [`mapped_nodes`](Self::mapped_nodes) at 0
+    /// since the last restore step; nothing else puts data in a mapping.
+    pub fn take_mapping(&mut self) -> Option<bytes::Bytes> {
+        self.mapping.take()
     }
 
     /// Znodes removed so far (removals move slots: see `rehome_data_step`).
@@ -541,14 +554,10 @@ mod tests {
         t
     }
 
-    fn count_mapped(t: &DataTree) -> usize {
-        t.nodes.values().filter(|n| n.data().is_mapped()).count()
-    }
-
     #[test]
     fn rehoming_moves_every_node_off_the_mapping_even_as_slots_move() {
         let mut t = restored_in_mapping(400);
-        assert_eq!(count_mapped(&t), 400);
+        assert_eq!(t.mapped_nodes(), 400);
         // A pass in steps, with removals (which move slots) between the steps.
         let mut at = 0;
         let mut removed = 0;
@@ -560,7 +569,7 @@ mod tests {
         }
         // The last pass, in one go, leaves nothing in the mapping.
         t.rehome_data_step(0, usize::MAX);
-        assert_eq!(count_mapped(&t), 0);
+        assert_eq!(t.mapped_nodes(), 0);
         t.release_mapping();
         assert!(!t.holds_mapping());
         for i in 0..400 - removed {
@@ -583,7 +592,7 @@ mod tests {
         let t = restored_in_mapping(5);
         let c = t.clone();
         drop(t);
-        assert_eq!(count_mapped(&c), 0);
+        assert_eq!(c.mapped_nodes(), 0);
         assert_eq!(&c.get("/n4").unwrap().data()[..], &[9u8; 10][..]);
     }
 }
