@@ -15,7 +15,11 @@ use corral::tree::{open_acl_unsafe, DataTree};
 
 fn rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = s.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("rss");
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("rss");
     pages * 4096
 }
 
@@ -33,7 +37,8 @@ fn main() {
     let mut t = DataTree::new();
     let mut zxid = 2;
     let mut create = |t: &mut DataTree, path: &str, data: Bytes| {
-        t.create_node(path, data, &acl, 0, -1, zxid, 0).expect("create");
+        t.create_node(path, data, &acl, 0, -1, zxid, 0)
+            .expect("create");
         zxid += 1;
     };
     create(&mut t, "/scale", Bytes::new());
