@@ -184,7 +184,7 @@ mod tests {
         // pzxid is hashed third: moving it to where the jute record has it changes
         // the digest.
         let mut moved = stat();
-        std::mem::swap(&mut moved.pzxid, &mut moved.ctime);
+        (moved.pzxid, moved.ctime) = (moved.ctime, moved.pzxid);
         assert_ne!(node_digest("/a", b"hello", &moved), 1177960551);
     }
 

@@ -746,7 +746,7 @@ mod discard_tests {
         let r = h.flush();
         assert_eq!(r.len(), 1);
         assert!(h.tree.get("/p").is_none());
-        assert_eq!(parent_before.czxid, logged);
+        assert_eq!({ parent_before.czxid }, logged);
     }
 
     #[test]

@@ -228,8 +228,8 @@ pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> 
             let _ = writeln!(
                 out,
                 "{} data={}B acl={} czxid={:#x} mzxid={:#x} ctime={} mtime={} version={} cversion={} aversion={} ephemeralOwner={:#x} pzxid={:#x}",
-                n.path, n.data.map_or(0, |d| d.len()), n.acl().len(), st.czxid, st.mzxid, st.ctime, st.mtime,
-                st.version, st.cversion, st.aversion, st.ephemeral_owner, st.pzxid
+                n.path, n.data.map_or(0, |d| d.len()), n.acl().len(), { st.czxid }, { st.mzxid }, { st.ctime }, { st.mtime },
+                { st.version }, { st.cversion }, { st.aversion }, { st.ephemeral_owner }, { st.pzxid }
             );
         }
         for (id, to) in &s.sessions {
@@ -264,8 +264,8 @@ pub async fn snapshot_dump<B: Backend>(backend: &B, file: &Path, json: bool) -> 
         let _ = write!(
             out,
             "],\"stat\":{{\"czxid\":{},\"mzxid\":{},\"ctime\":{},\"mtime\":{},\"version\":{},\"cversion\":{},\"aversion\":{},\"ephemeralOwner\":{},\"pzxid\":{}}}}}",
-            st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion, st.aversion,
-            st.ephemeral_owner, st.pzxid
+            { st.czxid }, { st.mzxid }, { st.ctime }, { st.mtime }, { st.version }, { st.cversion },
+            { st.aversion }, { st.ephemeral_owner }, { st.pzxid }
         );
     }
     out.push_str("],\"sessions\":[");
