@@ -125,9 +125,8 @@ pub async fn rehome_data(rt: Rc<Runtime>) {
 
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
 ///
-/// Straight from the mapped snapshot, with no intermediate copy of its records: each
-/// shard runs this on its own core at start, so it is the part of a restart that grows
-/// with the tree.
+/// Straight from the mapped snapshot, with no intermediate copy of its records: shard 0
+/// runs this at start, and it is the part of a restart that grows with the tree.
 pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {

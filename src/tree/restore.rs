@@ -254,8 +254,13 @@ impl<'t> Restorer<'t> {
     }
 
     /// Keeps `mapping` (a mapped snapshot) alive as long as the tree, so that
-    /// [`node_in_mapping`](Self::node_in_mapping) can leave data in it.
+    /// [`node_in_mapping`](Self::node_in_mapping) can leave data in it. A tree keeps one
+    /// mapping: replacing it could leave data pointing into the one let go.
     pub fn keep_mapping(&mut self, mapping: Bytes) {
+        assert!(
+            self.tree.mapping.is_none(),
+            "a tree keeps one snapshot mapping"
+        );
         self.tree.mapping = Some(mapping);
     }
 
@@ -270,7 +275,8 @@ impl<'t> Restorer<'t> {
     ) -> Result<(), ErrorCode> {
         let d = match &self.tree.mapping {
             // SAFETY: the tree keeps the mapping until no node's data lies in it
-            // (`release_mapping`), and this data goes into that tree.
+            // (`release_mapping`, `take_mapping` after `mapped_nodes` is 0), and this
+            // data goes into that tree.
             Some(m) => unsafe { NodeData::in_mapping(m, data) },
             None => NodeData::copy_from(data),
         };
