@@ -182,6 +182,12 @@ struct Pipeline {
     my_sid: Sid,
     state: ServerState,
     serving: bool,
+    /// The highest zxid the peer committed that is not applied yet. A learner gets one
+    /// COMMIT per txn and a leader reaches quorum one ACK at a time: applying each
+    /// alone cost a write scope, an outcome queued and a wake-up of every other shard
+    /// per txn. Commits are therefore applied once per round of events
+    /// (`apply_commits`), and at once before any action that could observe the tree.
+    committed: Option<i64>,
 }
 
 /// Shard 0 of an ensemble member: runs the quorum peer and the commit pipeline until
@@ -254,6 +260,7 @@ pub(super) async fn ensemble_task(
         my_sid,
         state: ServerState::Looking,
         serving: false,
+        committed: None,
     };
     if only_shard {
         p.snapshotter = Some(durability::Snapshotter::new(&config, now_wall_ms() as u64));
@@ -292,12 +299,14 @@ pub(super) async fn ensemble_task(
             for ev in events {
                 p.handle(ev).await;
             }
+            p.apply_commits().await;
         }
         let now = rt.now_mono_ms();
         if now >= next_tick || p.peer.next_timeout().is_some_and(|t| now >= t) {
             next_tick = now + tick.as_millis() as i64;
             let all_delivered = p.net.all_delivered();
             p.handle(Event::Tick { all_delivered }).await;
+            p.apply_commits().await;
             p.rt.board.set_learner_counts(p.peer.learner_counts());
         }
         // Clients' writes.
@@ -310,6 +319,7 @@ pub(super) async fn ensemble_task(
             last_reap = now;
         }
         p.on_clients(msgs, reap).await;
+        p.apply_commits().await;
     }
 }
 
@@ -322,6 +332,14 @@ impl Pipeline {
 
     async fn execute(&mut self, actions: Vec<Action>) {
         for a in actions {
+            // Sends and appends neither read the tree nor answer anyone: commits wait
+            // behind them. Anything else sees every commit applied first.
+            if !matches!(
+                a,
+                Action::Commit { .. } | Action::Send { .. } | Action::Log { .. }
+            ) {
+                self.apply_commits().await;
+            }
             match a {
                 Action::SendNotification { to, n } => {
                     if to == self.my_sid {
@@ -363,8 +381,11 @@ impl Pipeline {
                         self.net.close(link);
                     }
                 },
-                // Applied at once: a SendSnap later in the same list must see it.
-                Action::Commit { up_to } => self.commit(up_to).await,
+                // Applied before the next action that could see it (a SendSnap later in
+                // the same list must), or at the end of this round of events.
+                Action::Commit { up_to } => {
+                    self.committed = Some(self.committed.map_or(up_to, |c| c.max(up_to)));
+                }
                 Action::ReadLog { link, from, before } => self.read_log(link, from, before),
                 Action::Submit {
                     from,
@@ -785,6 +806,13 @@ impl Pipeline {
             auth: item.auth.to_vec(),
         })
         .await;
+    }
+
+    /// Applies what the peer committed and is not applied yet.
+    async fn apply_commits(&mut self) {
+        if let Some(up_to) = self.committed.take() {
+            self.commit(up_to).await;
+        }
     }
 
     /// Applies every given txn up to `up_to`, with the items queued behind them.
