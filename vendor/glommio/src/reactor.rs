@@ -637,6 +637,42 @@ impl Reactor {
         }
     }
 
+    /// corral patch: a DMA write and an fdatasync linked in the kernel (see
+    /// `sys::uring::Reactor::write_dma_then_fdatasync`). None when the file is pollable
+    /// (the two would go to different rings): the caller writes, then syncs.
+    pub(crate) fn write_dma_then_fdatasync(
+        &self,
+        raw: RawFd,
+        buf: DmaSource,
+        pos: u64,
+        pollable: PollableStatus,
+    ) -> Option<(Source, Source)> {
+        if matches!(pollable, PollableStatus::Pollable) {
+            return None;
+        }
+        let stats = StatsCollection {
+            fulfilled: Some(|result, stats, op_count| {
+                if let Ok(result) = result {
+                    stats.file_writes += op_count;
+                    stats.file_bytes_written += *result as u64 * op_count;
+                }
+            }),
+            reused: None,
+            latency: None,
+        };
+        let write = self.new_source(
+            raw,
+            SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
+            Some(stats),
+        );
+        let sync = self.new_source(raw, SourceType::FdataSync, None);
+        if self.sys.write_dma_then_fdatasync(&write, &sync, pos) {
+            Some((write, sync))
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn fdatasync(&self, raw: RawFd) -> Source {
         let source = self.new_source(raw, SourceType::FdataSync, None);
         self.sys.fdatasync(&source);

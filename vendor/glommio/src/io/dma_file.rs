@@ -312,6 +312,48 @@ impl DmaFile {
         enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
     }
 
+    /// corral patch: writes `buf` at `pos` and then fdatasyncs the file, the two
+    /// linked in the kernel (IOSQE_IO_LINK): one submission, and the sync starts as
+    /// soon as the write completes. Returns the write's result and the sync's; a failed
+    /// or short write cancels the sync (its result is then an error, ECANCELED). On a
+    /// pollable file the two run one after the other instead.
+    pub async fn write_at_then_fdatasync(
+        &self,
+        buf: DmaBuffer,
+        pos: u64,
+    ) -> (Result<usize>, Result<()>) {
+        if matches!(self.pollable, PollableStatus::Pollable) {
+            let w = self.write_at(buf, pos).await;
+            if w.is_err() {
+                return (w, Ok(()));
+            }
+            let s = self.fdatasync().await;
+            return (w, s);
+        }
+        let reactor = self.file.reactor.upgrade().unwrap();
+        let linked = reactor.write_dma_then_fdatasync(
+            self.as_raw_fd(),
+            DmaSource::Owned(buf),
+            pos,
+            self.pollable,
+        );
+        let Some((write, sync)) = linked else {
+            // Not linkable after all (a source with a timeout): nothing was queued,
+            // but the buffer went with the sources. Report it rather than guess.
+            return (
+                Err(crate::GlommioError::IoError(io::Error::other(
+                    "a linked write and fdatasync could not be queued",
+                ))),
+                Ok(()),
+            );
+        };
+        let w = enhanced_try!(write.collect_rw().await, "Writing", self.file).map_err(Into::into);
+        let s = enhanced_try!(sync.collect_rw().await, "Syncing", self.file)
+            .map(|_| ())
+            .map_err(Into::into);
+        (w, s)
+    }
+
     /// Equivalent to [`DmaFile::write_at`] except that the caller retains
     /// non-mutable ownership of the underlying buffer. This can be useful if
     /// you want to asynchronously process a page concurrently with writing it.

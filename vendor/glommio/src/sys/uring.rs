@@ -1546,6 +1546,35 @@ impl Reactor {
         let _ = self.ring_for_source(source).consume_submission_queue();
     }
 
+    /// corral patch: queues a DMA write linked (IOSQE_IO_LINK) to an fdatasync of the
+    /// same file and hands both to the kernel now. The kernel starts the fdatasync as
+    /// soon as the write completes in full (a failed or short write cancels it), so a
+    /// log append costs one submission and one wake-up instead of a wake-up after the
+    /// write and a second submission. Both must go to the same ring: returns false (and
+    /// queues nothing) unless the write is a non-pollable DMA write, which goes to the
+    /// main ring as fdatasync does.
+    pub(crate) fn write_dma_then_fdatasync(&self, write: &Source, sync: &Source, pos: u64) -> bool {
+        let op = match &*write.source_type() {
+            SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
+                match buf.uring_buffer_id() {
+                    Some(id) => UringOpDescriptor::WriteFixed(buf.as_ptr(), buf.len(), pos, id),
+                    None => UringOpDescriptor::Write(buf.as_ptr(), buf.len(), pos),
+                }
+            }
+            _ => return false,
+        };
+        if write.timeout_ref().is_some() || sync.timeout_ref().is_some() {
+            return false;
+        }
+        let mut ring = self.main_ring.borrow_mut();
+        let mut map = self.source_map.borrow_mut();
+        queue_request_into_ring_flags(&mut *ring, write, op, &mut map, SubmissionFlags::IO_LINK);
+        queue_request_into_ring(&mut *ring, sync, UringOpDescriptor::FDataSync, &mut map);
+        drop(map);
+        let _ = ring.consume_submission_queue();
+        true
+    }
+
     pub(crate) fn fdatasync(&self, source: &Source) {
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
@@ -2003,6 +2032,26 @@ impl Reactor {
             ))
         }
     }
+}
+
+/// corral patch: queues one request with `flags` (a source without a timeout): the
+/// first of a linked pair.
+fn queue_request_into_ring_flags(
+    ring: &mut (impl UringCommon + ?Sized),
+    source: &Source,
+    descriptor: UringOpDescriptor,
+    source_map: &mut SourceMap,
+    flags: SubmissionFlags,
+) {
+    source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
+    let q = ring.submission_queue();
+    let id = source_map.add_source(source, Rc::clone(&q));
+    q.borrow_mut().submissions.push_back(UringDescriptor {
+        args: descriptor,
+        fd: source.raw(),
+        flags,
+        user_data: to_user_data(id),
+    });
 }
 
 fn queue_request_into_ring(
