@@ -65,6 +65,15 @@ pub struct Limits {
     /// What it can still not stop is watch events, which `max_pending_output` bounds.
     /// ZooKeeper has none: it reads on and queues. (No zoo.cfg key yet.)
     pub output_pause: usize,
+    /// `maxProposalsInFlight` (corral's own key): an ensemble leader proposes no more
+    /// txns while this many are proposed and not yet committed; clients' writes wait in
+    /// its commit pipeline, unprepared, and go out as commits come back. The leader's
+    /// outstanding-proposal table, its learners' unsent queues and their logs' backlog
+    /// stay bounded by it even when a quorum is slow, whatever the number of servers
+    /// forwarding writes. ZooKeeper has none (each server's `globalOutstandingLimit`
+    /// bounds it only in sum). The default, five servers' worth of the default
+    /// `globalOutstandingLimit`, leaves any ordinary load untouched.
+    pub max_proposals_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -76,6 +85,7 @@ impl Default for Limits {
             max_outstanding_per_conn: 1000,
             max_pending_output: 64 * 1024 * 1024,
             output_pause: 1024 * 1024,
+            max_proposals_in_flight: 5000,
         }
     }
 }

@@ -289,6 +289,51 @@ async fn three_voters_elect_and_replicate() {
     ));
 }
 
+/// `maxProposalsInFlight=1`: the leader proposes one txn at a time and holds the rest
+/// of every server's pipelined writes until it commits. Nothing is lost or reordered:
+/// each server's session sees its creates committed in order, and every server ends
+/// with all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_proposal_in_flight_still_commits_every_write_in_order() {
+    let _serial = serial().await;
+    let started = Instant::now();
+    let mut e = Ensemble::launch(Opts::voters(3).cfg("maxProposalsInFlight=1"));
+    let leader = e.wait_settled(SETTLE);
+    let c = within(
+        40,
+        "connect",
+        connect(&e.connect_string_of(&[leader]), CONNECT),
+    )
+    .await;
+    within(30, "create /one", c.create("/one", b"", &anyone()))
+        .await
+        .expect("create /one");
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        clients.push(within(40, "connect", connect(&e.connect_string_of(&[i]), CONNECT)).await);
+    }
+    // 100 creates in flight from each server's session at once.
+    let (a, b, d) = tokio::join!(
+        create_many(&clients[0], "/one", "s0-", 0..100),
+        create_many(&clients[1], "/one", "s1-", 0..100),
+        create_many(&clients[2], "/one", "s2-", 0..100),
+    );
+    let created = [a, b, d];
+    let mut want = BTreeMap::new();
+    for (i, made) in created.iter().enumerate() {
+        let zxids: Vec<i64> = made.iter().map(|(_, z)| *z).collect();
+        assert_increasing(&format!("server.{}'s session's creates", i + 1), &zxids);
+        want.extend(expected_of(made));
+    }
+    assert_eq!(want.len(), 300);
+    assert_members_hold(&e, 3, "/one", &want, "does not hold every create").await;
+    e.note(format!(
+        "one_proposal_in_flight_still_commits_every_write_in_order: {:?} (leader server.{})",
+        started.elapsed(),
+        leader + 1
+    ));
+}
+
 /// `sslQuorum=true`: the election and quorum ports speak TLS (JKS stores), the
 /// ensemble elects, replicates through a follower and an observer syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

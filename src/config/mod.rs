@@ -876,6 +876,10 @@ impl Config {
                     c.limits.global_outstanding_limit =
                         at_least(parse_decode_int(v).map_err(bad)?, 1).map_err(bad)? as usize
                 }
+                "maxProposalsInFlight" => {
+                    c.limits.max_proposals_in_flight =
+                        at_least(parse_int(v).map_err(bad)?, 1).map_err(bad)? as usize
+                }
                 "preAllocSize" => {
                     let kib = at_least(parse_long(v).map_err(bad)?, 0).map_err(bad)?;
                     c.pre_alloc_size = (kib as u64)

@@ -163,6 +163,7 @@ maxClientCnxns=0
 minSessionTimeout=1000
 maxSessionTimeout=30000
 globalOutstandingLimit=0x800
+maxProposalsInFlight=64
 preAllocSize=1024
 snapCount=5000
 autopurge.snapRetainCount=5
@@ -193,6 +194,7 @@ shards=3
         (1000, 30000)
     );
     assert_eq!(c.limits.global_outstanding_limit, 2048);
+    assert_eq!(c.limits.max_proposals_in_flight, 64);
     assert_eq!(c.pre_alloc_size, 1024 * 1024);
     assert_eq!(c.snap_count, 5000);
     assert_eq!(c.autopurge_snap_retain_count, 5);
@@ -417,6 +419,8 @@ fn bad_values_name_key_line_and_file() {
         ("minSessionTimeout", "-7"),
         ("maxSessionTimeout", "4s"),
         ("globalOutstandingLimit", "0"),
+        ("maxProposalsInFlight", "0"),
+        ("maxProposalsInFlight", "many"),
         ("preAllocSize", "64M"),
         ("preAllocSize", "-1"),
         ("snapCount", "1"),

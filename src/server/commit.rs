@@ -180,10 +180,31 @@ impl CommitCore {
         now_wall_ms: i64,
         now_mono_ms: i64,
     ) -> Vec<Committed> {
-        let mut out = Vec::with_capacity(self.inbox.len());
+        self.build_batch_at_most(tree, now_wall_ms, now_mono_ms, usize::MAX)
+    }
+
+    /// As `build_batch`, with at most `max_items` entries (an ensemble leader's room
+    /// under `maxProposalsInFlight`): the oldest queued items first, then expired
+    /// sessions' closes while room is left. The rest stay queued, in order, for the
+    /// next batch (`has_work` stays true).
+    pub fn build_batch_at_most(
+        &mut self,
+        tree: &DataTree,
+        now_wall_ms: i64,
+        now_mono_ms: i64,
+        max_items: usize,
+    ) -> Vec<Committed> {
+        let taken = if self.inbox.len() > max_items {
+            let rest = self.inbox.split_off(max_items);
+            std::mem::replace(&mut self.inbox, rest)
+        } else {
+            std::mem::take(&mut self.inbox)
+        };
+        let closes = MAX_EXPIRED_CLOSES_PER_BATCH.min(max_items - taken.len());
+        let mut out = Vec::with_capacity(taken.len());
         // The previous batch was logged or rejected before this one is built.
         self.tracker_undo.clear();
-        for item in std::mem::take(&mut self.inbox) {
+        for item in taken {
             match item.kind {
                 WriteKind::CreateSession { timeout } => {
                     // A learner's client comes with the id its server chose.
@@ -269,10 +290,7 @@ impl CommitCore {
                 }
             }
         }
-        for session_id in self
-            .tracker
-            .take_expired(now_mono_ms, MAX_EXPIRED_CLOSES_PER_BATCH)
-        {
+        for session_id in self.tracker.take_expired(now_mono_ms, closes) {
             self.save_tracker(session_id);
             self.tracker.remove(session_id);
             self.owners.remove(&session_id);
@@ -478,6 +496,65 @@ mod tests {
             panic!("{b:?}")
         };
         hdr.client_id
+    }
+
+    /// `maxProposalsInFlight`: a batch takes the oldest items up to the room given,
+    /// the rest wait in order, and expired sessions' closes take only room left over.
+    #[test]
+    fn a_batch_at_most_takes_the_oldest_items_and_leaves_the_rest_in_order() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
+        let s = new_session(&mut core, &mut tree, 0);
+        let doomed = new_session(&mut core, &mut tree, 0);
+        let paths: Vec<String> = (0..5).map(|i| format!("/a{i}")).collect();
+        send(
+            &mut core,
+            paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| item(s, i as i32 + 1, create(p)))
+                .collect(),
+            10,
+        );
+        let mut made = Vec::new();
+        let mut zxids = Vec::new();
+        for room in [2, 0, 2] {
+            let b = core.build_batch_at_most(&tree, WALL, 10, room);
+            assert_eq!(b.len(), room, "{b:?}");
+            for (h, t) in txns(&b) {
+                let Txn::Create { path, .. } = &t else {
+                    panic!("{t:?}")
+                };
+                made.push(path.clone());
+                zxids.push(h.zxid);
+            }
+            commit(&mut core, &mut tree, &b);
+            assert!(core.has_work());
+        }
+        assert_eq!(made, paths[..4]);
+        assert!(zxids.windows(2).all(|w| w[1] == w[0] + 1), "{zxids:?}");
+        // Both sessions are past their timeout now (`s` writes again, so only
+        // `doomed` is due): with room for one, the last create goes and the close waits.
+        core.on_input(
+            ToCommit {
+                items: Vec::new(),
+                touches: vec![s],
+            },
+            2_500,
+        );
+        let b = core.build_batch_at_most(&tree, WALL, 2_500, 1);
+        assert_eq!(txns(&b).len(), 1);
+        assert!(matches!(&txns(&b)[0].1, Txn::Create { path, .. } if path == "/a4"));
+        commit(&mut core, &mut tree, &b);
+        assert!(core.has_work(), "the expired session's close still waits");
+        let b = core.build_batch_at_most(&tree, WALL, 2_500, 10);
+        let closes: Vec<i64> = txns(&b)
+            .iter()
+            .filter(|(h, _)| h.op == OpCode::CloseSession)
+            .map(|(h, _)| h.client_id)
+            .collect();
+        assert_eq!(closes, vec![doomed]);
+        assert!(!core.has_work());
     }
 
     #[test]

@@ -667,11 +667,23 @@ impl Pipeline {
         let Some(next) = self.peer.next_zxid() else {
             return;
         };
+        let limit = self.rt.config.limits.max_proposals_in_flight;
+        let in_flight = self.peer.proposals_in_flight();
+        if in_flight >= limit {
+            // Commits coming back (events) bring us here again; the writes wait.
+            return;
+        }
         let (batch, txns) = {
             let shard = self.rt.shard.borrow();
-            let mut batch =
-                self.core
-                    .build_batch(shard.tree.get(), now_wall_ms(), self.rt.now_mono_ms());
+            let mut batch = self.core.build_batch_at_most(
+                shard.tree.get(),
+                now_wall_ms(),
+                self.rt.now_mono_ms(),
+                limit - in_flight,
+            );
+            // Reaping adds a few deletes at most once per containerCheckInterval; it
+            // waits for a batch with room to spare.
+            let reap = reap && batch.len() < limit - in_flight;
             if reap {
                 batch.extend(self.core.reap(shard.tree.get(), now_wall_ms()));
             }

@@ -154,6 +154,11 @@ impl Leader {
         (zxid::counter_of(next) < 0xffff_ffff).then_some(next)
     }
 
+    /// Proposals sent and not yet committed.
+    pub(super) fn proposals_in_flight(&self) -> usize {
+        self.outstanding.len()
+    }
+
     pub(super) fn counts(&self, cfg: &PeerConfig) -> LearnerCounts {
         let mut c = LearnerCounts {
             pending_syncs: self.pending_syncs.len(),

@@ -227,6 +227,14 @@ impl Peer {
         }
     }
 
+    /// Leader: proposals sent and not yet committed (0 in any other role).
+    pub fn proposals_in_flight(&self) -> usize {
+        match &self.role {
+            Role::Leading(l) => l.proposals_in_flight(),
+            _ => 0,
+        }
+    }
+
     /// Leader: followers (voters and not) and observers that are synced, and how many
     /// learners are syncing (for mntr).
     pub fn learner_counts(&self) -> LearnerCounts {

@@ -577,6 +577,35 @@ fn a_leader_counts_its_own_vote_only_once_logged() {
     assert_eq!(out, vec![Action::Commit { up_to: z }]);
 }
 
+/// What the pipeline holds `maxProposalsInFlight` against: proposals sent and not
+/// yet committed, in no other role than leader.
+#[test]
+fn a_leader_counts_its_proposals_in_flight_until_committed() {
+    let (mut peer, now) = sole_leader();
+    assert_eq!(peer.proposals_in_flight(), 0);
+    let first = peer.next_zxid().expect("established");
+    let mut out = Vec::new();
+    peer.handle(
+        now,
+        Event::Propose {
+            txns: (0..3)
+                .map(|i| ZabTxn {
+                    zxid: first + i,
+                    data: Bytes::from_static(b"x"),
+                })
+                .collect(),
+        },
+        &mut out,
+    );
+    assert_eq!(peer.proposals_in_flight(), 3);
+    peer.handle(now, Event::Logged { zxid: first + 1 }, &mut out);
+    assert_eq!(peer.proposals_in_flight(), 1);
+    peer.handle(now, Event::Logged { zxid: first + 2 }, &mut out);
+    assert_eq!(peer.proposals_in_flight(), 0);
+    let follower = Peer::new(cfg(1, &[1, 2, 3]), PeerState::default(), now, &mut out);
+    assert_eq!(follower.proposals_in_flight(), 0);
+}
+
 /// ZooKeeper's rule 4 of `syncFollower`: a learner older than the committed txns in
 /// memory, whose txns the log on disk still holds, gets a DIFF read from the log, then
 /// the window; when what the log gives does not start at the learner's last txn (it
