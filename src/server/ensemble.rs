@@ -50,18 +50,21 @@ use crate::tree::DataTree;
 /// SNAP (ZooKeeper bounds it by size: `snapshotSizeFactor` of the snapshot).
 const MAX_DIFF_FROM_LOG: usize = 100_000;
 
-/// How often the leader re-reads where the log on disk starts (purge moves it, and a
-/// new log gets its first segment).
+/// How often the leader re-reads where the log on disk starts (purge moves it).
 const LOG_HORIZON_EVERY: Duration = Duration::from_secs(2);
 
-/// Tells the peer, now and periodically, from where the log on disk is complete.
-async fn log_horizon(dir: std::path::PathBuf, inbox: Rc<PeerInbox>) {
+/// Tells the peer, now, periodically and when the storage task asks (`refresh`: the
+/// log got its first txns, or was cut or replaced), from where the log on disk is
+/// complete. Without the ask, a new ensemble's leader knew of no log for up to 2 s and
+/// gave a learner that fell behind its window in memory a SNAP where the log could
+/// have given a DIFF.
+async fn log_horizon(dir: std::path::PathBuf, inbox: Rc<PeerInbox>, refresh: Rc<Notify>) {
     loop {
         match crate::storage::log_reader::oldest_complete_from(&GlommioBackend, &dir).await {
             Ok(complete_from) => inbox.push(Event::LogHorizon { complete_from }),
             Err(e) => tracing::warn!("reading where the txn log starts: {e}"),
         }
-        glommio::timer::sleep(LOG_HORIZON_EVERY).await;
+        futures_lite::future::or(glommio::timer::sleep(LOG_HORIZON_EVERY), refresh.wait()).await;
     }
 }
 
@@ -153,6 +156,8 @@ enum StorageOp {
 struct StorageQueue {
     ops: RefCell<VecDeque<StorageOp>>,
     ready: Notify,
+    /// Asks `log_horizon` to read where the log starts again.
+    horizon: Rc<Notify>,
     /// A tree reloaded from the disk after a truncation below the applied state, for
     /// the pipeline to hand to every shard.
     reloaded: RefCell<Option<Arc<DataTree>>>,
@@ -217,6 +222,7 @@ pub(super) async fn ensemble_task(
     let storage = Rc::new(StorageQueue {
         ops: RefCell::default(),
         ready: Notify::default(),
+        horizon: Rc::new(Notify::default()),
         reloaded: RefCell::default(),
     });
     glommio::spawn_local(storage_task(
@@ -226,7 +232,12 @@ pub(super) async fn ensemble_task(
         log,
     ))
     .detach();
-    glommio::spawn_local(log_horizon(config.data_log_dir.clone(), inbox.clone())).detach();
+    glommio::spawn_local(log_horizon(
+        config.data_log_dir.clone(),
+        inbox.clone(),
+        storage.horizon.clone(),
+    ))
+    .detach();
     let cfg = peer_config(&config);
     let my_sid = cfg.my_sid;
     let now = rt.now_mono_ms();
@@ -977,6 +988,9 @@ async fn storage_task(
             .expect("valid histogram bounds")
     });
     let mut last_stats_publish = i64::MIN;
+    // Whether an append went in since the horizon was last asked for (at start, after
+    // a cut or an installed snapshot): the first one asks again.
+    let mut logged_any = false;
     loop {
         if q.ops.borrow().is_empty() {
             q.ready.wait().await;
@@ -1003,7 +1017,13 @@ async fn storage_task(
                     continue;
                 };
                 match log.append_batch(&records).await {
-                    Ok(()) => inbox.push(Event::Logged { zxid: last }),
+                    Ok(()) => {
+                        inbox.push(Event::Logged { zxid: last });
+                        if !logged_any {
+                            logged_any = true;
+                            q.horizon.notify();
+                        }
+                    }
                     Err(e) => fatal(&format!("txn log append: {e}"), &e),
                 }
                 if let Some(h) = batch_txns.as_mut() {
@@ -1055,6 +1075,8 @@ async fn storage_task(
                         Err(e) => fatal_msg(&format!("reloading the state: {e}")),
                     }
                 }
+                logged_any = false;
+                q.horizon.notify();
                 inbox.push(Event::Truncated { zxid });
             }
             StorageOp::Install(tree, zxid) => {
@@ -1067,7 +1089,11 @@ async fn storage_task(
                 )
                 .await
                 {
-                    Ok(()) => inbox.push(Event::SnapInstalled { zxid }),
+                    Ok(()) => {
+                        logged_any = false;
+                        q.horizon.notify();
+                        inbox.push(Event::SnapInstalled { zxid })
+                    }
                     Err(e) => fatal(&format!("installing the leader's snapshot: {e}"), &e),
                 }
             }
