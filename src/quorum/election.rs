@@ -153,6 +153,9 @@ struct Round {
     poll_deadline: i64,
     /// Set while a quorum backs our proposal: when the `finalizeWait` poll times out.
     finalize_deadline: Option<i64>,
+    /// Voters whose election port refused a connection during this round and that
+    /// have sent nothing since: their process is down, so no vote can come from them.
+    down: BTreeSet<Sid>,
 }
 
 /// Fast leader election for one server. See the module comment.
@@ -291,6 +294,7 @@ impl Election {
             not_timeout: self.min_notification_interval_ms,
             poll_deadline: now_ms.saturating_add(self.min_notification_interval_ms),
             finalize_deadline: None,
+            down: BTreeSet::new(),
         });
         let mut out = Vec::new();
         self.send_notifications(&mut out);
@@ -404,6 +408,24 @@ impl Election {
     }
 
     /// When `on_tick` next has work to do, if ever (only while LOOKING).
+    /// Server `sid`'s election port refused a connection: its process is down. Until it
+    /// sends something, this round waits for no vote from it; a `finalizeWait` under way
+    /// ends now if it was waiting for none but such voters.
+    pub fn peer_down(&mut self, sid: Sid, now_ms: i64) {
+        if sid == self.my_sid || !self.voters.contains(&sid) {
+            return;
+        }
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        round.down.insert(sid);
+        if round.finalize_deadline.is_some() {
+            let deadline = self.finalize_deadline(now_ms);
+            let round = self.round_mut();
+            round.finalize_deadline = round.finalize_deadline.map(|d| d.min(deadline));
+        }
+    }
+
     pub fn next_timeout(&self) -> Option<i64> {
         let round = self.round.as_ref()?;
         Some(round.finalize_deadline.unwrap_or(round.poll_deadline))
@@ -451,6 +473,7 @@ impl Election {
             .round
             .as_mut()
             .expect("LOOKING after start has a round");
+        round.down.remove(&from);
         if round.finalize_deadline.is_some() {
             // Draining the queue for finalizeWait: anything not better is consumed
             // unprocessed and the wait starts over; a better vote resumes the loop.
@@ -462,7 +485,8 @@ impl Election {
                 proposal.1,
                 proposal.2,
             ) {
-                round.finalize_deadline = Some(now_ms.saturating_add(FINALIZE_WAIT_MS));
+                let deadline = self.finalize_deadline(now_ms);
+                self.round_mut().finalize_deadline = Some(deadline);
                 return;
             }
             round.finalize_deadline = None;
@@ -544,7 +568,8 @@ impl Election {
         };
         self.round_mut().recvset.insert(from, vote);
         if self.has_quorum(&self.round_ref().recvset, &mine) {
-            self.round_mut().finalize_deadline = Some(now_ms.saturating_add(FINALIZE_WAIT_MS));
+            let deadline = self.finalize_deadline(now_ms);
+            self.round_mut().finalize_deadline = Some(deadline);
         }
     }
 
@@ -611,6 +636,26 @@ impl Election {
     }
 
     /// `getVoteTracker(..).hasAllQuorums()` for a majority quorum of the voters.
+    /// When a `finalizeWait` that starts now ends: `FINALIZE_WAIT_MS` from now, as in
+    /// ZooKeeper, unless every other voter has voted in this round or is down
+    /// ([`Election::peer_down`]). The wait is for a better vote from a voter not heard
+    /// from; with none left that could send one, it would only delay the same decision
+    /// (a leader's failover: the dead leader's port refuses at once). What the election
+    /// may decide is unchanged: a decision on a quorum's votes without waiting is one a
+    /// lost notification could produce in ZooKeeper too, and ZAB's epoch establishment,
+    /// not the election, keeps two leaders from serving (module comment).
+    fn finalize_deadline(&self, now_ms: i64) -> i64 {
+        let round = self.round_ref();
+        let none_left = self.voters.iter().all(|v| {
+            *v == self.my_sid || round.recvset.contains_key(v) || round.down.contains(v)
+        });
+        if none_left {
+            now_ms
+        } else {
+            now_ms.saturating_add(FINALIZE_WAIT_MS)
+        }
+    }
+
     fn has_quorum(&self, votes: &BTreeMap<Sid, TallyVote>, vote: &TallyVote) -> bool {
         let acks = votes
             .iter()
@@ -1119,6 +1164,66 @@ mod tests {
         e
     }
 
+    /// A leader's failover: server 2 of {1,2,3}, 3 (the old leader) down. With 3's port
+    /// refusing before the quorum forms, the election decides at once; refused during
+    /// the wait, the wait ends then. Either way the same vote as after 200 ms.
+    #[test]
+    fn finalize_wait_is_skipped_when_every_voter_not_heard_from_is_down() {
+        let want = Vote {
+            leader: 2,
+            zxid: 0x1_0000_0005,
+            election_epoch: 1,
+            peer_epoch: 1,
+            state: Leading,
+        };
+        // Down first, then the quorum.
+        let mut e = election(2, LearnerType::Participant, &[1, 2, 3]);
+        with_loopback(&mut e, 0, |e| e.start(0x1_0000_0005, 1, 0));
+        e.peer_down(3, 5);
+        e.on_notification(1, note(Looking, 2, 0x1_0000_0005, 1, 1), 10);
+        assert_eq!(e.next_timeout(), Some(10));
+        assert_eq!(decided(&e.on_tick(10, true)), Some((Leading, want)));
+        // The quorum first, then down during the wait.
+        let mut e = in_finalize_wait();
+        e.peer_down(3, 50);
+        assert_eq!(e.next_timeout(), Some(50));
+        assert_eq!(decided(&e.on_tick(50, true)), Some((Leading, want)));
+    }
+
+    /// What does not skip the wait: a voter that is down but not the only one missing
+    /// (five voters), one that has sent something since it was refused, a refusal from
+    /// an earlier round, and a non-voter's or our own sid.
+    #[test]
+    fn finalize_wait_stays_while_a_voter_could_still_send_a_better_vote() {
+        let mut e = election(1, LearnerType::Participant, &[1, 2, 3, 4, 5]);
+        with_loopback(&mut e, 0, |e| e.start(0x1_0000_0009, 1, 0));
+        e.peer_down(5, 1);
+        e.on_notification(2, note(Looking, 1, 0x1_0000_0009, 1, 1), 10);
+        e.on_notification(3, note(Looking, 1, 0x1_0000_0009, 1, 1), 11);
+        assert_eq!(e.next_timeout(), Some(11 + FINALIZE_WAIT_MS), "4 not heard from");
+        // 4 refused too: nobody left, the wait ends.
+        e.peer_down(4, 20);
+        assert_eq!(e.next_timeout(), Some(20));
+
+        // Refused, then heard from (it came back): no longer counted as down.
+        let mut e = in_finalize_wait();
+        e.peer_down(3, 20);
+        let mut e2 = in_finalize_wait();
+        e2.on_notification(3, note(Looking, 3, 0x1_0000_0001, 1, 1), 30);
+        e2.peer_down(7, 31);
+        e2.peer_down(2, 31);
+        assert_eq!(e2.next_timeout(), Some(30 + FINALIZE_WAIT_MS));
+        assert_eq!(e.next_timeout(), Some(20));
+
+        // A refusal belongs to its round.
+        let mut e = election(2, LearnerType::Participant, &[1, 2, 3]);
+        with_loopback(&mut e, 0, |e| e.start(0x1_0000_0005, 1, 0));
+        e.peer_down(3, 5);
+        with_loopback(&mut e, 6, |e| e.start(0x1_0000_0005, 1, 6));
+        e.on_notification(1, note(Looking, 2, 0x1_0000_0005, e.logicalclock(), 1), 10);
+        assert_eq!(e.next_timeout(), Some(10 + FINALIZE_WAIT_MS));
+    }
+
     #[test]
     fn quorum_unchallenged_for_finalize_wait_decides() {
         let mut e = in_finalize_wait();
@@ -1169,11 +1274,13 @@ mod tests {
         assert_eq!(e.proposal().leader, 3);
         assert_eq!(sends(&out).len(), 3);
         let out = with_loopback(&mut e, 100, |_| out);
-        assert_eq!(e.on_tick(210, true), vec![]);
         assert!(decided(&out).is_none());
-        // Our own (now 3) vote and 3's make a quorum for 3; 1's stale vote for 2 does not count.
-        assert_eq!(e.next_timeout(), Some(100 + FINALIZE_WAIT_MS));
-        let (state, vote) = decided(&e.on_tick(300, true)).unwrap();
+        // Our own (now 3) vote and 3's make a quorum for 3; 1's stale vote for 2 does not
+        // count. Every voter has voted in this round, so no better vote can come (each
+        // one's own vote is at most its current one, and 3's is the best of those): no
+        // finalizeWait, where ZooKeeper would wait until 300.
+        assert_eq!(e.next_timeout(), Some(100));
+        let (state, vote) = decided(&e.on_tick(100, true)).unwrap();
         assert_eq!((state, vote.leader, vote.election_epoch), (Following, 3, 1));
     }
 

@@ -558,6 +558,9 @@ impl QuorumNet {
                     sid,
                     "cannot open an election connection to {host}:{port}: {e}"
                 );
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    self.inbox.push(Event::PeerDown { sid });
+                }
                 return;
             }
         };

@@ -881,8 +881,15 @@ impl World {
         let lost = self.rng.below(1000) < self.faults.election_loss_permille;
         if self.nodes[to].peer.is_none() {
             // No connection to a server that is down: the notification waits for one
-            // (it goes out when that server starts and connects, see `restart`).
+            // (it goes out when that server starts and connects, see `restart`). The
+            // dial is refused (nothing listens there) unless the link is cut, where it
+            // would time out instead: the runtime reports the refusal (`PeerDown`).
             self.last_note.insert((i, to), (n, true));
+            if !self.blocked[i][to] {
+                let d = self.net_delay();
+                let sid = self.nodes[to].sid;
+                self.deliver(d, i, Event::PeerDown { sid });
+            }
             return Ok(());
         }
         if self.blocked[i][to] || lost {

@@ -256,7 +256,7 @@ impl Leader {
             // Learner-side events mean nothing here.
             Event::Forward { .. } | Event::Revalidate { .. } | Event::Touched { .. } => true,
             Event::Truncated { .. } | Event::SnapInstalled { .. } => true,
-            Event::Notification { .. } | Event::LogHorizon { .. } => true,
+            Event::Notification { .. } | Event::LogHorizon { .. } | Event::PeerDown { .. } => true,
         };
         if !keep {
             self.shutdown(out);

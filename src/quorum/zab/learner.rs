@@ -297,7 +297,8 @@ impl Learner {
             | Event::RevalidateAnswer { .. }
             | Event::Notification { .. }
             | Event::LogRead { .. }
-            | Event::LogHorizon { .. } => true,
+            | Event::LogHorizon { .. }
+            | Event::PeerDown { .. } => true,
         };
         if !keep {
             out.push(Action::Close { link: self.link });

@@ -125,6 +125,9 @@ pub enum Event {
     /// The log on disk holds every txn after this zxid (None: it is empty), as recovery
     /// found it or after a purge, truncation or snapshot install changed it.
     LogHorizon { complete_from: Option<i64> },
+    /// An election connection to `sid` was refused: nothing listens on its election
+    /// port, so its process is down (a dial that times out says nothing of the kind).
+    PeerDown { sid: Sid },
 }
 
 #[derive(Debug, Clone, PartialEq)]

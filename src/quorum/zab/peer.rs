@@ -264,6 +264,7 @@ impl Peer {
                 self.role_event(now_ms, Event::Tick { all_delivered }, out);
             }
             Event::LogHorizon { complete_from } => self.log_complete_from = complete_from,
+            Event::PeerDown { sid } => self.election.peer_down(sid, now_ms),
             Event::Logged { .. } if self.resets_pending > 0 => {}
             Event::Truncated { zxid } | Event::SnapInstalled { zxid } => {
                 assert!(self.resets_pending > 0, "a storage reset nobody asked for");
