@@ -24,6 +24,11 @@
 //! Peers are not trusted: a notification naming unknown sids, carrying absurd epochs or
 //! `i64::MIN`s is answered or ignored exactly as ZooKeeper would, and never panics.
 //!
+//! One deliberate difference: ZooKeeper always waits `finalizeWait` once a quorum backs
+//! its proposal; here the wait is skipped when every other voter has voted in the round
+//! or is known to be down (`Election::peer_down`), since no better vote can come then.
+//! It only ends the same election sooner (a leader's failover: 30 ms instead of 230).
+//!
 //! Safety of the ensemble does not rest on this module: like ZooKeeper's, the election
 //! is a heuristic that a slow or lost notification can fool into two servers deciding
 //! LEADING in one round. ZAB's epoch establishment (a leader needs a quorum of
@@ -646,9 +651,10 @@ impl Election {
     /// not the election, keeps two leaders from serving (module comment).
     fn finalize_deadline(&self, now_ms: i64) -> i64 {
         let round = self.round_ref();
-        let none_left = self.voters.iter().all(|v| {
-            *v == self.my_sid || round.recvset.contains_key(v) || round.down.contains(v)
-        });
+        let none_left = self
+            .voters
+            .iter()
+            .all(|v| *v == self.my_sid || round.recvset.contains_key(v) || round.down.contains(v));
         if none_left {
             now_ms
         } else {
@@ -1200,7 +1206,11 @@ mod tests {
         e.peer_down(5, 1);
         e.on_notification(2, note(Looking, 1, 0x1_0000_0009, 1, 1), 10);
         e.on_notification(3, note(Looking, 1, 0x1_0000_0009, 1, 1), 11);
-        assert_eq!(e.next_timeout(), Some(11 + FINALIZE_WAIT_MS), "4 not heard from");
+        assert_eq!(
+            e.next_timeout(),
+            Some(11 + FINALIZE_WAIT_MS),
+            "4 not heard from"
+        );
         // 4 refused too: nobody left, the wait ends.
         e.peer_down(4, 20);
         assert_eq!(e.next_timeout(), Some(20));
