@@ -123,19 +123,31 @@ pub struct GlommioFile(glommio::io::DmaFile);
 
 const ZERO_CHUNK: usize = 1 << 20;
 
-impl StorageFile for GlommioFile {
-    async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
+impl GlommioFile {
+    /// `buf` in a DMA buffer, for a write at `pos` (both aligned).
+    fn dma_copy(&self, pos: u64, buf: &[u8]) -> glommio::io::DmaBuffer {
         debug_assert!(pos.is_multiple_of(ALIGN as u64) && buf.len().is_multiple_of(ALIGN));
         let mut dma = self.0.alloc_dma_buffer(buf.len());
         dma.as_bytes_mut().copy_from_slice(buf);
-        let n = self.0.write_at(dma, pos).await?;
-        if n != buf.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes", buf.len()),
-            ));
-        }
-        Ok(())
+        dma
+    }
+}
+
+/// A write of `want` bytes that wrote `n`: short is an error.
+fn whole_write(n: usize, want: usize) -> io::Result<()> {
+    if n == want {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("short write: {n} of {want} bytes"),
+    ))
+}
+
+impl StorageFile for GlommioFile {
+    async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
+        let n = self.0.write_at(self.dma_copy(pos, buf), pos).await?;
+        whole_write(n, buf.len())
     }
 
     /// A blocking `pread` into an aligned buffer: glommio 0.9's io_uring read fails with
@@ -185,18 +197,13 @@ impl StorageFile for GlommioFile {
     /// completes, without a round trip through this executor, which under load waits
     /// for a core before it can submit the sync.
     async fn write_and_sync(&self, pos: u64, buf: &[u8]) -> Result<(), SyncedWriteError> {
-        debug_assert!(pos.is_multiple_of(ALIGN as u64) && buf.len().is_multiple_of(ALIGN));
-        let mut dma = self.0.alloc_dma_buffer(buf.len());
-        dma.as_bytes_mut().copy_from_slice(buf);
-        let (w, s) = self.0.write_at_then_fdatasync(dma, pos).await;
+        let (w, s) = self
+            .0
+            .write_at_then_fdatasync(self.dma_copy(pos, buf), pos)
+            .await;
         let n = w.map_err(|e| SyncedWriteError::Write(e.into()))?;
-        if n != buf.len() {
-            // The sync was cancelled with it.
-            return Err(SyncedWriteError::Write(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes", buf.len()),
-            )));
-        }
+        // A short write cancelled the sync with it.
+        whole_write(n, buf.len()).map_err(SyncedWriteError::Write)?;
         s.map_err(|e| SyncedWriteError::Sync(e.into()))
     }
 
