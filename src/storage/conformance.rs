@@ -115,6 +115,14 @@ async fn append_recover_and_roll<B: Backend>(b: B, d: Dirs) {
         log.append_batch(&batch(z + 5, 1)).await,
         Err(StorageError::Invalid(_))
     ));
+    // So is a batch whose own zxids skip, though its first follows the log.
+    let mut skips = batch(z, 3);
+    skips[2].0.zxid += 1;
+    assert!(matches!(
+        log.append_batch(&skips).await,
+        Err(StorageError::Invalid(_))
+    ));
+    assert_eq!(log.last_zxid(), z - 1);
     drop(log);
     assert!(segments(&b, &d).await.len() > 1, "small segments roll over");
     let (r, mut log) = open(&b, &d).await.unwrap();

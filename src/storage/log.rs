@@ -154,25 +154,71 @@ fn be_u32(b: &[u8]) -> u32 {
 
 /// Encodes a batch as one frame (padded to 8 bytes).
 pub(crate) fn encode_frame(batch: &[(TxnHeader, Txn)]) -> Vec<u8> {
-    let mut payload = BytesMut::new();
-    let mut one = BytesMut::new();
+    let mut f = FrameBuilder::default();
     for (h, t) in batch {
-        one.clear();
-        encode_txn(h, t, &mut one);
-        payload.extend_from_slice(&(one.len() as u32).to_be_bytes());
-        payload.extend_from_slice(&one);
+        f.push(h, t);
     }
-    let first = batch.first().map(|(h, _)| h.zxid).unwrap_or(0);
-    let mut f = Vec::with_capacity(FRAME_HEADER_LEN + payload.len() + 8);
-    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    f.extend_from_slice(&(batch.len() as u32).to_be_bytes());
-    f.extend_from_slice(&first.to_be_bytes());
-    f.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    let hcrc = crc32c::crc32c(&f[..20]);
-    f.extend_from_slice(&hcrc.to_be_bytes());
-    f.extend_from_slice(&payload);
-    f.resize(f.len().div_ceil(8) * 8, 0);
-    f
+    let mut out = Vec::with_capacity(f.frame_len());
+    f.write_frame(&mut out);
+    out
+}
+
+/// One batch being encoded as a log frame, txn by txn: a caller can encode the next
+/// batch while the log writes the one before, so the disk does not wait for the
+/// encoding. [`TxnLog::append_frame`] logs it.
+#[derive(Default)]
+pub struct FrameBuilder {
+    /// count x (u32 len | txn)
+    payload: BytesMut,
+    count: u32,
+    first_zxid: i64,
+    last_zxid: i64,
+    /// The first txn whose zxid did not follow the one before it in the batch.
+    out_of_order: Option<(i64, i64)>,
+}
+
+impl FrameBuilder {
+    pub fn push(&mut self, h: &TxnHeader, t: &Txn) {
+        if self.count == 0 {
+            self.first_zxid = h.zxid;
+        } else if self.out_of_order.is_none() && !zxid_follows(self.last_zxid, h.zxid) {
+            self.out_of_order = Some((self.last_zxid, h.zxid));
+        }
+        self.last_zxid = h.zxid;
+        self.count += 1;
+        let at = self.payload.len();
+        self.payload.extend_from_slice(&[0; 4]);
+        encode_txn(h, t, &mut self.payload);
+        let len = (self.payload.len() - at - 4) as u32;
+        self.payload[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Txns in the batch.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of the frame, padding included.
+    fn frame_len(&self) -> usize {
+        (FRAME_HEADER_LEN + self.payload.len()).div_ceil(8) * 8
+    }
+
+    /// Appends the frame (header, payload, padding) to `out`.
+    fn write_frame(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.count.to_be_bytes());
+        out.extend_from_slice(&self.first_zxid.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&self.payload).to_be_bytes());
+        let hcrc = crc32c::crc32c(&out[start..start + 20]);
+        out.extend_from_slice(&hcrc.to_be_bytes());
+        out.extend_from_slice(&self.payload);
+        out.resize(start + self.frame_len(), 0);
+    }
 }
 
 /// A frame whose header and payload checksums hold.
@@ -559,27 +605,33 @@ impl<B: Backend> TxnLog<B> {
     /// When it returns Ok every txn of the batch is durable. Zxids must continue the
     /// log (`zxid_follows`), else [`StorageError::Invalid`] and nothing is written.
     pub async fn append_batch(&mut self, batch: &[(TxnHeader, Txn)]) -> Result<()> {
+        let mut frame = FrameBuilder::default();
+        for (h, t) in batch {
+            frame.push(h, t);
+        }
+        self.append_frame(&frame).await
+    }
+
+    /// As [`TxnLog::append_batch`], for a batch encoded beforehand.
+    pub async fn append_frame(&mut self, frame: &FrameBuilder) -> Result<()> {
         if let Some(m) = &self.fatal {
             return Err(StorageError::Fatal(m.clone()));
         }
-        if batch.is_empty() {
+        if frame.is_empty() {
             return Ok(());
         }
-        let mut prev = self.last_zxid;
-        for (h, _) in batch {
-            if !zxid_follows(prev, h.zxid) {
-                return Err(StorageError::Invalid(format!(
-                    "zxid {:#x} does not follow {prev:#x}",
-                    h.zxid
-                )));
-            }
-            prev = h.zxid;
+        let (prev, zxid) = frame
+            .out_of_order
+            .unwrap_or((self.last_zxid, frame.first_zxid));
+        if !zxid_follows(prev, zxid) {
+            return Err(StorageError::Invalid(format!(
+                "zxid {zxid:#x} does not follow {prev:#x}"
+            )));
         }
-        let frame = encode_frame(batch);
-        let need = frame.len() as u64;
+        let need = frame.frame_len() as u64;
         let fits = matches!(&self.seg, Some(s) if s.pos + need <= s.size);
         if !fits {
-            self.roll(batch[0].0.zxid, need).await?;
+            self.roll(frame.first_zxid, need).await?;
         }
         let Some(seg) = self.seg.as_mut() else {
             return Err(StorageError::Invalid("no open segment after roll".into()));
@@ -587,7 +639,7 @@ impl<B: Backend> TxnLog<B> {
         let start = align_down(seg.pos);
         let mut buf = Vec::with_capacity((align_up(seg.pos + need) - start) as usize);
         buf.extend_from_slice(&seg.tail);
-        buf.extend_from_slice(&frame);
+        frame.write_frame(&mut buf);
         buf.resize(align_up(buf.len() as u64) as usize, 0);
         let t = Instant::now();
         let written = if self.cfg.force_sync {
@@ -630,7 +682,7 @@ impl<B: Backend> TxnLog<B> {
         let tail_start = (align_down(new_pos) - start) as usize;
         seg.tail = buf[tail_start..(new_pos - start) as usize].to_vec();
         seg.pos = new_pos;
-        self.last_zxid = prev;
+        self.last_zxid = frame.last_zxid;
         Ok(())
     }
 
