@@ -122,7 +122,9 @@ async fn a_full_disk_refuses_writes_with_throttledop_and_recovers() {
     assert!(filled > 0);
 
     // Writes go on while they fit in the current (and a prepared) segment, then are
-    // refused, each answered at once.
+    // refused, each answered at once. Sixteen at a time (the client sends them in call
+    // order without waiting), so the batch the log refuses has others built behind it,
+    // which must be refused with it.
     let mut refused: Vec<usize> = Vec::new();
     let mut i = 100;
     let started = Instant::now();
@@ -131,6 +133,24 @@ async fn a_full_disk_refuses_writes_with_throttledop_and_recovers() {
             i < 1000,
             "200+ writes of 16 KiB went through on a full 40 MiB tmpfs"
         );
+        let paths: Vec<(usize, String)> = (i..i + 16).map(|k| (k, format!("/n{k}"))).collect();
+        let sent: Vec<_> = paths
+            .iter()
+            .map(|(k, path)| (*k, client.create(path, &value(*k), &opts)))
+            .collect();
+        for (k, reply) in sent {
+            match within(10, "a write on a full disk", reply).await {
+                Ok(_) => acked.push(k),
+                Err(zk::Error::Throttled) => refused.push(k),
+                Err(e) => panic!("write {k}: {e}; server output:\n{}", server.output()),
+            }
+        }
+        i += 16;
+    }
+    // A batch of several writes needed a new segment; one write alone may still fit in
+    // the current one, until it does not.
+    loop {
+        assert!(i < 1100, "writes went on through a full disk");
         match within(
             10,
             "a write on a full disk",
@@ -139,11 +159,12 @@ async fn a_full_disk_refuses_writes_with_throttledop_and_recovers() {
         .await
         {
             Ok(_) => acked.push(i),
-            Err(zk::Error::Throttled) => refused.push(i),
+            Err(zk::Error::Throttled) => break refused.push(i),
             Err(e) => panic!("write {i}: {e}; server output:\n{}", server.output()),
         }
         i += 1;
     }
+    i += 1;
     assert!(started.elapsed() < Duration::from_secs(60));
     // Still refused, promptly; reads answer meanwhile.
     for _ in 0..5 {

@@ -6,9 +6,12 @@
 //! Where storage slots in: `build_batch` (and `reap`) return txns that are prepped but
 //! not yet applied anywhere; the runtime appends them to the txn log and waits for the
 //! batch to be durable before it applies and broadcasts them. `Prepper` keeps the
-//! outstanding changes of the batch being logged.
+//! outstanding changes of the batches being logged. While one batch is in the log, the
+//! next is built behind it (`build_batch_behind`), so prepping overlaps the disk; the
+//! core keeps both undoable until `logged` says the first is durable.
 //!
-//! A batch the log cannot take because the disk is full is handed back to [`CommitCore::reject`]:
+//! A batch the log cannot take because the disk is full is handed back to [`CommitCore::reject`]
+//! (with the batch built behind it, which was prepped on top of it):
 //! every write in it is answered THROTTLEDOP instead of being applied, and the core is
 //! rolled back to the log's last zxid, as if the batch had never been prepped: the next
 //! batch reuses its zxids, preps against the tree without its changes, and the session
@@ -29,9 +32,15 @@ pub struct CommitCore {
     last_zxid: i64,
     next_session_id: i64,
     inbox: Vec<WriteItem>,
-    /// What the batch being built changed in the tracker, oldest first: each session's
-    /// state before (timeout, closing), None if it was not tracked. Undone by `reject`.
+    /// What the batches not yet known to be logged changed in the tracker, oldest
+    /// first: each session's state before (timeout, closing), None if it was not
+    /// tracked. Undone by `reject`.
     tracker_undo: Vec<(i64, Option<(i32, bool)>)>,
+    /// Where the entries of the batch built behind one still being logged begin in
+    /// `tracker_undo` ([`CommitCore::build_batch_behind`]), and how many expired
+    /// sessions' closes that batch holds so far.
+    behind_mark: Option<usize>,
+    behind_closes: usize,
     /// This server's id (0 standalone).
     server_id: u64,
     /// An ensemble leader: the tree digest after each txn of the batch being built
@@ -64,6 +73,8 @@ impl CommitCore {
             next_session_id: session::initial_session_id(server_id, now_wall_ms),
             inbox: Vec::new(),
             tracker_undo: Vec::new(),
+            behind_mark: None,
+            behind_closes: 0,
             server_id: server_id as u64,
             digests: Vec::new(),
             owners: ahash::AHashMap::new(),
@@ -130,6 +141,7 @@ impl CommitCore {
         self.tracker = tracker;
         self.inbox.clear();
         self.tracker_undo.clear();
+        self.behind_mark = None;
         self.owners.clear();
     }
 
@@ -194,16 +206,63 @@ impl CommitCore {
         now_mono_ms: i64,
         max_items: usize,
     ) -> Vec<Committed> {
+        // The previous batch was logged or rejected before this one is built.
+        self.tracker_undo.clear();
+        self.behind_mark = None;
+        let closes = MAX_EXPIRED_CLOSES_PER_BATCH.min(max_items.saturating_sub(self.inbox.len()));
+        self.build_into(tree, now_wall_ms, now_mono_ms, max_items, closes)
+            .0
+    }
+
+    /// Standalone: builds (more of) the batch that will follow the one the log is
+    /// writing now, so prepping overlaps the disk. Prepped against `tree` and the
+    /// changes of the batch in the log, as every batch is. The batch in the log stays
+    /// undoable: if it is rejected, this one must be rejected with it (`reject` takes
+    /// both), as it was prepped on top of it. [`CommitCore::logged`] says it is durable.
+    pub fn build_batch_behind(
+        &mut self,
+        tree: &DataTree,
+        now_wall_ms: i64,
+        now_mono_ms: i64,
+    ) -> Vec<Committed> {
+        if self.behind_mark.is_none() {
+            self.behind_mark = Some(self.tracker_undo.len());
+            self.behind_closes = 0;
+        }
+        // The batch gets its expiry closes over several calls, at most
+        // MAX_EXPIRED_CLOSES_PER_BATCH in all.
+        let closes = MAX_EXPIRED_CLOSES_PER_BATCH - self.behind_closes;
+        let (batch, closed) = self.build_into(tree, now_wall_ms, now_mono_ms, usize::MAX, closes);
+        self.behind_closes += closed;
+        batch
+    }
+
+    /// Standalone: the batch the log was writing is durable; only what was built behind
+    /// it can still be rejected.
+    pub fn logged(&mut self) {
+        match self.behind_mark.take() {
+            Some(mark) => {
+                self.tracker_undo.drain(..mark);
+            }
+            None => self.tracker_undo.clear(),
+        }
+    }
+
+    fn build_into(
+        &mut self,
+        tree: &DataTree,
+        now_wall_ms: i64,
+        now_mono_ms: i64,
+        max_items: usize,
+        closes: usize,
+    ) -> (Vec<Committed>, usize) {
         let taken = if self.inbox.len() > max_items {
             let rest = self.inbox.split_off(max_items);
             std::mem::replace(&mut self.inbox, rest)
         } else {
             std::mem::take(&mut self.inbox)
         };
-        let closes = MAX_EXPIRED_CLOSES_PER_BATCH.min(max_items - taken.len());
         let mut out = Vec::with_capacity(taken.len());
-        // The previous batch was logged or rejected before this one is built.
-        self.tracker_undo.clear();
         for item in taken {
             match item.kind {
                 WriteKind::CreateSession { timeout } => {
@@ -290,7 +349,9 @@ impl CommitCore {
                 }
             }
         }
-        for session_id in self.tracker.take_expired(now_mono_ms, closes) {
+        let expired = self.tracker.take_expired(now_mono_ms, closes);
+        let closed = expired.len();
+        for session_id in expired {
             self.save_tracker(session_id);
             self.tracker.remove(session_id);
             self.owners.remove(&session_id);
@@ -314,7 +375,7 @@ impl CommitCore {
                 origin: None,
             });
         }
-        out
+        (out, closed)
     }
 
     /// Deletes for the containers and TTL nodes that qualify at `now_wall_ms`.
@@ -363,6 +424,7 @@ impl CommitCore {
         );
         self.last_zxid = logged_zxid;
         self.prepper.discard_after(logged_zxid);
+        self.behind_mark = None;
         for (session_id, prior) in std::mem::take(&mut self.tracker_undo).into_iter().rev() {
             self.tracker.remove(session_id);
             if let Some((timeout, closing)) = prior {
@@ -675,6 +737,109 @@ mod tests {
         );
         let b = core.build_batch(&tree, WALL, 1300);
         assert_eq!(txns(&b)[0].1, Txn::Error(ErrorCode::NoNode));
+    }
+
+    /// A batch built behind one still being logged: prepped on top of it (its zxids
+    /// follow, it sees the first batch's changes), and when the log refuses the first,
+    /// both are rejected and the tracker is as before either; once the first is logged,
+    /// a refusal of the second undoes only the second.
+    #[test]
+    fn a_batch_built_behind_a_refused_one_is_rejected_with_it() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
+        let a = new_session(&mut core, &mut tree, 0);
+        let b = new_session(&mut core, &mut tree, 0);
+        let logged = tree.last_processed_zxid();
+        send(
+            &mut core,
+            vec![
+                item(a, 1, create("/x")),
+                item(a, 2, WriteKind::Request(Request::CloseSession)),
+            ],
+            10,
+        );
+        let first = core.build_batch(&tree, WALL, 10);
+        assert_eq!(txns(&first).len(), 2);
+        assert!(!core.tracker.contains(a));
+        // Behind it: b closes, a new session comes, and a create of the node the first
+        // batch creates fails, as prepped against that batch's changes.
+        send(
+            &mut core,
+            vec![
+                item(b, 1, create("/x")),
+                item(b, 2, WriteKind::Request(Request::CloseSession)),
+                item(0, 0, WriteKind::CreateSession { timeout: 1000 }),
+            ],
+            20,
+        );
+        let behind = core.build_batch_behind(&tree, WALL, 20);
+        let t = txns(&behind);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].0.zxid, logged + 3);
+        assert_eq!(t[0].1, Txn::Error(ErrorCode::NodeExists));
+        let created = t[2].0.client_id;
+        assert!(!core.tracker.contains(b) && core.tracker.contains(created));
+        // More of it, built on another wake-up, is part of the same batch.
+        send(&mut core, vec![item(created, 1, create("/y"))], 30);
+        let more = core.build_batch_behind(&tree, WALL, 30);
+        assert_eq!(txns(&more)[0].0.zxid, logged + 6);
+        // The log refuses the first batch: everything is rejected and undone.
+        let all: Vec<Committed> = first.into_iter().chain(behind).chain(more).collect();
+        let out = core.reject(all, logged, 40);
+        assert_eq!(out.len(), 6);
+        assert!(out.iter().all(|c| matches!(c, Committed::Rejected { .. })));
+        assert!(core.tracker.contains(a) && core.tracker.contains(b));
+        assert!(!core.tracker.contains(created));
+        assert!(!core.tracker.is_closing(a) && !core.tracker.is_closing(b));
+        // Again, and this time the first batch is logged before the refusal of the
+        // one behind it: only the latter is undone.
+        send(
+            &mut core,
+            vec![item(a, 3, WriteKind::Request(Request::CloseSession))],
+            50,
+        );
+        let first = core.build_batch(&tree, WALL, 50);
+        assert_eq!(txns(&first)[0].0.zxid, logged + 1);
+        send(
+            &mut core,
+            vec![item(b, 3, WriteKind::Request(Request::CloseSession))],
+            50,
+        );
+        let behind = core.build_batch_behind(&tree, WALL, 50);
+        core.logged();
+        let out = core.reject(behind, logged + 1, 60);
+        assert!(matches!(out[..], [Committed::Rejected { .. }]));
+        assert!(!core.tracker.contains(a), "the logged close stays");
+        assert!(core.tracker.contains(b) && !core.tracker.is_closing(b));
+        commit(&mut core, &mut tree, &first);
+        assert_eq!(tree.session_timeout(a), None);
+        assert_eq!(tree.session_timeout(b), Some(1000));
+    }
+
+    /// A batch built behind another over several calls holds at most
+    /// MAX_EXPIRED_CLOSES_PER_BATCH expiry closes in all; the next one gets its own.
+    #[test]
+    fn a_batch_built_behind_in_several_calls_holds_a_bounded_number_of_closes() {
+        let mut tree = DataTree::new();
+        let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
+        let n = 2 * MAX_EXPIRED_CLOSES_PER_BATCH + 50;
+        send(
+            &mut core,
+            (0..n)
+                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
+                .collect(),
+            0,
+        );
+        let b = core.build_batch(&tree, WALL, 0);
+        commit(&mut core, &mut tree, &b);
+        let closes = |b: &[Committed]| txns(b).len();
+        let first = core.build_batch(&tree, WALL, 5000);
+        assert_eq!(closes(&first), MAX_EXPIRED_CLOSES_PER_BATCH);
+        let behind = core.build_batch_behind(&tree, WALL, 5000);
+        assert_eq!(closes(&behind), MAX_EXPIRED_CLOSES_PER_BATCH);
+        assert_eq!(closes(&core.build_batch_behind(&tree, WALL, 5000)), 0);
+        core.logged();
+        assert_eq!(closes(&core.build_batch_behind(&tree, WALL, 5000)), 50);
     }
 
     /// An expiry storm: 100,000 sessions (5,000 in a debug build), each with an

@@ -189,6 +189,14 @@ impl RestoreSlot {
         true
     }
 
+    /// Whether a restore waits for the commit pipeline.
+    pub fn is_waiting(&self) -> bool {
+        self.request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     pub fn take(&self) -> Option<RestoreRequest> {
         self.request
             .lock()

@@ -18,7 +18,7 @@ use super::messages::*;
 use super::notify::Notify;
 use super::{admin_view, durability, now_wall_ms, Runtime};
 use crate::config::Config;
-use crate::request::{Txn, TxnHeader};
+use crate::storage::log::FrameBuilder;
 use crate::storage::{GlommioBackend, StorageError, TxnLog};
 use crate::tree::DataTree;
 
@@ -36,42 +36,35 @@ pub(super) async fn receive_from_shard(
 }
 
 /// Shard 0: the commit pipeline's task. Wakes on new work or on the tick, builds one
-/// batch from everything waiting, logs it, then sends it to the other shards and
-/// applies it here. A batch the log cannot take because the disk is full is not
-/// retried: its writes go out as rejections answered THROTTLEDOP (ZooKeeper's "not
-/// executed at all, retry with back off"; a new session's connection is closed), the
-/// commit core is rolled back to the log's last zxid, its syncs and reattaches go
-/// through, and reads go on. The log fails such batches fast while the disk stays
-/// full, and the next batch that can be logged resumes writes. Any other log error
-/// stops the server (exit 70).
+/// batch from everything waiting and logs it; while the disk writes it, applies the
+/// batch logged before (sends it to the other shards and applies it here) and builds
+/// the next batch from what arrives, so prepping and applying overlap the disk
+/// instead of taking turns with it. A batch is applied and answered only once the log
+/// holds it. A batch the log cannot take because the disk is full is not retried: its
+/// writes (and those of the batch built behind it, prepped on top of it) go out as
+/// rejections answered THROTTLEDOP (ZooKeeper's "not executed at all, retry with back
+/// off"; a new session's connection is closed), the commit core is rolled back to the
+/// log's last zxid, syncs and reattaches go through, and reads go on. The log fails
+/// such batches fast while the disk stays full, and the next batch that can be logged
+/// resumes writes. Any other log error stops the server (exit 70).
 pub(super) async fn commit_task(
     rt: Rc<Runtime>,
     inbox: Rc<RefCell<Vec<ToCommit>>>,
     to_shards: Vec<shared_channel::SharedSender<Wake>>,
     mut log: TxnLog<GlommioBackend>,
 ) {
-    // Snapshots are walked by the last shard, off the commit pipeline's core (every
-    // txn in the tree is logged before it is applied); here only when this is the
-    // only shard.
-    let mut snapshotter = to_shards
-        .is_empty()
-        .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
-    let mut last_fsync_publish = rt.now_mono_ms();
-    // Txns per fsync, for `/metrics` only; and whether the board lacks the latest
-    // fsync and batch numbers (published on the next wake-up once 200 ms have passed,
-    // so an idle server's numbers are not left stale).
-    let mut batch_txns = rt.config.metrics_provider.is_some().then(|| {
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 24, 2)
-            .expect("valid histogram bounds")
-    });
-    let mut log_stats_pending = false;
     let mut senders: Vec<ConnectedSender<Wake>> = Vec::new();
     for tx in to_shards {
         senders.push(tx.connect().await);
     }
+    // Snapshots are walked by the last shard, off the commit pipeline's core (every
+    // txn in the tree is logged before it is applied); here only when this is the
+    // only shard.
+    let snapshotter = senders
+        .is_empty()
+        .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
     let tick = Duration::from_millis((rt.config.tick_time as u64 / 2).clamp(10, 1000));
-    let reap_every = rt.config.container_check_interval_ms.max(10) as i64;
-    let mut core = {
+    let core = {
         let shard = rt.shard.borrow();
         CommitCore::new(
             rt.config.prep_config(),
@@ -81,7 +74,16 @@ pub(super) async fn commit_task(
             0,
         )
     };
-    let mut last_reap = rt.now_mono_ms();
+    let mut p = Pipeline {
+        last_reap: rt.now_mono_ms(),
+        reap_every: rt.config.container_check_interval_ms.max(10) as i64,
+        stats: LogStats::new(&rt),
+        rt,
+        inbox,
+        senders,
+        core,
+        snapshotter,
+    };
     // Whether writes are being refused for lack of disk space (logged once each way).
     let mut disk_full = false;
     // The next log segment is made by its own task, beside the appends, and handed
@@ -90,109 +92,218 @@ pub(super) async fn commit_task(
     let spare_slot: Rc<RefCell<Option<crate::storage::log::Spare<_>>>> = Rc::default();
     let spare_wanted = Rc::new(Notify::default());
     glommio::spawn_local(make_spares(
-        rt.config.data_log_dir.clone(),
+        p.rt.config.data_log_dir.clone(),
         log.spare_size(),
         spare_slot.clone(),
         spare_wanted.clone(),
     ))
     .detach();
     spare_wanted.notify();
+    // Built and not yet logged (with its txns encoded as a log frame, built as the
+    // batch is); logged and not yet applied.
+    let mut current: Vec<Committed> = Vec::new();
+    let mut frame = FrameBuilder::default();
+    let mut logged: Option<(Vec<Committed>, usize)> = None;
     loop {
-        futures_lite::future::or(
-            futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(tick)),
-            rt.restores.wake.notified(),
-        )
-        .await;
-        if let Some(req) = rt.restores.take() {
-            // Here, between two batches: every batch before is logged, applied and
-            // sent; the next is built against the restored tree.
-            if let Some(restored) = restore_between_batches(&rt, &mut log, &senders, req).await {
-                core = restored;
+        if current.is_empty() {
+            // Nothing to overlap with: answer what is logged, then wait for work.
+            if let Some((batch, txns)) = logged.take() {
+                p.finish(batch, txns);
             }
-        }
-        if log_stats_pending && rt.now_mono_ms() - last_fsync_publish >= 200 {
-            last_fsync_publish = rt.now_mono_ms();
-            log_stats_pending = false;
-            admin_view::publish_log_stats(&rt.board, log.fsync_histogram(), batch_txns.as_ref());
+            if !p.core.has_work() && !p.rt.restores.is_waiting() {
+                let rt = &p.rt;
+                futures_lite::future::or(
+                    futures_lite::future::or(rt.outbox_ready.wait(), glommio::timer::sleep(tick)),
+                    rt.restores.wake.notified(),
+                )
+                .await;
+            }
+            if let Some(req) = p.rt.restores.take() {
+                // Here, between two batches: every batch before is logged, applied and
+                // sent; the next is built against the restored tree.
+                if let Some(restored) =
+                    restore_between_batches(&p.rt, &mut log, &p.senders, req).await
+                {
+                    p.core = restored;
+                }
+            }
+            p.stats.publish_if_due(&p.rt, &log);
+            current = p.build(false, &mut frame);
+            if current.is_empty() {
+                continue;
+            }
         }
         if log.wants_spare() {
             if let Some(spare) = spare_slot.borrow_mut().take() {
                 log.offer_spare(spare);
             }
         }
-        let now_mono = rt.now_mono_ms();
-        let now_wall = now_wall_ms();
-        let own = rt.shard.borrow_mut().take_outbox();
-        if let Some(msg) = own {
-            core.on_input(msg, now_mono);
-        }
-        for msg in inbox.borrow_mut().drain(..) {
-            core.on_input(msg, now_mono);
-        }
-        let mut batch = {
-            let shard = rt.shard.borrow();
-            core.build_batch(shard.tree.get(), now_wall, now_mono)
+        let mut next: Vec<Committed> = Vec::new();
+        let mut next_frame = FrameBuilder::default();
+        let durable = {
+            let append = append_durably(&mut log, &frame, &mut disk_full);
+            futures_lite::pin!(append);
+            // The first poll hands the write and its fdatasync to the kernel.
+            let mut done = futures_lite::future::poll_once(append.as_mut()).await;
+            if let Some((batch, txns)) = logged.take() {
+                p.finish(batch, txns);
+            }
+            while done.is_none() {
+                // A waiting restore gets the pipeline drained: nothing more is built.
+                let building = !p.rt.restores.is_waiting();
+                let woke = futures_lite::future::or(async { Some(append.as_mut().await) }, async {
+                    if building {
+                        p.rt.outbox_ready.wait().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                    None
+                })
+                .await;
+                match woke {
+                    Some(durable) => done = Some(durable),
+                    None => {
+                        let more = p.build(true, &mut next_frame);
+                        next.extend(more);
+                    }
+                }
+            }
+            done.unwrap_or(false)
         };
-        if now_mono - last_reap >= reap_every {
-            last_reap = now_mono;
-            let shard = rt.shard.borrow();
-            // Reaping runs against the tree after this batch; entries it finds that
-            // this batch already changes are re-checked by prep_reap via the
-            // outstanding changes.
-            batch.extend(core.reap(shard.tree.get(), now_wall));
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        // Durable before visible: a batch is applied, broadcast and answered only once
-        // the log holds it.
-        let records: Vec<(TxnHeader, Txn)> = batch
-            .iter()
-            .filter_map(|c| match c {
-                Committed::Txn { hdr, txn, .. } => Some((*hdr, txn.clone())),
-                _ => None,
-            })
-            .collect();
-        let logged = append_durably(&mut log, &records, &mut disk_full).await;
         if log.wants_spare() {
             spare_wanted.notify();
         }
-        // A full disk: the batch's writes are answered THROTTLEDOP and the core forgets
-        // them (the next batch reuses their zxids); syncs and reattaches go through.
-        let (batch, records) = if logged {
-            (batch, records)
+        if durable {
+            p.core.logged();
+            p.stats.logged(&p.rt, &log, frame.len());
+            logged = Some((current, frame.len()));
+            current = next;
+            frame = next_frame;
         } else {
-            let batch = core.reject(batch, log.last_zxid(), rt.now_mono_ms());
-            (batch, Vec::new())
+            // A full disk: the batch's writes are answered THROTTLEDOP and the core
+            // forgets them and those built behind them (the next batch reuses their
+            // zxids); syncs and reattaches go through.
+            current.extend(next);
+            let now = p.rt.now_mono_ms();
+            let rejected = p.core.reject(current, log.last_zxid(), now);
+            current = Vec::new();
+            frame = FrameBuilder::default();
+            p.finish(rejected, 0);
+        }
+    }
+}
+
+/// The commit task's state besides the log and the batches in flight.
+struct Pipeline {
+    rt: Rc<Runtime>,
+    inbox: Rc<RefCell<Vec<ToCommit>>>,
+    senders: Vec<ConnectedSender<Wake>>,
+    core: CommitCore,
+    snapshotter: Option<durability::Snapshotter>,
+    stats: LogStats,
+    last_reap: i64,
+    reap_every: i64,
+}
+
+impl Pipeline {
+    /// A batch of everything waiting (and the containers and TTL nodes due for
+    /// reaping), its txns also encoded into `frame`; `behind`: built while the batch
+    /// before it is still being logged.
+    fn build(&mut self, behind: bool, frame: &mut FrameBuilder) -> Vec<Committed> {
+        let now_mono = self.rt.now_mono_ms();
+        let now_wall = now_wall_ms();
+        let own = self.rt.shard.borrow_mut().take_outbox();
+        if let Some(msg) = own {
+            self.core.on_input(msg, now_mono);
+        }
+        for msg in self.inbox.borrow_mut().drain(..) {
+            self.core.on_input(msg, now_mono);
+        }
+        let shard = self.rt.shard.borrow();
+        let tree = shard.tree.get();
+        let mut batch = if behind {
+            self.core.build_batch_behind(tree, now_wall, now_mono)
+        } else {
+            self.core.build_batch(tree, now_wall, now_mono)
         };
+        if now_mono - self.last_reap >= self.reap_every {
+            self.last_reap = now_mono;
+            // Reaping runs against the tree before the batches being built and
+            // logged; entries they already change are re-checked by prep_reap via
+            // the outstanding changes.
+            batch.extend(self.core.reap(tree, now_wall));
+        }
+        for c in &batch {
+            if let Committed::Txn { hdr, txn, .. } = c {
+                frame.push(hdr, txn);
+            }
+        }
+        batch
+    }
+
+    /// Applies a logged batch (or rejections) here and hands it to the other shards;
+    /// `txns` of it were logged.
+    fn finish(&mut self, batch: Vec<Committed>, txns: usize) {
         if batch.is_empty() {
-            continue;
+            return;
         }
         let last = commit::batch_last_zxid(&batch);
-        if let (Some(h), false) = (batch_txns.as_mut(), records.is_empty()) {
-            h.saturating_record(records.len() as u64);
-        }
-        log_stats_pending = true;
-        if rt.now_mono_ms() - last_fsync_publish >= 200 {
-            last_fsync_publish = rt.now_mono_ms();
-            log_stats_pending = false;
-            admin_view::publish_log_stats(&rt.board, log.fsync_histogram(), batch_txns.as_ref());
-        }
         let batch: Batch = Arc::new(batch);
         if let Some(z) = last {
-            rt.published.store(z, std::sync::atomic::Ordering::Release);
+            self.rt
+                .published
+                .store(z, std::sync::atomic::Ordering::Release);
         }
-        rt.apply(batch, &senders);
+        self.rt.apply(batch, &self.senders);
         if let Some(z) = last {
-            core.applied(z);
+            self.core.applied(z);
         }
-        if let Some(s) = snapshotter.as_mut() {
-            s.after_batch(&rt, records.len() as u64);
+        if let Some(s) = self.snapshotter.as_mut() {
+            s.after_batch(&self.rt, txns as u64);
         }
-        rt.flush_dirty();
-        // More may have arrived while we were sending.
-        if core.has_work() || !inbox.borrow().is_empty() || rt.shard.borrow().has_outbox() {
-            rt.outbox_ready.notify();
+        self.rt.flush_dirty();
+    }
+}
+
+/// The log's figures for `mntr` and `/metrics`: fsync latencies and txns per fsync,
+/// published at most every 200 ms (and on the next wake-up after that, so an idle
+/// server's numbers are not left stale).
+struct LogStats {
+    last_publish: i64,
+    pending: bool,
+    /// Txns per fsync, for `/metrics` only.
+    batch_txns: Option<hdrhistogram::Histogram<u64>>,
+}
+
+impl LogStats {
+    fn new(rt: &Runtime) -> LogStats {
+        LogStats {
+            last_publish: rt.now_mono_ms(),
+            pending: false,
+            batch_txns: rt.config.metrics_provider.is_some().then(|| {
+                hdrhistogram::Histogram::<u64>::new_with_bounds(1, 1 << 24, 2)
+                    .expect("valid histogram bounds")
+            }),
+        }
+    }
+
+    fn logged(&mut self, rt: &Runtime, log: &TxnLog<GlommioBackend>, txns: usize) {
+        if let (Some(h), true) = (self.batch_txns.as_mut(), txns > 0) {
+            h.saturating_record(txns as u64);
+        }
+        self.pending = true;
+        self.publish_if_due(rt, log);
+    }
+
+    fn publish_if_due(&mut self, rt: &Runtime, log: &TxnLog<GlommioBackend>) {
+        if self.pending && rt.now_mono_ms() - self.last_publish >= 200 {
+            self.last_publish = rt.now_mono_ms();
+            self.pending = false;
+            admin_view::publish_log_stats(
+                &rt.board,
+                log.fsync_histogram(),
+                self.batch_txns.as_ref(),
+            );
         }
     }
 }
@@ -355,13 +466,13 @@ pub(super) async fn autopurge(config: Arc<Config>) {
 /// `disk_full` remembers the state, so each change is logged once.
 pub(super) async fn append_durably(
     log: &mut TxnLog<GlommioBackend>,
-    records: &[(TxnHeader, Txn)],
+    frame: &FrameBuilder,
     disk_full: &mut bool,
 ) -> bool {
-    if records.is_empty() {
+    if frame.is_empty() {
         return true;
     }
-    match log.append_batch(records).await {
+    match log.append_frame(frame).await {
         Ok(()) => {
             // A batch that fit in the current segment says nothing about the disk;
             // resumed means a new segment could be made again.
