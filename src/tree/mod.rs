@@ -13,6 +13,7 @@
 
 pub mod acl_cache;
 mod child_name;
+mod child_set;
 mod ephemeral_set;
 mod node_data;
 mod node_table;
@@ -29,8 +30,8 @@ pub use snapshot_walk::SnapshotWalk;
 // keeps per-process random keys, so clients still cannot aim collisions.
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use child_name::ChildName;
+use child_set::ChildSet;
 use ephemeral_set::EphemeralSet;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -129,9 +130,9 @@ impl EphemeralType {
 /// One znode. Kept small: most znodes are leaves, so the child set is boxed and absent
 /// until the first child, and the ACL is a cache id.
 ///
-/// The child set is ordered (a B-tree, not a hash set) so that a snapshot walk can stop
-/// anywhere in a wide node and resume after the last name it visited, whatever was
-/// added or removed meanwhile. getChildren therefore lists names sorted; ZooKeeper
+/// The child set is ordered (sorted chunks, `child_set.rs`; not a hash set) so that a
+/// snapshot walk can stop anywhere in a wide node and resume after the last name it
+/// visited, whatever was added or removed meanwhile. getChildren therefore lists names sorted; ZooKeeper
 /// promises no order.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -140,7 +141,7 @@ pub struct Node {
     acl: AclId,
     // Boxed on purpose: an absent set costs 8 bytes instead of 48 on every leaf.
     #[allow(clippy::box_collection)]
-    children: Option<Box<BTreeSet<ChildName>>>,
+    children: Option<Box<ChildSet>>,
 }
 
 // Paid once per znode in the node table (with an 8-byte key): see `docs/one-tree.md`,

@@ -15,7 +15,6 @@
 //! visited in name order from a cursor (the last name visited), which stays valid
 //! whatever is added or removed around it.
 
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -117,12 +116,8 @@ impl DataTree {
                 .get(top.path.as_str())
                 .and_then(|p| p.children.as_deref())
             {
-                let from = match &top.after {
-                    Some(a) => Bound::Excluded(&**a),
-                    None => Bound::Unbounded,
-                };
-                let range = set.range::<str, _>((from, Bound::Unbounded));
-                batch.extend(range.take(budget - spent).cloned());
+                let names = set.after(top.after.as_deref());
+                batch.extend(names.take(budget - spent).cloned());
             }
             let Some(last) = batch.last() else {
                 walk.stack.pop();
