@@ -66,6 +66,7 @@ impl ChildSet {
             self.len = 1;
             return true;
         };
+        let last = self.chunks.len() - 1;
         let chunk = &mut self.chunks[ci];
         let at = match chunk.binary_search_by(|x| (**x).cmp(&*name)) {
             Ok(_) => return false,
@@ -77,9 +78,8 @@ impl ChildSet {
             chunk.insert(at, name);
             return true;
         }
-        if at == CHUNK {
-            // Past the last name of the set (only the last chunk's end can be): a new
-            // chunk, and the full one stays full.
+        if at == CHUNK && ci == last {
+            // Past the last name of the set: a new chunk, and the full one stays full.
             self.chunks.push_back(vec![name]);
             return true;
         }
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn random_operations_match_a_btreeset() {
         for seed in 1..40u64 {
-            let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut set = ChildSet::default();
             let mut model = BTreeSet::new();
             let space = 1 + rng.next() % 2000;
