@@ -547,17 +547,21 @@ mod tests {
     }
 
     fn new_session(core: &mut CommitCore, tree: &mut DataTree, now: i64) -> i64 {
+        new_sessions(core, tree, 1, now)[0]
+    }
+
+    /// `n` sessions of 1 s, created in one committed batch; their ids.
+    fn new_sessions(core: &mut CommitCore, tree: &mut DataTree, n: usize, now: i64) -> Vec<i64> {
         send(
             core,
-            vec![item(0, 0, WriteKind::CreateSession { timeout: 1000 })],
+            (0..n)
+                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
+                .collect(),
             now,
         );
         let b = core.build_batch(tree, WALL, now);
         commit(core, tree, &b);
-        let Committed::Txn { hdr, .. } = &b[0] else {
-            panic!("{b:?}")
-        };
-        hdr.client_id
+        txns(&b).iter().map(|(h, _)| h.client_id).collect()
     }
 
     /// `maxProposalsInFlight`: a batch takes the oldest items up to the room given,
@@ -823,15 +827,7 @@ mod tests {
         let mut tree = DataTree::new();
         let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
         let n = 2 * MAX_EXPIRED_CLOSES_PER_BATCH + 50;
-        send(
-            &mut core,
-            (0..n)
-                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
-                .collect(),
-            0,
-        );
-        let b = core.build_batch(&tree, WALL, 0);
-        commit(&mut core, &mut tree, &b);
+        new_sessions(&mut core, &mut tree, n, 0);
         let closes = |b: &[Committed]| txns(b).len();
         let first = core.build_batch(&tree, WALL, 5000);
         assert_eq!(closes(&first), MAX_EXPIRED_CLOSES_PER_BATCH);
@@ -859,16 +855,7 @@ mod tests {
         };
         let mut tree = DataTree::new();
         let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
-        send(
-            &mut core,
-            (0..N)
-                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
-                .collect(),
-            0,
-        );
-        let b = core.build_batch(&tree, WALL, 0);
-        commit(&mut core, &mut tree, &b);
-        let ids: Vec<i64> = txns(&b).iter().map(|(h, _)| h.client_id).collect();
+        let ids = new_sessions(&mut core, &mut tree, N, 0);
         assert_eq!(ids.len(), N);
         let eph = |i: usize| {
             let WriteKind::Request(Request::Create { op, mut req }) = create(&format!("/e{i}"))
@@ -972,15 +959,7 @@ mod tests {
         let n = MAX_EXPIRED_CLOSES_PER_BATCH * 2 + 7;
         let mut tree = DataTree::new();
         let mut core = CommitCore::new(PrepConfig::default(), 100, &tree, WALL, 0);
-        send(
-            &mut core,
-            (0..n)
-                .map(|_| item(0, 0, WriteKind::CreateSession { timeout: 1000 }))
-                .collect(),
-            0,
-        );
-        let b = core.build_batch(&tree, WALL, 0);
-        commit(&mut core, &mut tree, &b);
+        new_sessions(&mut core, &mut tree, n, 0);
         let logged = tree.last_processed_zxid();
         let first = core.build_batch(&tree, WALL, 1100);
         assert_eq!(txns(&first).len(), MAX_EXPIRED_CLOSES_PER_BATCH);

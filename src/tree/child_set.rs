@@ -193,6 +193,8 @@ impl FromIterator<ChildName> for ChildSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
     use std::collections::BTreeSet;
 
     fn check(set: &ChildSet, model: &BTreeSet<String>) {
@@ -205,34 +207,24 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift), so failures replay.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
-
     /// Random inserts and removes (short and long names, duplicates, absent names)
     /// against a BTreeSet: same contents, same order, `after` from every kind of key.
     #[test]
     fn random_operations_match_a_btreeset() {
         for seed in 1..40u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            // Seeded, so a failure replays.
+            let mut rng = StdRng::seed_from_u64(seed);
             let mut set = ChildSet::default();
             let mut model = BTreeSet::new();
-            let space = 1 + rng.next() % 2000;
+            let space = rng.gen_range(1..=2000u64);
             for _ in 0..3000 {
-                let k = rng.next() % space;
+                let k = rng.gen_range(0..space);
                 let name = if k.is_multiple_of(7) {
                     format!("a-rather-long-child-name-{k:06}")
                 } else {
                     format!("n{k:05}")
                 };
-                if rng.next().is_multiple_of(3) {
+                if rng.gen_ratio(1, 3) {
                     assert_eq!(set.remove(&name), model.remove(&name), "{name}");
                 } else {
                     assert_eq!(
@@ -304,6 +296,8 @@ mod tests {
 #[cfg(test)]
 mod speed {
     use super::*;
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
     use std::collections::BTreeSet;
     use std::time::Instant;
 
@@ -317,13 +311,7 @@ mod speed {
         let names: Vec<String> = (0..n).map(|i| format!("n{i:07}")).collect();
         // A fixed permutation of the names, for random-order inserts and removes.
         let mut order: Vec<usize> = (0..n as usize).collect();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        for i in (1..order.len()).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            order.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1));
         for (label, seq) in [("ascending", false), ("random", true)] {
             let pick = |i: usize| &names[if seq { order[i] } else { i }];
             let t = Instant::now();
