@@ -973,7 +973,11 @@ impl Pipeline {
 
 /// Carries out storage actions in order, each durable before the next starts, and
 /// reports each to the peer. Consecutive appends go to the log as one batch (one
-/// fdatasync). A failure that could lose data stops the server.
+/// fdatasync). A failure that could lose data stops the server. The next log segment
+/// is made beside the appends (`pipeline::make_spares`, as standalone), so a roll-over
+/// renames a ready file. Made inline, 64 MiB of zeros and their fdatasync held every
+/// append behind them: 150-190 ms stalls (p99.99 and max of the 3-voter bench at 128
+/// and 256 in flight, three servers on one disk), 17-30 ms with the spares.
 async fn storage_task(
     rt: Rc<Runtime>,
     q: Rc<StorageQueue>,
@@ -991,6 +995,16 @@ async fn storage_task(
     // Whether an append went in since the horizon was last asked for (at start, after
     // a cut or an installed snapshot): the first one asks again.
     let mut logged_any = false;
+    let spare_slot: Rc<RefCell<Option<crate::storage::log::Spare<_>>>> = Rc::default();
+    let spare_wanted = Rc::new(Notify::default());
+    glommio::spawn_local(super::pipeline::make_spares(
+        config.data_log_dir.clone(),
+        log.spare_size(),
+        spare_slot.clone(),
+        spare_wanted.clone(),
+    ))
+    .detach();
+    spare_wanted.notify();
     loop {
         if q.ops.borrow().is_empty() {
             q.ready.wait().await;
@@ -1016,7 +1030,16 @@ async fn storage_task(
                 let Some(last) = records.last().map(|(h, _)| h.zxid) else {
                     continue;
                 };
-                match log.append_batch(&records).await {
+                if log.wants_spare() {
+                    if let Some(spare) = spare_slot.borrow_mut().take() {
+                        log.offer_spare(spare);
+                    }
+                }
+                let appended = log.append_batch(&records).await;
+                if log.wants_spare() {
+                    spare_wanted.notify();
+                }
+                match appended {
                     Ok(()) => {
                         inbox.push(Event::Logged { zxid: last });
                         if !logged_any {
@@ -1066,6 +1089,9 @@ async fn storage_task(
                 if applied > zxid {
                     match durability::read_state(&config).await {
                         Ok((rec, new_log)) => {
+                            // A spare the old log held stays on disk as `log.spare.<n>`
+                            // until the next start removes it (this follows a restart,
+                            // and only once).
                             log = new_log;
                             match durability::build_tree(&rec) {
                                 Ok((tree, _)) => *q.reloaded.borrow_mut() = Some(Arc::new(tree)),
