@@ -297,7 +297,13 @@ async fn three_voters_elect_and_replicate() {
 async fn one_proposal_in_flight_still_commits_every_write_in_order() {
     let _serial = serial().await;
     let started = Instant::now();
-    let mut e = Ensemble::launch(Opts::voters(3).cfg("maxProposalsInFlight=1"));
+    // Small log segments: every member rolls over many times, into spare segments made
+    // beside its appends.
+    let mut e = Ensemble::launch(
+        Opts::voters(3)
+            .cfg("maxProposalsInFlight=1")
+            .cfg("preAllocSize=4"),
+    );
     let leader = e.wait_settled(SETTLE);
     let c = within(
         40,
@@ -327,6 +333,43 @@ async fn one_proposal_in_flight_still_commits_every_write_in_order() {
     }
     assert_eq!(want.len(), 300);
     assert_members_hold(&e, 3, "/one", &want, "does not hold every create").await;
+    for m in &e.members {
+        let names = |prefix: &str| {
+            std::fs::read_dir(m.data_dir())
+                .map(|d| {
+                    d.filter_map(|f| f.ok()?.file_name().into_string().ok())
+                        .filter(|n| n.starts_with(prefix))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        let segments = names("log.") - names("log.spare.");
+        assert!(
+            segments > 3,
+            "{}: {segments} log segments",
+            m.data_dir().display()
+        );
+        // Spares are numbered as they are made, one at a time, each once the last was
+        // taken: the next is ready ahead of need, and earlier ones became segments.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let spare: Option<u64> = std::fs::read_dir(m.data_dir())
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.ok()?.file_name().into_string().ok())
+                .filter_map(|n| n.strip_prefix("log.spare.")?.parse().ok())
+                .max();
+            if spare.is_some_and(|n| n > 1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: spare log segment {spare:?}",
+                m.data_dir().display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     e.note(format!(
         "one_proposal_in_flight_still_commits_every_write_in_order: {:?} (leader server.{})",
         started.elapsed(),
