@@ -221,9 +221,13 @@ pub struct Snapshotter {
     dir: PathBuf,
     /// Txns logged since the last snapshot started.
     since: u64,
-    /// This server's threshold: ZooKeeper randomises it in [snapCount/2, snapCount] so
-    /// that the servers of an ensemble do not all snapshot at once.
+    /// Txns until the next snapshot: drawn in [snapCount/2, snapCount] afresh for each
+    /// one, as ZooKeeper's SyncRequestProcessor does, so that the servers of an ensemble
+    /// do not snapshot at once. (Drawn once from the start time, three servers started
+    /// together snapshotted within a few txns of each other, every time.)
     threshold: u64,
+    snap_count: u64,
+    rng: rand::rngs::StdRng,
 }
 
 /// One snapshot at a time on a shard: the background ones ([`Snapshotter`]) and the
@@ -243,24 +247,48 @@ impl SnapshotSlot {
 }
 
 impl Snapshotter {
+    /// `seed` draws the thresholds (the server passes a random one).
     pub fn new(config: &Config, seed: u64) -> Snapshotter {
-        let snap_count = config.snap_count.max(2) as u64;
-        let half = snap_count / 2;
-        let threshold = half + seed % (snap_count - half + 1);
-        Snapshotter {
+        use rand::SeedableRng;
+        let mut s = Snapshotter {
             dir: config.data_dir.clone(),
             since: 0,
-            threshold,
+            threshold: 0,
+            snap_count: config.snap_count.max(2) as u64,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        };
+        s.roll();
+        s
+    }
+
+    fn roll(&mut self) {
+        use rand::Rng;
+        let half = self.snap_count / 2;
+        self.threshold = self.rng.gen_range(half..=self.snap_count);
+    }
+
+    /// Whether `txns` more logged txns make a snapshot due; if so, the count starts
+    /// again towards a new threshold.
+    fn due(&mut self, txns: u64) -> bool {
+        self.since += txns;
+        if self.since < self.threshold {
+            return false;
         }
+        self.since = 0;
+        self.roll();
+        true
     }
 
     /// Called after each batch of `txns` logged txns, once this shard's tree holds it.
     pub fn after_batch(&mut self, rt: &Rc<Runtime>, txns: u64) {
-        self.since += txns;
-        if self.since < self.threshold || rt.snapshots.busy.get() {
+        if rt.snapshots.busy.get() {
+            // Counted towards the next one.
+            self.since += txns;
             return;
         }
-        self.since = 0;
+        if !self.due(txns) {
+            return;
+        }
         rt.snapshots.busy.set(true);
         let dir = self.dir.clone();
         let rt = rt.clone();
@@ -493,6 +521,32 @@ fn thread_cpu_us() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    /// Each snapshot's threshold is drawn afresh in [snapCount/2, snapCount], so
+    /// servers whose first draws were close drift apart.
+    #[test]
+    fn snapshot_thresholds_are_drawn_afresh_for_each_snapshot() {
+        let mut config = crate::config::Config::default();
+        config.snap_count = 1000;
+        let mut points = Vec::new();
+        for seed in [1u64, 2] {
+            let mut s = super::Snapshotter::new(&config, seed);
+            let mut at = Vec::new();
+            for z in 1..=20_000u64 {
+                if s.due(1) {
+                    at.push(z);
+                }
+            }
+            let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+            assert!(gaps.iter().all(|g| (500..=1000).contains(g)), "{gaps:?}");
+            assert!(
+                gaps.windows(2).any(|w| w[0] != w[1]),
+                "drawn once: {gaps:?}"
+            );
+            points.push(at);
+        }
+        assert_ne!(points[0], points[1]);
+    }
+
     use crate::proto::{Acl, Id};
     use crate::storage::{load_snapshot, Backend, SimBackend, SnapshotWriter, StatFields};
 

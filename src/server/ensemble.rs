@@ -274,7 +274,7 @@ pub(super) async fn ensemble_task(
         committed: None,
     };
     if only_shard {
-        p.snapshotter = Some(durability::Snapshotter::new(&config, now_wall_ms() as u64));
+        p.snapshotter = Some(durability::Snapshotter::new(&config, rand::random()));
     }
     p.rt.serving.store(false, Ordering::Release);
     p.execute(actions).await;

@@ -62,7 +62,7 @@ pub(super) async fn commit_task(
     // only shard.
     let snapshotter = senders
         .is_empty()
-        .then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
+        .then(|| durability::Snapshotter::new(&rt.config, rand::random()));
     let tick = Duration::from_millis((rt.config.tick_time as u64 / 2).clamp(10, 1000));
     let core = {
         let shard = rt.shard.borrow();
@@ -524,7 +524,7 @@ pub(super) async fn apply_batches(
     snapshots: bool,
 ) {
     let mut snapshotter =
-        snapshots.then(|| durability::Snapshotter::new(&rt.config, now_wall_ms() as u64));
+        snapshots.then(|| durability::Snapshotter::new(&rt.config, rand::random()));
     // Txns delivered here so far, whether by this task or by a read.
     let mut counted = 0u64;
     while rx.recv().await.is_some() {
