@@ -322,8 +322,20 @@ pub fn run(config: Config) -> Result<(), ServerError> {
 
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
     let mut handles = Vec::new();
+    let pinned = shards <= cpus && config.shards_pinned();
+    if shards <= cpus && !pinned {
+        if config.pin_shards.is_some() {
+            tracing::info!(shards, "executors not pinned to cores (pinShards=false)");
+        } else {
+            tracing::info!(
+                shards,
+                "executors not pinned to cores: another ensemble member runs on this host \
+                 (pinShards=true pins them)"
+            );
+        }
+    }
     let placement = |i: usize| {
-        if shards <= cpus {
+        if pinned {
             Placement::Fixed(i)
         } else {
             Placement::Unbound

@@ -414,12 +414,12 @@ pub fn execute(cfg: Arc<RunConfig>, watch: &Watch) -> Result<(RunResult, Recorde
         let errors = sh.progress_errors.load(Relaxed);
         let dt = last_t.elapsed().as_secs_f64();
         last_t = Instant::now();
-        let p99 = {
+        let (p99, max) = {
             let mut h = sh.interval.lock().map_err(|e| e.to_string())?;
             let v = if h.is_empty() {
-                0
+                (0, 0)
             } else {
-                h.value_at_quantile(0.99)
+                (h.value_at_quantile(0.99), h.max())
             };
             h.reset();
             v
@@ -432,10 +432,11 @@ pub fn execute(cfg: Arc<RunConfig>, watch: &Watch) -> Result<(RunResult, Recorde
             "draining"
         };
         let line = format!(
-            "[{:>5.1}s] {:>9} replies/s  p99 {:>9.3} ms  errors {}  ({phase})",
+            "[{:>5.1}s] {:>9} replies/s  p99 {:>9.3} ms  max {:>9.3} ms  errors {}  ({phase})",
             started.elapsed().as_secs_f64(),
             fmt_rate((ops - last_ops) as f64 / dt),
             p99 as f64 / 1e6,
+            max as f64 / 1e6,
             errors
         );
         last_ops = ops;

@@ -28,6 +28,10 @@ pub struct SweepArgs {
     /// has one session per request).
     #[arg(long, default_value_t = 8)]
     pub max_sessions: usize,
+    /// Also print, to stderr, the progress line of every second of each level
+    /// (replies/s, p99 and the slowest reply of that second): when stalls happen.
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,7 +143,7 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<(), String> {
         ));
     }
     let watch = Watch {
-        progress: false,
+        progress: a.timeline,
         ..Watch::from_args(&a.run, &base)?
     };
     if base.setup {
