@@ -525,8 +525,10 @@ mod tests {
     /// servers whose first draws were close drift apart.
     #[test]
     fn snapshot_thresholds_are_drawn_afresh_for_each_snapshot() {
-        let mut config = crate::config::Config::default();
-        config.snap_count = 1000;
+        let config = crate::config::Config {
+            snap_count: 1000,
+            ..Default::default()
+        };
         let mut points = Vec::new();
         for seed in [1u64, 2] {
             let mut s = super::Snapshotter::new(&config, seed);
