@@ -453,9 +453,12 @@ async fn serve_stream<S: AsyncRead + futures_lite::AsyncWrite + Unpin + 'static>
         }
     }
     io.abort();
-    rt.shard.borrow_mut().close_conn(id);
+    let held = rt.shard.borrow_mut().close_conn(id);
     rt.writers.borrow_mut().remove(&id);
     writer.await;
+    if held >= super::allocator::GIVE_BACK_AFTER {
+        super::allocator::give_back_freed();
+    }
 }
 
 async fn write_loop<W: futures_lite::AsyncWrite + Unpin>(

@@ -16,6 +16,7 @@
 
 mod admin_http;
 mod admin_view;
+mod allocator;
 mod commit;
 mod conn;
 mod durability;

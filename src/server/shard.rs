@@ -283,14 +283,18 @@ impl Shard {
 
     /// The socket is gone: forget the connection. The session lives on until it expires
     /// or a client resumes it.
-    pub fn close_conn(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.remove(&id) {
-            self.outstanding -= c.queue.len();
-            if c.session_id != 0 && self.session_conn.get(&c.session_id) == Some(&id) {
-                self.session_conn.remove(&c.session_id);
-            }
-            self.watches.remove_watcher(id);
+    ///
+    /// Returns the bytes of output it still had queued (0 if it was not open).
+    pub fn close_conn(&mut self, id: ConnId) -> usize {
+        let Some(c) = self.conns.remove(&id) else {
+            return 0;
+        };
+        self.outstanding -= c.queue.len();
+        if c.session_id != 0 && self.session_conn.get(&c.session_id) == Some(&id) {
+            self.session_conn.remove(&c.session_id);
         }
+        self.watches.remove_watcher(id);
+        c.queued_output()
     }
 
     /// Takes the bytes to write to `id`'s socket; they count as unwritten until
