@@ -903,14 +903,20 @@ impl Reactor {
     }
 
     /// Processes new events, blocking until the first event or the timeout.
-    pub(crate) fn react(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
+    pub(crate) fn react(
+        &self,
+        may_sleep: bool,
+        timeout: impl Fn() -> Option<Duration>,
+    ) -> io::Result<bool> {
         // Process ready timers.
         let (next_timer, woke) = self.process_external_events();
 
         // Block on I/O events.
         match self
             .sys
-            .wait(timeout, next_timer, woke, || self.process_shared_channels())
+            .wait(may_sleep, timeout, next_timer, woke, || {
+                self.process_shared_channels()
+            })
         {
             // Don't wait for the next loop to process timers or shared channels
             Ok(true) => {

@@ -1475,8 +1475,15 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                //
+                // corral patch: the timer is wanted only when a task queue is about
+                // to run; with none runnable, a round that finds nothing leaves no
+                // timer behind to wake a sleeping executor (see `Reactor::wait`).
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(|| {
+                        (!this.queues.borrow().active_executors.is_empty())
+                            .then(|| this.preempt_timer_duration())
+                    })
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code

@@ -122,6 +122,17 @@ impl BlockDevice {
         let max_sectors_kb = read_int(queue.join("max_sectors_kb")) as usize;
         let max_segment_size = read_int(queue.join("max_segment_size")) as usize;
 
+        // corral patch: a queue without poll queues (`io_poll` 0) is never
+        // pollable. Upstream leaves it to a probe read on the IOPOLL ring, which
+        // succeeds on such a device too (the block layer completes the I/O by
+        // interrupt, but only polling reaps it), and then every DMA write goes to
+        // the poll ring, where the executor cannot sleep while one is in flight:
+        // it spins in `io_uring_enter` until the device is done. See
+        // vendor/README.md.
+        let iopoll = match read_to_string(queue.join("io_poll")) {
+            Ok(v) if v.trim() == "0" => Some(false),
+            _ => None,
+        };
         let cache_data = read_to_string(queue.join("write_cache")).unwrap();
         let cache = cache_data.parse::<StorageCache>().unwrap();
         let subcomponents = read_dir(dir.join("slaves"))
@@ -139,7 +150,7 @@ impl BlockDevice {
             max_sectors_size: max_sectors_kb << 10,
             max_segment_size,
             cache,
-            iopoll: None,
+            iopoll,
             subcomponents,
         }
     }

@@ -1222,6 +1222,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// corral patch: when the timer in `latency_preemption_timeout_src` fires.
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1355,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1833,6 +1836,7 @@ impl Reactor {
     ///   task queue just 7ms to run.
     pub(crate) fn wait<Preempt, F>(
         &self,
+        may_sleep: bool,
         preempt_timer: Preempt,
         user_timer: Option<Duration>,
         mut woke: usize,
@@ -1851,22 +1855,36 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
-
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // corral patch: timers are kept while they are still pending, not
+        // cancelled and installed afresh on every call. Upstream cancels the
+        // latency ring's timer and replaces the throughput timer here each time,
+        // and installs a new latency timer below: two TIMEOUT and two ASYNC_CANCEL
+        // requests, and the system calls to submit them, for every round of the
+        // executor loop, i.e. for every wake-up of a shard (tens of thousands a
+        // second under load). A pending latency timer still fires no later than
+        // the deadline asked for below (earlier only preempts a task queue
+        // early); a pending throughput timer counts completions since it was
+        // installed rather than since this call, which at worst preempts once
+        // per `ring_depth` completions. See vendor/README.md.
+        if self.latency_timer_fired() {
+            drop(self.latency_preemption_timeout_src.take());
+            self.latency_preemption_deadline.set(None);
+        }
+        let throughput = self.throughput_preemption_timeout_src.take();
+        match throughput {
+            Some(src) if src.result().is_none() => {
+                self.throughput_preemption_timeout_src.set(Some(src));
+            }
+            done => {
+                drop(done);
+                self.throughput_preemption_timeout_src.set(Some(
+                    main_ring.prepare_throughput_preemption_timer(
+                        self.ring_depth() as u32,
+                        self.eventfd_src.raw(),
+                    ),
+                ));
+            }
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1878,7 +1896,7 @@ impl Reactor {
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
-        let should_sleep = preempt_timer().is_none()
+        let should_sleep = may_sleep
             && (woke == 0)
             && poll_ring.can_sleep()
             && main_ring.can_sleep()
@@ -1887,10 +1905,13 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
+            // A pending preemption timer is left in place (corral patch): it wakes
+            // this executor at most once, and the round after that installs none
+            // unless a task queue is runnable.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1922,10 +1943,16 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+        if !may_sleep {
+            if let Some(preempt) = preempt_timer() {
+                if self.latency_timer_fired() {
+                    drop(self.latency_preemption_timeout_src.take());
+                    self.latency_preemption_deadline.set(None);
+                }
+                if self.arm_latency_timer(&mut lat_ring, preempt) {
+                    flush_rings!(lat_ring, main_ring)?;
+                }
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1936,6 +1963,37 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// corral patch: whether the latency ring's timer (preemption or user) has
+    /// completed, so that its slot is free.
+    fn latency_timer_fired(&self) -> bool {
+        let src = self.latency_preemption_timeout_src.take();
+        let fired = src.as_ref().is_some_and(|s| s.result().is_some());
+        self.latency_preemption_timeout_src.set(src);
+        fired
+    }
+
+    /// corral patch: makes sure the latency ring has a timer that fires within
+    /// `d` from now: a pending one that does is kept, one that fires later is
+    /// cancelled and replaced. Returns whether a new timer was queued (and must
+    /// be flushed).
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, d: Duration) -> bool {
+        let now = Instant::now();
+        let wanted = now.checked_add(d);
+        if let (Some(deadline), Some(wanted)) = (self.latency_preemption_deadline.get(), wanted) {
+            let src = self.latency_preemption_timeout_src.take();
+            let pending = src.as_ref().is_some_and(|s| s.result().is_none());
+            self.latency_preemption_timeout_src.set(src);
+            if pending && deadline <= wanted {
+                return false;
+            }
+        }
+        drop(self.latency_preemption_timeout_src.take());
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(d)));
+        self.latency_preemption_deadline.set(wanted);
+        true
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
