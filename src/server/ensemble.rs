@@ -974,7 +974,7 @@ impl Pipeline {
 /// Carries out storage actions in order, each durable before the next starts, and
 /// reports each to the peer. Consecutive appends go to the log as one batch (one
 /// fdatasync). A failure that could lose data stops the server. The next log segment
-/// is made beside the appends (`pipeline::make_spares`, as standalone), so a roll-over
+/// is made beside the appends (`pipeline::Spares`, as standalone), so a roll-over
 /// renames a ready file. Made inline, 64 MiB of zeros and their fdatasync held every
 /// append behind them: 150-190 ms stalls (p99.99 and max of the 3-voter bench at 128
 /// and 256 in flight, three servers on one disk), 17-30 ms with the spares.
@@ -995,16 +995,7 @@ async fn storage_task(
     // Whether an append went in since the horizon was last asked for (at start, after
     // a cut or an installed snapshot): the first one asks again.
     let mut logged_any = false;
-    let spare_slot: Rc<RefCell<Option<crate::storage::log::Spare<_>>>> = Rc::default();
-    let spare_wanted = Rc::new(Notify::default());
-    glommio::spawn_local(super::pipeline::make_spares(
-        config.data_log_dir.clone(),
-        log.spare_size(),
-        spare_slot.clone(),
-        spare_wanted.clone(),
-    ))
-    .detach();
-    spare_wanted.notify();
+    let spares = super::pipeline::Spares::start(&config, &log);
     loop {
         if q.ops.borrow().is_empty() {
             q.ready.wait().await;
@@ -1030,15 +1021,9 @@ async fn storage_task(
                 let Some(last) = records.last().map(|(h, _)| h.zxid) else {
                     continue;
                 };
-                if log.wants_spare() {
-                    if let Some(spare) = spare_slot.borrow_mut().take() {
-                        log.offer_spare(spare);
-                    }
-                }
+                spares.offer(&mut log);
                 let appended = log.append_batch(&records).await;
-                if log.wants_spare() {
-                    spare_wanted.notify();
-                }
+                spares.ask(&log);
                 match appended {
                     Ok(()) => {
                         inbox.push(Event::Logged { zxid: last });

@@ -86,19 +86,7 @@ pub(super) async fn commit_task(
     };
     // Whether writes are being refused for lack of disk space (logged once each way).
     let mut disk_full = false;
-    // The next log segment is made by its own task, beside the appends, and handed
-    // over here: a roll-over then renames a ready file instead of zero-filling 64 MiB
-    // while writes wait.
-    let spare_slot: Rc<RefCell<Option<crate::storage::log::Spare<_>>>> = Rc::default();
-    let spare_wanted = Rc::new(Notify::default());
-    glommio::spawn_local(make_spares(
-        p.rt.config.data_log_dir.clone(),
-        log.spare_size(),
-        spare_slot.clone(),
-        spare_wanted.clone(),
-    ))
-    .detach();
-    spare_wanted.notify();
+    let spares = Spares::start(&p.rt.config, &log);
     // Built and not yet logged (with its txns encoded as a log frame, built as the
     // batch is); logged and not yet applied.
     let mut current: Vec<Committed> = Vec::new();
@@ -133,11 +121,7 @@ pub(super) async fn commit_task(
                 continue;
             }
         }
-        if log.wants_spare() {
-            if let Some(spare) = spare_slot.borrow_mut().take() {
-                log.offer_spare(spare);
-            }
-        }
+        spares.offer(&mut log);
         let mut next: Vec<Committed> = Vec::new();
         let mut next_frame = FrameBuilder::default();
         let durable = {
@@ -170,9 +154,7 @@ pub(super) async fn commit_task(
             }
             done.unwrap_or(false)
         };
-        if log.wants_spare() {
-            spare_wanted.notify();
-        }
+        spares.ask(&log);
         if durable {
             p.core.logged();
             p.stats.logged(&p.rt, &log, frame.len());
@@ -401,7 +383,51 @@ pub(super) async fn restore_between_batches(
 
 /// Makes one spare log segment each time the commit task asks for one, waiting
 /// `NO_SPACE_RETRY` after a failure (a full disk) before it tries again.
-pub(super) async fn make_spares(
+/// The next log segment, made by its own task beside the appends and handed to the log
+/// before an append: a roll-over then renames a ready file instead of zero-filling
+/// 64 MiB (and syncing it) while writes wait. Used by the standalone pipeline and by
+/// an ensemble member's storage task.
+pub(super) struct Spares {
+    slot: Rc<RefCell<Option<crate::storage::log::Spare<crate::storage::backend::GlommioFile>>>>,
+    wanted: Rc<Notify>,
+}
+
+impl Spares {
+    /// Starts the task that makes them, and asks it for the first.
+    pub(super) fn start(config: &Config, log: &TxnLog<GlommioBackend>) -> Spares {
+        let spares = Spares {
+            slot: Rc::default(),
+            wanted: Rc::new(Notify::default()),
+        };
+        glommio::spawn_local(make_spares(
+            config.data_log_dir.clone(),
+            log.spare_size(),
+            spares.slot.clone(),
+            spares.wanted.clone(),
+        ))
+        .detach();
+        spares.wanted.notify();
+        spares
+    }
+
+    /// Before an append: hands a ready spare to a log that has none.
+    pub(super) fn offer(&self, log: &mut TxnLog<GlommioBackend>) {
+        if log.wants_spare() {
+            if let Some(spare) = self.slot.borrow_mut().take() {
+                log.offer_spare(spare);
+            }
+        }
+    }
+
+    /// After an append: asks for the next one if the log used its spare.
+    pub(super) fn ask(&self, log: &TxnLog<GlommioBackend>) {
+        if log.wants_spare() {
+            self.wanted.notify();
+        }
+    }
+}
+
+async fn make_spares(
     dir: std::path::PathBuf,
     size: u64,
     slot: Rc<RefCell<Option<crate::storage::log::Spare<crate::storage::backend::GlommioFile>>>>,
