@@ -1945,10 +1945,6 @@ impl Reactor {
 
         if !may_sleep {
             if let Some(preempt) = preempt_timer() {
-                if self.latency_timer_fired() {
-                    drop(self.latency_preemption_timeout_src.take());
-                    self.latency_preemption_deadline.set(None);
-                }
                 if self.arm_latency_timer(&mut lat_ring, preempt) {
                     flush_rings!(lat_ring, main_ring)?;
                 }
