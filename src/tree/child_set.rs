@@ -61,6 +61,20 @@ impl ChildSet {
 
     /// Adds `name`; false (and nothing changes) if it is there already.
     pub fn insert(&mut self, name: ChildName) -> bool {
+        // Past the last name: the common case (sequential znodes, numbered keys, a
+        // snapshot's sorted siblings), one comparison instead of two searches.
+        if let Some(last) = self.chunks.back_mut() {
+            if last.last().is_some_and(|l| **l < *name) {
+                self.len += 1;
+                if last.len() < CHUNK {
+                    grow(last);
+                    last.push(name);
+                } else {
+                    self.chunks.push_back(vec![name]);
+                }
+                return true;
+            }
+        }
         let Some(ci) = self.chunk_for(&name) else {
             self.chunks.push_back(vec![name]);
             self.len = 1;

@@ -19,6 +19,9 @@ use hashbrown::HashTable;
 use super::thin_path::ThinPath;
 use super::Node;
 
+/// A path's hash in one table, from [`NodeTable::get_mut_or_hash`].
+pub struct PathHash(u64);
+
 pub struct NodeTable {
     index: HashTable<u32>,
     slots: Vec<(ThinPath, Node)>,
@@ -177,16 +180,43 @@ impl NodeTable {
         if let Some(i) = self.find(&path) {
             return Some(std::mem::replace(&mut self.slots[i].1, node));
         }
+        let h = self.hash(&path);
+        self.push_new(h, path, node);
+        None
+    }
+
+    /// The node at `path`, or, when there is none, the path's hash for
+    /// [`insert_absent`](Self::insert_absent): a restore looks each path up once.
+    pub fn get_mut_or_hash(&mut self, path: &str) -> Result<&mut Node, PathHash> {
+        self.changes += 1;
+        let h = self.hash(path);
+        let slots = &self.slots;
+        match self.index.find(h, |&i| &*slots[i as usize].0 == path) {
+            Some(&i) => Ok(&mut self.slots[i as usize].1),
+            None => Err(PathHash(h)),
+        }
+    }
+
+    /// Puts `node` at `path`, which `get_mut_or_hash` found absent (nothing has put
+    /// that path in since: a second node at one path would shadow the first).
+    pub fn insert_absent(&mut self, hash: PathHash, path: ThinPath, node: Node) {
+        self.changes += 1;
+        debug_assert!(
+            self.find(&path).is_none(),
+            "insert_absent of a present path"
+        );
+        self.push_new(hash.0, path, node);
+    }
+
+    fn push_new(&mut self, h: u64, path: ThinPath, node: Node) {
         // The index holds u32 slot numbers; 4 billion znodes is far beyond any limit.
         assert!(self.slots.len() < u32::MAX as usize, "node table full");
         let i = self.slots.len() as u32;
-        let h = self.hash(&path);
         self.slots.push((path, node));
         let slots = &self.slots;
         let hasher = &self.hasher;
         self.index
             .insert_unique(h, i, |&j| hasher.hash_one(&*slots[j as usize].0));
-        None
     }
 
     /// Removals so far: a walk over slot numbers that saw none visited every slot.

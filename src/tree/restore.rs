@@ -305,20 +305,23 @@ impl<'t> Restorer<'t> {
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
         let key = if path.is_empty() { "/" } else { path };
-        if let Some(existing) = self.tree.nodes.get_mut(key) {
-            let old_owner = existing.stat.ephemeral_owner;
-            let old_acl = std::mem::replace(&mut existing.acl, acl);
-            self.tree.data_size =
-                self.tree.data_size - existing.data.len() as u64 + data.len() as u64;
-            existing.data = data;
-            existing.stat = stat;
-            self.tree.acls.release(old_acl);
-            if old_owner != stat.ephemeral_owner {
-                self.tree.unindex_node(key, old_owner);
-                self.tree.index_node(key, stat.ephemeral_owner);
+        let hash = match self.tree.nodes.get_mut_or_hash(key) {
+            Err(hash) => hash,
+            Ok(existing) => {
+                let old_owner = existing.stat.ephemeral_owner;
+                let old_acl = std::mem::replace(&mut existing.acl, acl);
+                self.tree.data_size =
+                    self.tree.data_size - existing.data.len() as u64 + data.len() as u64;
+                existing.data = data;
+                existing.stat = stat;
+                self.tree.acls.release(old_acl);
+                if old_owner != stat.ephemeral_owner {
+                    self.tree.unindex_node(key, old_owner);
+                    self.tree.index_node(key, stat.ephemeral_owner);
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+        };
         // Paths come from a file or a peer: only a well-formed one goes in. "//a" or
         // "/a/" would be keyed apart from the name linked into the parent ("a", ""),
         // leaving a child listed that no lookup finds.
@@ -336,9 +339,10 @@ impl<'t> Restorer<'t> {
         }
         self.names.push(name.into());
         self.tree.data_size += java_len(key) + data.len() as u64;
+        // Absent still: linking the parent's pending names above puts no path in.
         self.tree
             .nodes
-            .insert(key.into(), Node::new(data, acl, stat));
+            .insert_absent(hash, key.into(), Node::new(data, acl, stat));
         if stat.ephemeral_owner != 0 || name == LIMIT_NODE {
             self.tree.index_node(key, stat.ephemeral_owner);
         }
