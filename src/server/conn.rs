@@ -277,10 +277,15 @@ async fn serve_counted(
     // ZooKeeper's "X509 Auth provider not found" when asking for certificates with
     // no x509 provider registered.
     let x509_provider = rt.shard.borrow().cfg.auth.config.x509_provider;
-    match super::tls::accept(tls_cfg, settings, x509_provider, stream, remote, deadline).await {
-        Ok(a) => serve_stream(rt, a.stream, fd, remote, deadline, a.subject).await,
-        Err(e) => tracing::warn!(%remote, "closing a TLS connection: {e}"),
-    }
+    // Boxed: the TLS session's state would otherwise sit inline in every plain
+    // connection's future too (the largest variant sizes them all).
+    Box::pin(async move {
+        match super::tls::accept(tls_cfg, settings, x509_provider, stream, remote, deadline).await {
+            Ok(a) => serve_stream(rt, a.stream, fd, remote, deadline, a.subject).await,
+            Err(e) => tracing::warn!(%remote, "closing a TLS connection: {e}"),
+        }
+    })
+    .await
 }
 
 /// Serves a connection over `stream` (plain or TLS); `subject` is the TLS client
