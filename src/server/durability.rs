@@ -337,6 +337,8 @@ async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBu
                 end_ms = t.end_us / 1000,
                 longest_step_us = t.longest_step_us,
                 longest_step_cpu_us = t.longest_step_cpu_us,
+                longest_step_minor_faults = t.longest_step_faults.0,
+                longest_step_major_faults = t.longest_step_faults.1,
                 longest_read_wait_us = super::one_tree::take_longest_read_wait_us(),
                 total_ms = started.elapsed().as_millis() as u64,
                 "snapshot taken (the last round held this shard for end_ms)"
@@ -385,6 +387,9 @@ struct Taken {
     /// The same step's CPU time on this thread: the part of the hold that is ours
     /// (the rest is the thread waiting for a core).
     longest_step_cpu_us: u64,
+    /// The same step's page faults on this thread (minor, major): CPU spent in the
+    /// kernel mapping or zeroing memory, or waiting for the disk.
+    longest_step_faults: (u64, u64),
 }
 
 /// Rounds of changes written between batches before the last one.
@@ -423,10 +428,12 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     let mut walked = 0u64;
     let mut longest_step_us = 0u64;
     let mut longest_step_cpu_us = 0u64;
+    let mut longest_step_faults = (0u64, 0u64);
     loop {
         replaced()?;
         let step = std::time::Instant::now();
         let step_cpu = thread_cpu_us();
+        let step_faults = thread_faults();
         let done = on_tree(rt, generation, |t| {
             t.snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
                 walked += 1;
@@ -437,6 +444,11 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         if wall_us >= longest_step_us {
             longest_step_us = wall_us;
             longest_step_cpu_us = thread_cpu_us().saturating_sub(step_cpu);
+            let faults = thread_faults();
+            longest_step_faults = (
+                faults.0.saturating_sub(step_faults.0),
+                faults.1.saturating_sub(step_faults.1),
+            );
         }
         w.flush().await?;
         if done {
@@ -483,6 +495,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         end_us,
         longest_step_us,
         longest_step_cpu_us,
+        longest_step_faults,
     })
 }
 
@@ -503,6 +516,17 @@ fn on_tree<R>(
         ));
     }
     Ok(f(shard.tree.get()))
+}
+
+/// This thread's page faults so far (minor, major); zeros if unavailable.
+fn thread_faults() -> (u64, u64) {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage, which `ru` is.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return (0, 0);
+    }
+    (ru.ru_minflt as u64, ru.ru_majflt as u64)
 }
 
 /// This thread's CPU time in us (`CLOCK_THREAD_CPUTIME_ID`); 0 if unavailable.
