@@ -381,14 +381,12 @@ pub(super) async fn restore_between_batches(
     Some(core)
 }
 
-/// Makes one spare log segment each time the commit task asks for one, waiting
-/// `NO_SPACE_RETRY` after a failure (a full disk) before it tries again.
 /// The next log segment, made by its own task beside the appends and handed to the log
 /// before an append: a roll-over then renames a ready file instead of zero-filling
 /// 64 MiB (and syncing it) while writes wait. Used by the standalone pipeline and by
 /// an ensemble member's storage task.
 pub(super) struct Spares {
-    slot: Rc<RefCell<Option<crate::storage::log::Spare<crate::storage::backend::GlommioFile>>>>,
+    slot: SpareSlot,
     wanted: Rc<Notify>,
 }
 
@@ -427,12 +425,13 @@ impl Spares {
     }
 }
 
-async fn make_spares(
-    dir: std::path::PathBuf,
-    size: u64,
-    slot: Rc<RefCell<Option<crate::storage::log::Spare<crate::storage::backend::GlommioFile>>>>,
-    wanted: Rc<Notify>,
-) {
+/// Where `make_spares` leaves a ready spare for the log's owner to take.
+type SpareSlot =
+    Rc<RefCell<Option<crate::storage::log::Spare<crate::storage::backend::GlommioFile>>>>;
+
+/// Makes one spare log segment each time its owner asks for one ([`Spares::ask`]),
+/// waiting `NO_SPACE_RETRY` after a failure (a full disk) before it tries again.
+async fn make_spares(dir: std::path::PathBuf, size: u64, slot: SpareSlot, wanted: Rc<Notify>) {
     if let Err(e) = crate::storage::log::remove_stale_spares(&GlommioBackend, &dir).await {
         tracing::warn!("removing spare log segments of an earlier run: {e}");
     }
