@@ -1042,12 +1042,14 @@ impl Shard {
         // stretch at most, not for a whole batch (whose first touches of fresh memory
         // can take tens of ms in a VM).
         let mut from = 0;
+        // The table's old storage, freed once the flag is down.
+        let mut retired = None;
         while from < batch.len() {
             let to = (from + APPLY_STRETCH).min(batch.len());
             let applied = {
                 let _write = self.tree.write();
                 if let Some(room) = room.take() {
-                    self.tree.get_mut().install_room(room);
+                    retired = Some(self.tree.get_mut().install_room(room));
                 }
                 let applied = Arc::new(apply_to_tree(
                     self.tree.get_mut(),
@@ -1064,6 +1066,9 @@ impl Shard {
                 queued = self.tree.queue_outcome(&applied);
                 applied
             };
+            if let Some(r) = retired.take() {
+                free_retired(r);
+            }
             txns += applied.results.len();
             self.deliver(&applied);
             from = to;
@@ -1506,4 +1511,17 @@ mod output_bound_tests {
         assert_eq!(sim.shards[0].conns[&conn].queued_output(), queued);
         assert_eq!(sim.shards[0].check_output_bound(conn), Ok(()));
     }
+}
+
+/// Frees the node table's storage a growth replaced, outside the writer flag, and has
+/// the allocator give its pages back at once: mimalloc would otherwise return them
+/// after a delay, at a later allocation of this thread, which may be under the flag.
+fn free_retired(r: crate::tree::Retired) {
+    let t = std::time::Instant::now();
+    drop(r);
+    super::allocator::give_back_freed();
+    tracing::debug!(
+        us = t.elapsed().as_micros() as u64,
+        "node table grew; old storage freed"
+    );
 }

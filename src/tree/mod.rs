@@ -17,6 +17,7 @@ mod child_set;
 mod ephemeral_set;
 mod node_data;
 mod node_table;
+pub use node_table::Retired;
 pub mod quota;
 mod restore;
 mod snapshot_walk;
@@ -300,7 +301,8 @@ impl DataTree {
     }
 
     /// Swaps in what `prepare_room` built; the tree must not have changed since.
-    pub fn install_room(&mut self, room: node_table::Room) {
+    /// Returns the storage it replaced (see `node_table::Retired`).
+    pub fn install_room(&mut self, room: node_table::Room) -> node_table::Retired {
         self.nodes.install_room(room)
     }
 
