@@ -337,9 +337,12 @@ async fn run_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> Result<(PathBu
                 end_ms = t.end_us / 1000,
                 longest_step_us = t.longest_step_us,
                 longest_step_cpu_us = t.longest_step_cpu_us,
-                longest_step_minor_faults = t.longest_step_faults.0,
-                longest_step_major_faults = t.longest_step_faults.1,
+                longest_step_minor_faults = t.longest_step_usage.minor_faults,
+                longest_step_major_faults = t.longest_step_usage.major_faults,
+                longest_step_switches = t.longest_step_usage.voluntary_switches,
+                longest_step_preempted = t.longest_step_usage.involuntary_switches,
                 longest_read_wait_us = super::one_tree::take_longest_read_wait_us(),
+                longest_commit_wait_us = super::one_tree::take_longest_write_wait_us(),
                 total_ms = started.elapsed().as_millis() as u64,
                 "snapshot taken (the last round held this shard for end_ms)"
             );
@@ -383,13 +386,16 @@ struct Taken {
     changed: usize,
     /// How long the last round (changes, sessions) held the shard, in us.
     end_us: u64,
+    /// The longest walk step inside its read scope, in us: while it runs on a shard
+    /// other than the owner, commits wait for it.
     longest_step_us: u64,
     /// The same step's CPU time on this thread: the part of the hold that is ours
     /// (the rest is the thread waiting for a core).
     longest_step_cpu_us: u64,
-    /// The same step's page faults on this thread (minor, major): CPU spent in the
-    /// kernel mapping or zeroing memory, or waiting for the disk.
-    longest_step_faults: (u64, u64),
+    /// The same step's page faults and context switches on this thread: CPU spent in
+    /// the kernel mapping or zeroing memory, waiting for the disk, blocked, or
+    /// preempted (the thread ready, a core busy with another).
+    longest_step_usage: ThreadUsage,
 }
 
 /// Rounds of changes written between batches before the last one.
@@ -428,27 +434,32 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
     let mut walked = 0u64;
     let mut longest_step_us = 0u64;
     let mut longest_step_cpu_us = 0u64;
-    let mut longest_step_faults = (0u64, 0u64);
+    let mut longest_step_usage = ThreadUsage::default();
     loop {
         replaced()?;
-        let step = std::time::Instant::now();
-        let step_cpu = thread_cpu_us();
-        let step_faults = thread_faults();
-        let done = on_tree(rt, generation, |t| {
-            t.snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
+        // Timed inside the read scope: the time it holds commits, not the time it
+        // waited for the owner to let it in (`longest_read_wait_us`).
+        let (done, held_us, cpu_us, usage) = on_tree(rt, generation, |t| {
+            let step = std::time::Instant::now();
+            let step_cpu = thread_cpu_us();
+            let step_usage = ThreadUsage::now();
+            let done = t.snapshot_walk_step(&mut walk, WALK_STEP, |path, node, acl| {
                 walked += 1;
                 w.add_node(path, node.data(), acl, node.persisted());
-            })
+            });
+            let held_us = step.elapsed().as_micros() as u64;
+            let cpu = thread_cpu_us().saturating_sub(step_cpu);
+            let usage = if held_us >= longest_step_us {
+                ThreadUsage::now().since(&step_usage)
+            } else {
+                ThreadUsage::default()
+            };
+            (done, held_us, cpu, usage)
         })?;
-        let wall_us = step.elapsed().as_micros() as u64;
-        if wall_us >= longest_step_us {
-            longest_step_us = wall_us;
-            longest_step_cpu_us = thread_cpu_us().saturating_sub(step_cpu);
-            let faults = thread_faults();
-            longest_step_faults = (
-                faults.0.saturating_sub(step_faults.0),
-                faults.1.saturating_sub(step_faults.1),
-            );
+        if held_us >= longest_step_us {
+            longest_step_us = held_us;
+            longest_step_cpu_us = cpu_us;
+            longest_step_usage = usage;
         }
         w.flush().await?;
         if done {
@@ -495,7 +506,7 @@ async fn take_snapshot(rt: &Rc<Runtime>, dir: &std::path::Path) -> crate::storag
         end_us,
         longest_step_us,
         longest_step_cpu_us,
-        longest_step_faults,
+        longest_step_usage,
     })
 }
 
@@ -518,15 +529,46 @@ fn on_tree<R>(
     Ok(f(shard.tree.get()))
 }
 
-/// This thread's page faults so far (minor, major); zeros if unavailable.
-fn thread_faults() -> (u64, u64) {
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes one rusage, which `ru` is.
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-        return (0, 0);
+/// One thread's page faults and context switches, to tell where a long walk step's
+/// time went: voluntary switches are waits, involuntary ones preemptions (the thread
+/// ready, its core given to another).
+#[derive(Default, Clone, Copy)]
+struct ThreadUsage {
+    minor_faults: u64,
+    major_faults: u64,
+    voluntary_switches: u64,
+    involuntary_switches: u64,
+}
+
+impl ThreadUsage {
+    /// This thread's counts so far (`getrusage(RUSAGE_THREAD)`); zeros if unavailable.
+    fn now() -> ThreadUsage {
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage writes one rusage, which `ru` is.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+            return ThreadUsage::default();
+        }
+        ThreadUsage {
+            minor_faults: ru.ru_minflt as u64,
+            major_faults: ru.ru_majflt as u64,
+            voluntary_switches: ru.ru_nvcsw as u64,
+            involuntary_switches: ru.ru_nivcsw as u64,
+        }
     }
-    (ru.ru_minflt as u64, ru.ru_majflt as u64)
+
+    fn since(&self, before: &ThreadUsage) -> ThreadUsage {
+        ThreadUsage {
+            minor_faults: self.minor_faults.saturating_sub(before.minor_faults),
+            major_faults: self.major_faults.saturating_sub(before.major_faults),
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(before.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(before.involuntary_switches),
+        }
+    }
 }
 
 /// This thread's CPU time in us (`CLOCK_THREAD_CPUTIME_ID`); 0 if unavailable.

@@ -157,8 +157,11 @@ impl SharedTree {
         self.writer.0.store(1, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         for (i, r) in self.readers.iter().enumerate() {
-            if i != 0 {
+            // The clock is read only when a reader is in: the common case costs a load.
+            if i != 0 && r.0.load(Ordering::Acquire) {
+                let t = std::time::Instant::now();
                 wait_while(|| r.0.load(Ordering::Acquire));
+                LONGEST_WRITE_WAIT_US.fetch_max(t.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
         }
     }
@@ -178,6 +181,16 @@ static LONGEST_READ_WAIT_US: AtomicU64 = AtomicU64::new(0);
 /// The longest wait of a reader for the writer since the last call (us).
 pub fn take_longest_read_wait_us() -> u64 {
     LONGEST_READ_WAIT_US.swap(0, Ordering::Relaxed)
+}
+
+/// The longest the owner waited for readers to leave before it could apply a batch
+/// (us), since the last `take_longest_write_wait`: how long reads (a snapshot walk
+/// step among them) held commits. Logged with each snapshot.
+static LONGEST_WRITE_WAIT_US: AtomicU64 = AtomicU64::new(0);
+
+/// The longest wait of the owner for readers since the last call (us).
+pub fn take_longest_write_wait_us() -> u64 {
+    LONGEST_WRITE_WAIT_US.swap(0, Ordering::Relaxed)
 }
 
 /// Tries of a waiter before it yields or sleeps.
