@@ -1046,6 +1046,17 @@ impl Shard {
         let mut retired = None;
         while from < batch.len() {
             let to = (from + APPLY_STRETCH).min(batch.len());
+            // A tree installed from the leader or a restore is copied before the flag,
+            // and the one it replaces freed after it: both walk every znode, seconds
+            // at millions, which every other shard's reads would wait for.
+            let mut installs: VecDeque<DataTree> = batch[from..to]
+                .iter()
+                .filter_map(|c| match c {
+                    Committed::Install(t) => Some((*t.0).clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut replaced_trees = Vec::new();
             let applied = {
                 let _write = self.tree.write();
                 if let Some(room) = room.take() {
@@ -1056,6 +1067,7 @@ impl Shard {
                     batch.clone(),
                     from..to,
                     self.cfg.config_node.as_ref(),
+                    (&mut installs, &mut replaced_trees),
                 ));
                 if applied
                     .entries()
@@ -1068,6 +1080,10 @@ impl Shard {
             };
             if let Some(r) = retired.take() {
                 free_retired(r);
+            }
+            if !replaced_trees.is_empty() {
+                drop(replaced_trees);
+                super::allocator::give_back_freed();
             }
             txns += applied.results.len();
             self.deliver(&applied);
@@ -1427,6 +1443,7 @@ fn apply_to_tree(
     batch: Batch,
     range: std::ops::Range<usize>,
     config_node: Option<&(Bytes, i64)>,
+    (installs, replaced): (&mut VecDeque<DataTree>, &mut Vec<DataTree>),
 ) -> Applied {
     let entries = &batch[range.clone()];
     let txns = entries
@@ -1442,8 +1459,12 @@ fn apply_to_tree(
                 results.push(request::apply(tree, hdr, txn, &mut triggers));
                 trigger_ends.push(triggers.len() as u32);
             }
-            Committed::Install(t) => {
-                *tree = (*t.0).clone();
+            Committed::Install(_) => {
+                // Copied by the caller, in order, before it took the writer flag.
+                let fresh = installs
+                    .pop_front()
+                    .expect("each install's tree is copied before it is applied");
+                replaced.push(std::mem::replace(tree, fresh));
                 if let Some((c, v)) = config_node {
                     tree.init_config_node(c.clone(), *v, super::now_wall_ms());
                 }
@@ -1459,6 +1480,19 @@ fn apply_to_tree(
         triggers,
         trigger_ends,
     }
+}
+
+/// Frees the node table's storage a growth replaced, outside the writer flag, and has
+/// the allocator give its pages back at once: mimalloc would otherwise return them
+/// after a delay, at a later allocation of this thread, which may be under the flag.
+fn free_retired(r: crate::tree::Retired) {
+    let t = std::time::Instant::now();
+    drop(r);
+    super::allocator::give_back_freed();
+    tracing::debug!(
+        us = t.elapsed().as_micros() as u64,
+        "node table grew; old storage freed"
+    );
 }
 
 impl JuteDyn for ReadReply {
@@ -1511,17 +1545,4 @@ mod output_bound_tests {
         assert_eq!(sim.shards[0].conns[&conn].queued_output(), queued);
         assert_eq!(sim.shards[0].check_output_bound(conn), Ok(()));
     }
-}
-
-/// Frees the node table's storage a growth replaced, outside the writer flag, and has
-/// the allocator give its pages back at once: mimalloc would otherwise return them
-/// after a delay, at a later allocation of this thread, which may be under the flag.
-fn free_retired(r: crate::tree::Retired) {
-    let t = std::time::Instant::now();
-    drop(r);
-    super::allocator::give_back_freed();
-    tracing::debug!(
-        us = t.elapsed().as_micros() as u64,
-        "node table grew; old storage freed"
-    );
 }

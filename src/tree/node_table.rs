@@ -369,6 +369,6 @@ mod tests {
         t.insert("/a".into(), node(1));
         let room = t.prepare_room(1 << 10).unwrap();
         t.insert("/b".into(), node(2));
-        t.install_room(room);
+        drop(t.install_room(room));
     }
 }
