@@ -1079,11 +1079,10 @@ impl Shard {
                 applied
             };
             if let Some(r) = retired.take() {
-                free_retired(r);
+                free_after_flag("the node table's old storage", r);
             }
             if !replaced_trees.is_empty() {
-                drop(replaced_trees);
-                super::allocator::give_back_freed();
+                free_after_flag("the replaced tree", replaced_trees);
             }
             txns += applied.results.len();
             self.deliver(&applied);
@@ -1482,16 +1481,18 @@ fn apply_to_tree(
     }
 }
 
-/// Frees the node table's storage a growth replaced, outside the writer flag, and has
-/// the allocator give its pages back at once: mimalloc would otherwise return them
-/// after a delay, at a later allocation of this thread, which may be under the flag.
-fn free_retired(r: crate::tree::Retired) {
+/// Frees what the owner replaced under the writer flag (a grown node table's old
+/// storage, a tree an install replaced) once the flag is down, and has the allocator
+/// give its pages back at once: mimalloc would otherwise return them after a delay, at
+/// a later allocation of this thread, which may be under the flag.
+fn free_after_flag<T>(what: &'static str, it: T) {
     let t = std::time::Instant::now();
-    drop(r);
+    drop(it);
     super::allocator::give_back_freed();
     tracing::debug!(
+        what,
         us = t.elapsed().as_micros() as u64,
-        "node table grew; old storage freed"
+        "freed after the writer flag"
     );
 }
 
