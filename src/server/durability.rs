@@ -520,6 +520,11 @@ fn on_tree<R>(
     f: impl FnOnce(&DataTree) -> R,
 ) -> crate::storage::Result<R> {
     let shard = rt.shard.borrow();
+    // Raised before the flag is taken and lowered after it is dropped (declaration
+    // order): no moment holding the flag at normal priority.
+    let _raised = (!shard.tree.is_owner())
+        .then(super::step_priority::raise)
+        .flatten();
     let _read = shard.tree.read();
     if shard.tree.generation() != generation {
         return Err(crate::storage::StorageError::Invalid(

@@ -33,6 +33,7 @@ mod pipeline;
 mod rlimit;
 mod sd_notify;
 pub mod shard;
+mod step_priority;
 mod thp;
 mod tls;
 
