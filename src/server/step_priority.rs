@@ -70,7 +70,9 @@ pub fn raise() -> Option<Raised> {
         );
         return None;
     }
-    ALLOWED.with(|a| a.set(Some(true)));
+    if ALLOWED.with(|a| a.replace(Some(true))).is_none() {
+        tracing::info!("snapshot walk steps run at real-time priority (SCHED_FIFO 1)");
+    }
     Some(Raised(()))
 }
 
