@@ -48,11 +48,14 @@ impl Drop for Raised {
 /// Raises the calling thread to SCHED_FIFO priority 1 for as long as the result lives,
 /// if it runs under the normal policy and may be raised.
 pub fn raise() -> Option<Raised> {
-    if ALLOWED.with(|a| a.get()) == Some(false) {
+    let allowed = ALLOWED.with(|a| a.get());
+    if allowed == Some(false) {
         return None;
     }
+    // The policy is looked at on the first try only: after that this thread is either
+    // left alone or known to run under the normal policy between steps.
     // SAFETY: no pointers; pid 0 is the calling thread.
-    if unsafe { libc::sched_getscheduler(0) } != libc::SCHED_OTHER {
+    if allowed.is_none() && unsafe { libc::sched_getscheduler(0) } != libc::SCHED_OTHER {
         ALLOWED.with(|a| a.set(Some(false)));
         tracing::info!("snapshot walk steps keep this thread's own scheduling policy");
         return None;
