@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+pub use super::early_build::EarlyBuild;
 use super::Runtime;
 use crate::config::Config;
 use crate::request::apply;
@@ -51,14 +52,19 @@ pub async fn read_state(config: &Config) -> Result<(Recovered, TxnLog<GlommioBac
     Ok((recovered, log))
 }
 
-/// Builds the tree from what `read_state` found. Also says whether znode data was
-/// left in the mapped snapshot, for [`rehome_data`].
-pub fn build_tree(rec: &Recovered) -> Result<(DataTree, bool), String> {
+/// Builds the tree from what `read_state` found, taking the snapshot's part from
+/// `early` when it built from the snapshot recovery settled on. Also says whether znode
+/// data was left in the mapped snapshot, for [`rehome_data`].
+pub fn build_tree(rec: &Recovered, early: Option<EarlyBuild>) -> Result<(DataTree, bool), String> {
     let started = std::time::Instant::now();
-    let tree = tree_from(rec)?;
+    let (tree, early) = match early.and_then(|e| e.take(rec)) {
+        Some(t) => (finish_tree(t, rec)?, true),
+        None => (tree_from(rec)?, false),
+    };
     let mapped = tree.holds_mapping();
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
+        early,
         last_zxid = format!("{:#x}", tree.last_processed_zxid()),
         znodes = tree.znode_count(),
         sessions = tree.sessions().len(),
@@ -126,25 +132,12 @@ pub async fn rehome_data(rt: Rc<Runtime>) {
 /// Builds the tree a recovery describes: the snapshot, then every txn after it.
 ///
 /// Straight from the mapped snapshot, with no intermediate copy of its records: shard 0
-/// runs this at start, and it is the part of a restart that grows with the tree.
+/// runs this at start (unless an [`EarlyBuild`] did the snapshot's part), and it is the
+/// part of a restart that grows with the tree.
 pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
         tree.reserve(s.node_records as usize);
-        let damaged = |what: String| {
-            format!(
-                "snapshot {}: {what}: the snapshot is damaged",
-                s.path.display()
-            )
-        };
-        // Data points into the mapped file: no copy, no fresh memory to fault in (on
-        // this VM, zeroing fresh pages was the largest cost of a restore). Once the
-        // shard serves, `rehome_data` copies it out so the mapping can go.
-        let mut r = Restorer::new(&mut tree);
-        r.keep_mapping(s.mapping());
-        // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it
-        // is decoded and interned once per run.
-        let mut prev_acl: Option<(&[u8], AclId)> = None;
         // Version 1 listed nodes in no particular order: put parents first.
         let v1_order: Option<Vec<SnapRecord>> = (s.version == 1).then(|| {
             let mut v: Vec<SnapRecord> = s.records().collect();
@@ -158,41 +151,82 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
             Some(v) => Box::new(v.into_iter()),
             None => Box::new(s.records()),
         };
-        for record in records {
-            match record {
-                SnapRecord::Node(n) => {
-                    let acl = match prev_acl {
-                        Some((raw, id)) if raw == n.acl_raw => {
-                            r.reuse_acl(id);
-                            id
-                        }
-                        _ => r.intern_acl(&n.acl()),
-                    };
-                    prev_acl = Some((n.acl_raw, acl));
-                    let data = n.data.unwrap_or(crate::proto::jute::null_slice());
-                    r.node_in_mapping(n.path, data, acl, n.stat).map_err(|e| {
-                        damaged(format!("node {} cannot be restored ({e:?})", n.path))
-                    })?;
-                }
-                SnapRecord::Tombstone(p) => {
-                    // A removal may free the ACL the previous node interned.
-                    prev_acl = None;
-                    r.remove(p)
-                        .map_err(|e| damaged(format!("node {p} cannot be removed ({e:?})")))?;
-                }
-                SnapRecord::ChangesFollow => {
-                    // A change may be overruled later, releasing its ACL.
-                    prev_acl = None;
-                    r.begin_changes();
-                }
+        restore_records(&mut tree, &s.path, s.mapping(), records, &|| false)?;
+    }
+    finish_tree(tree, rec)
+}
+
+/// How many records an early build restores between looks at whether it is still
+/// wanted.
+const STOP_CHECK_EVERY: usize = 4096;
+
+/// Puts a snapshot's node and tombstone records into `tree` (new, or reserved), data
+/// left in `mapping` (the mapped file the records borrow from). `stop` is asked every
+/// few thousand records: an early build nobody wants any more ends there, with an error.
+pub(super) fn restore_records<'a>(
+    tree: &mut DataTree,
+    path: &std::path::Path,
+    mapping: bytes::Bytes,
+    records: impl Iterator<Item = SnapRecord<'a>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let damaged = |what: String| {
+        format!(
+            "snapshot {}: {what}: the snapshot is damaged",
+            path.display()
+        )
+    };
+    // Data points into the mapped file: no copy, no fresh memory to fault in (on this
+    // VM, zeroing fresh pages was the largest cost of a restore). Once the shard
+    // serves, `rehome_data` copies it out so the mapping can go.
+    let mut r = Restorer::new(tree);
+    r.keep_mapping(mapping);
+    // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it is
+    // decoded and interned once per run.
+    let mut prev_acl: Option<(&[u8], AclId)> = None;
+    for (i, record) in records.enumerate() {
+        if i % STOP_CHECK_EVERY == 0 && stop() {
+            return Err("stopped: no longer wanted".into());
+        }
+        match record {
+            SnapRecord::Node(n) => {
+                let acl = match prev_acl {
+                    Some((raw, id)) if raw == n.acl_raw => {
+                        r.reuse_acl(id);
+                        id
+                    }
+                    _ => r.intern_acl(&n.acl()),
+                };
+                prev_acl = Some((n.acl_raw, acl));
+                let data = n.data.unwrap_or(crate::proto::jute::null_slice());
+                r.node_in_mapping(n.path, data, acl, n.stat)
+                    .map_err(|e| damaged(format!("node {} cannot be restored ({e:?})", n.path)))?;
+            }
+            SnapRecord::Tombstone(p) => {
+                // A removal may free the ACL the previous node interned.
+                prev_acl = None;
+                r.remove(p)
+                    .map_err(|e| damaged(format!("node {p} cannot be removed ({e:?})")))?;
+            }
+            SnapRecord::ChangesFollow => {
+                // A change may be overruled later, releasing its ACL.
+                prev_acl = None;
+                r.begin_changes();
             }
         }
-        r.finish().map_err(|e| {
-            damaged(format!(
-                "node {} cannot be restored ({:?})",
-                e.path, e.error
-            ))
-        })?;
+    }
+    r.finish().map_err(|e| {
+        damaged(format!(
+            "node {} cannot be restored ({:?})",
+            e.path, e.error
+        ))
+    })
+}
+
+/// Completes a tree holding `rec`'s snapshot records: the snapshot's sessions and
+/// zxid, then every txn after it.
+pub(super) fn finish_tree(mut tree: DataTree, rec: &Recovered) -> Result<DataTree, String> {
+    if let Some(s) = &rec.snapshot {
         for &(id, timeout) in &s.sessions {
             tree.add_session(id, timeout);
         }

@@ -1078,7 +1078,7 @@ async fn storage_task(
                             // until the next start removes it (this follows a restart,
                             // and only once).
                             log = new_log;
-                            match durability::build_tree(&rec) {
+                            match durability::build_tree(&rec, None) {
                                 Ok((tree, _)) => *q.reloaded.borrow_mut() = Some(Arc::new(tree)),
                                 Err(e) => fatal_msg(&format!("reloading the state: {e}")),
                             }

@@ -20,6 +20,7 @@ mod allocator;
 mod commit;
 mod conn;
 mod durability;
+mod early_build;
 mod ensemble;
 mod listen;
 pub mod messages;
@@ -357,11 +358,15 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             None
         };
         let shared = shared.for_shard(admin);
+        // From this thread, not shard 0's (whose core it would share, pinned).
+        let early = (cpus > 1)
+            .then(|| durability::EarlyBuild::start(&config.data_dir))
+            .flatten();
         handles.push(spawn_commit_shard(
             placement(0),
             shared,
             ready,
-            recovered_tx,
+            (recovered_tx, early),
             commit_links,
             (bind_addr, shards),
         )?);
@@ -461,7 +466,10 @@ fn spawn_commit_shard(
     placement: Placement,
     shared: Shared,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, String>>,
-    recovered_tx: std::sync::mpsc::Sender<Result<Arc<SharedTree>, String>>,
+    (recovered_tx, early): (
+        std::sync::mpsc::Sender<Result<Arc<SharedTree>, String>>,
+        Option<durability::EarlyBuild>,
+    ),
     commit_links: CommitLinks,
     (bind_addr, shards): (SocketAddr, usize),
 ) -> Result<glommio::ExecutorJoinHandle<()>, ServerError> {
@@ -488,7 +496,7 @@ fn spawn_commit_shard(
                 None
             };
             // The recovery (and its mapped snapshot) is let go once the tree is built.
-            let (tree, mapped) = match durability::build_tree(&recovered) {
+            let (tree, mapped) = match durability::build_tree(&recovered, early) {
                 Ok(t) => t,
                 Err(msg) => {
                     let _ = recovered_tx.send(Err(msg));

@@ -225,6 +225,69 @@ impl LoadedSnapshot {
     }
 }
 
+/// A snapshot file's records, read before (or without) the check [`decode_snapshot`]
+/// makes: for a loader that builds a tree on another thread while recovery checks the
+/// same file (`server::durability::EarlyBuild`), and keeps that tree only if the check
+/// passed for that very file. Iterating stops at the end record or at the first record
+/// that does not parse, so damage gives a short (wrong) tree, never a panic.
+pub struct UncheckedSnapshot {
+    bytes: std::sync::Arc<Mapped>,
+    pub version: u32,
+    /// The node record count the end record seems to give (found by looking back over
+    /// the padding, unchecked, at most one per 60 bytes of file): a size to reserve.
+    pub node_records_hint: Option<u64>,
+}
+
+/// The fewest bytes a node record takes (tag, path of one byte, null data, no ACL,
+/// the stat), which bounds any count a file of some length can hold.
+const MIN_NODE_RECORD: usize = 1 + 5 + 4 + 4 + 6 * 8 + 3 * 4;
+
+impl UncheckedSnapshot {
+    /// `None` unless the file starts with a version 2 header (version 1 lists nodes in
+    /// no order and is loaded only after its check).
+    pub fn open(bytes: Mapped) -> Option<UncheckedSnapshot> {
+        let buf: &[u8] = &bytes;
+        if buf.len() < HEADER_LEN || buf[0..4] != SNAP_MAGIC {
+            return None;
+        }
+        let version = u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes"));
+        if version != SNAP_VERSION {
+            return None;
+        }
+        let node_records_hint =
+            end_record_hint(buf).filter(|&n| n <= (buf.len() / MIN_NODE_RECORD) as u64);
+        Some(UncheckedSnapshot {
+            bytes: std::sync::Arc::new(bytes),
+            version,
+            node_records_hint,
+        })
+    }
+
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            r: Reader::new(&self.bytes[HEADER_LEN..]),
+        }
+    }
+
+    /// As [`LoadedSnapshot::mapping`].
+    pub fn mapping(&self) -> Bytes {
+        Bytes::from_owner(SharedMapping(self.bytes.clone()))
+    }
+}
+
+/// The node count of a version 2 end record, found from the file's end: the record
+/// (37 bytes) ends where the zero padding begins, give or take the crc's own zero
+/// bytes. A guess, for sizing only.
+fn end_record_hint(buf: &[u8]) -> Option<u64> {
+    const END_LEN: usize = 1 + 8 + 8 + 8 + 8 + 4;
+    let last = buf.iter().rposition(|&b| b != 0)?;
+    (last + 1..=last + 4)
+        .filter(|&end| end >= HEADER_LEN + END_LEN && end <= buf.len())
+        .map(|end| end - END_LEN)
+        .find(|&at| buf[at] == TAG_END)
+        .map(|at| u64::from_be_bytes(buf[at + 1..at + 9].try_into().expect("8 bytes")))
+}
+
 /// Iterates a loaded snapshot's node and tombstone records (sessions are in
 /// [`LoadedSnapshot::sessions`]).
 pub struct Records<'a> {
