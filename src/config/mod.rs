@@ -153,7 +153,8 @@ pub struct Config {
     /// `znode.container.maxNeverUsedIntervalMs` (0 = never delete containers that never
     /// had a child, ZooKeeper 3.8's default).
     pub container_max_never_used_interval_ms: u64,
-    /// corral's own key `shards`: executors (default: every core).
+    /// corral's own key `shards`: executors (default: every core, shared among the
+    /// ensemble's members on this host: [`Config::shard_count`]).
     pub shards: Option<usize>,
     /// corral's own key `pinShards` (true/false): each executor on its own core. Unset:
     /// pinned unless another member of the ensemble runs on this host
@@ -1290,23 +1291,42 @@ impl Config {
     }
 
     /// Whether each executor is pinned to its own core: `pinShards` if set; otherwise
-    /// yes, unless another member of this server's ensemble has the same host (the same
-    /// name, or both on loopback). Pinned executors of several busy servers on the same
-    /// cores wait for each other: on two cores, a 3-voter corral ensemble on loopback did
-    /// 22k and 75k writes/s at 32 and 256 in flight pinned against 25k and 97k not
-    /// pinned, and pinned, with each server in its own scheduling group (its own
-    /// session, as systemd services or the benchmark harness start them), its slowest
-    /// writes took 0.4-0.6 s against 20-60 ms. A server alone on its host is faster
-    /// pinned (standalone writes at 32 in flight: 75k against 67k/s).
+    /// yes, unless another member of this server's ensemble has the same host (see
+    /// [`members_on_this_host`](Self::members_on_this_host)). Pinned executors of
+    /// several busy servers on the same cores wait for each other: on two cores, a
+    /// 3-voter corral ensemble on loopback did 22k and 75k writes/s at 32 and 256 in
+    /// flight pinned against 25k and 97k not pinned, and pinned, with each server in
+    /// its own scheduling group (its own session, as systemd services or the benchmark
+    /// harness start them), its slowest writes took 0.4-0.6 s against 20-60 ms. A
+    /// server alone on its host is faster pinned (standalone writes at 32 in flight:
+    /// 75k against 67k/s).
     pub fn shards_pinned(&self) -> bool {
-        if let Some(pin) = self.pin_shards {
-            return pin;
-        }
+        self.pin_shards
+            .unwrap_or_else(|| self.members_on_this_host() == 1)
+    }
+
+    /// The number of shards: `shards` if set; otherwise the cores divided among the
+    /// members of this server's ensemble that run on this host (at least one each).
+    /// Shard-per-core means a shard per core this server has: three voters on two
+    /// cores with two shards each ran six executors (and a cross-shard hop per client
+    /// write) on two cores; with one each, a 3-voter ensemble on loopback did 18.8-19.2k
+    /// and 77-78k writes/s at 32 and 256 in flight against 14.8-15.4k and 53-63k, at
+    /// less CPU per write (75 against 88-95 us at 32).
+    pub fn shard_count(&self, cpus: usize) -> usize {
+        self.shards
+            .unwrap_or_else(|| cpus / self.members_on_this_host())
+            .max(1)
+    }
+
+    /// How many members of this server's ensemble (itself included, observers too) run
+    /// on its host: those whose quorum address has the same host name, or which are on
+    /// loopback when it is. 1 for a standalone server.
+    pub fn members_on_this_host(&self) -> usize {
         let (Some(q), Some(me)) = (self.quorum.as_ref(), self.my_server()) else {
-            return true;
+            return 1;
         };
         if !self.is_distributed() {
-            return true;
+            return 1;
         }
         let loopback = |h: &str| {
             h.eq_ignore_ascii_case("localhost")
@@ -1314,12 +1334,16 @@ impl Config {
                     .is_ok_and(|ip| ip.is_loopback())
         };
         let mine = &me.quorum_addr.0;
-        let shared = q.voters().chain(q.observers()).any(|o| {
-            o.id != me.id
-                && (o.quorum_addr.0.eq_ignore_ascii_case(mine)
-                    || (loopback(&o.quorum_addr.0) && loopback(mine)))
-        });
-        !shared
+        let others = q
+            .voters()
+            .chain(q.observers())
+            .filter(|o| {
+                o.id != me.id
+                    && (o.quorum_addr.0.eq_ignore_ascii_case(mine)
+                        || (loopback(&o.quorum_addr.0) && loopback(mine)))
+            })
+            .count();
+        1 + others
     }
 
     /// This server's `server.N` line, when myid names one.

@@ -1406,3 +1406,29 @@ fn shards_are_pinned_unless_another_member_shares_the_host() {
     let (_, _) = parse_myid(&format!("{MINIMAL}pinShards=false\n"), None);
     assert!(Config::parse_with_myid(&format!("{MINIMAL}pinShards=maybe\n"), "t", None).is_err());
 }
+
+/// `shards`: explicit wins; unset, the cores divided among the ensemble's members on
+/// this host (observers counted), at least one.
+#[test]
+fn shards_default_to_the_cores_shared_among_members_on_the_host() {
+    let count = |text: &str, myid: Option<&str>, cpus| parse_myid(text, myid).0.shard_count(cpus);
+    assert_eq!(count(MINIMAL, None, 8), 8, "standalone: every core");
+    assert_eq!(count(MINIMAL, None, 1), 1);
+    // Three voters and an observer, all on loopback.
+    assert_eq!(count(ENSEMBLE, Some("1"), 2), 1, "four members, two cores");
+    assert_eq!(count(ENSEMBLE, Some("2"), 8), 2);
+    assert_eq!(count(ENSEMBLE, Some("4"), 64), 16);
+    assert_eq!(count(&format!("{ENSEMBLE}shards=4\n"), Some("1"), 2), 4);
+    let apart = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nclientPort=2181\n\
+                 server.1=zk1.example:2888:3888\nserver.2=zk2.example:2888:3888\n\
+                 server.3=10.0.0.3:2888:3888\nserver.4=10.0.0.3:2889:3889:observer\n";
+    assert_eq!(count(apart, Some("1"), 16), 16, "alone on its host");
+    assert_eq!(
+        count(apart, Some("3"), 16),
+        8,
+        "an observer on the same host"
+    );
+    assert_eq!(count(apart, Some("4"), 16), 8);
+    let c = parse_myid(apart, Some("4")).0;
+    assert_eq!(c.members_on_this_host(), 2);
+}

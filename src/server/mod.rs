@@ -275,7 +275,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let shards = config.shards.unwrap_or(cpus).max(1);
+    let shards = config.shard_count(cpus);
     let config = Arc::new(config);
     let epoch = Instant::now();
     let board = admin_view::Board::new(shards);
@@ -332,8 +332,9 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         } else {
             tracing::info!(
                 shards,
-                "executors not pinned to cores: another ensemble member runs on this host \
-                 (pinShards=true pins them)"
+                members_on_this_host = config.members_on_this_host(),
+                "executors not pinned to cores, and the cores shared among the ensemble's \
+                 members on this host (pinShards=true pins them, shards=N sets the count)"
             );
         }
     }

@@ -328,9 +328,10 @@ impl Mixed {
             cfg.push_str("peerType=observer\n");
         }
         if m.kind == Kind::Corral {
-            if let Ok(n) = std::env::var("CORRAL_TEST_SHARDS") {
-                cfg.push_str(&format!("shards={n}\n"));
-            }
+            // Members on one host share its cores (one shard each here by default); two
+            // keep the cross-shard paths of an ensemble member under test.
+            let n = std::env::var("CORRAL_TEST_SHARDS").unwrap_or_else(|_| "2".into());
+            cfg.push_str(&format!("shards={n}\n"));
         }
         for line in &self.extra_cfg {
             cfg.push_str(line);
