@@ -476,6 +476,36 @@ async fn corrupt_newest_snapshot_falls_back_to_older_one() {
         older_zxid < zxid_from_name(&newest, "snapshot."),
         "fell back to an older snapshot"
     );
+    // The tree built early from the damaged newest file was thrown away (the state
+    // above is the older snapshot's plus the log).
+    if two_cores() {
+        assert!(
+            out.contains("the tree built early is not of the snapshot recovery chose"),
+            "{out}"
+        );
+    }
+}
+
+/// More than one core: the server builds the newest snapshot's tree on a second thread
+/// while recovery checks it (`server/early_build.rs`).
+fn two_cores() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// The tree built beside the snapshot's check is the one served after a restart: every
+/// acknowledged write is back with the same Stat, and the server says it took it.
+#[tokio::test]
+async fn the_tree_built_beside_the_check_is_served() {
+    let mut srv = small_log();
+    let before = data_with_snapshots(&mut srv).await;
+    restart_and_expect(&mut srv, &before).await;
+    if two_cores() {
+        let out = srv.output();
+        assert!(
+            out.contains("snapshot restored on a second thread while recovery checked it"),
+            "{out}"
+        );
+    }
 }
 
 /// Row 3, last clause: every snapshot is damaged (here: cut short); recovery starts from
