@@ -1308,10 +1308,10 @@ impl Config {
     /// The number of shards: `shards` if set; otherwise the cores divided among the
     /// members of this server's ensemble that run on this host (at least one each).
     /// Shard-per-core means a shard per core this server has: three voters on two
-    /// cores with two shards each ran six executors (and a cross-shard hop per client
-    /// write) on two cores; with one each, a 3-voter ensemble on loopback did 18.8-19.2k
-    /// and 77-78k writes/s at 32 and 256 in flight against 14.8-15.4k and 53-63k, at
-    /// less CPU per write (75 against 88-95 us at 32).
+    /// cores with two shards each ran six executors on two cores (and a cross-shard hop
+    /// for each write of a client on a second shard); with one each, a 3-voter ensemble
+    /// on loopback did 18.8-19.2k and 77-82k writes/s at 32 and 256 in flight against
+    /// 14.8-15.4k and 53-63k, at less CPU per write (75-76 against 88-95 us at 32).
     pub fn shard_count(&self, cpus: usize) -> usize {
         self.shards
             .unwrap_or_else(|| cpus / self.members_on_this_host())
