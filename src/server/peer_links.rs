@@ -74,6 +74,15 @@ const LEADER_CONNECT_TRIES: u32 = 5;
 const LEADER_CONNECT_DELAY: Duration = Duration::from_millis(100);
 /// The pause after a failed accept (EMFILE and the like), so it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// An election connection to a voter is dialled again as soon as it ends, at most once
+/// in this long per voter. A killed server's election port then refuses at once, and
+/// the election learns that voter is down (`Event::PeerDown`) instead of waiting out
+/// `finalizeWait` for its vote: a notification handed to the dying connection was lost
+/// with it, and nothing else dials before the next one. Measured (3 voters, kill -9 of
+/// the leader, first write after): ~20 ms when the dead connection had been noticed
+/// before the notification went out, ~220 ms when not. The bound keeps a peer that
+/// accepts and then drops every connection from being dialled in a loop.
+const REDIAL_EVERY: Duration = Duration::from_secs(1);
 /// The election handshake read timeout when `tickTime * syncLimit` is 0.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The floor of the unsent-packet bound per link (see [`QuorumNet::set_unsent_limit`]).
@@ -175,6 +184,8 @@ struct Slot {
     last_sent: Option<Bytes>,
     /// `senderWorkerMap`.
     conn: Option<Rc<ElectionConn>>,
+    /// When a connection's end last had this peer dialled again (see `REDIAL_EVERY`).
+    redialled: Option<std::time::Instant>,
 }
 
 /// Output queued on a quorum link.
@@ -766,6 +777,24 @@ impl QuorumNet {
         }
         writer.await;
         tracing::debug!(sid, "election connection down");
+        if self.members.get(&sid).is_some_and(|m| m.voter) {
+            let now = std::time::Instant::now();
+            let due = {
+                let mut slots = self.election.borrow_mut();
+                let slot = slots.entry(sid).or_default();
+                let due = slot
+                    .redialled
+                    .is_none_or(|t| now.duration_since(t) >= REDIAL_EVERY);
+                if due {
+                    slot.redialled = Some(now);
+                }
+                due
+            };
+            if due {
+                // Does nothing if another connection to it is up or being dialled.
+                self.connect_one(sid);
+            }
+        }
     }
 
     /// `RecvWorker`: frames to notifications.
