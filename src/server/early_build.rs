@@ -242,6 +242,16 @@ mod tests {
         }
     }
 
+    /// A recovery that found no snapshot to trust.
+    fn nothing_recovered() -> Recovered {
+        Recovered {
+            snapshot: None,
+            txns: vec![],
+            last_zxid: 0,
+            warnings: vec![],
+        }
+    }
+
     fn same(a: &DataTree, b: &DataTree) {
         assert_eq!(a.znode_count(), b.znode_count());
         assert_eq!(a.children("/a").unwrap(), b.children("/a").unwrap());
@@ -285,13 +295,7 @@ mod tests {
         assert!(early.take(&recovered(&older)).is_none());
         // Or on none at all.
         let early = EarlyBuild::start(d.path()).unwrap();
-        let none = Recovered {
-            snapshot: None,
-            txns: vec![],
-            last_zxid: 0,
-            warnings: vec![],
-        };
-        assert!(early.take(&none).is_none());
+        assert!(early.take(&nothing_recovered()).is_none());
     }
 
     #[test]
@@ -299,6 +303,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let newest = write(d.path(), 12, b"second");
         let early = EarlyBuild::start(d.path()).unwrap();
+        // Built from the old file before the new one takes its name.
+        let handle = early.handle.as_ref().unwrap();
+        let t = std::time::Instant::now();
+        while !handle.is_finished() {
+            assert!(t.elapsed() < std::time::Duration::from_secs(30));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         // Another file takes the name (as an install that recovery finishes would):
         // recovery checks the new file, so the tree of the old one must not be used.
         let other = tempfile::tempdir().unwrap();
@@ -320,13 +331,7 @@ mod tests {
         std::fs::write(&newest, &bytes).unwrap();
         if let Some(early) = EarlyBuild::start(d.path()) {
             // The check refuses this file; recovery would pick another, or none.
-            let none = Recovered {
-                snapshot: None,
-                txns: vec![],
-                last_zxid: 0,
-                warnings: vec![],
-            };
-            assert!(early.take(&none).is_none());
+            assert!(early.take(&nothing_recovered()).is_none());
         }
         // Truncated anywhere, the unchecked records end without a panic.
         for cut in [17, 100, 1000, bytes.len() / 2] {
