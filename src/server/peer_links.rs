@@ -74,15 +74,19 @@ const LEADER_CONNECT_TRIES: u32 = 5;
 const LEADER_CONNECT_DELAY: Duration = Duration::from_millis(100);
 /// The pause after a failed accept (EMFILE and the like), so it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// An election connection to a voter is dialled again as soon as it ends, at most once
-/// in this long per voter. A killed server's election port then refuses at once, and
-/// the election learns that voter is down (`Event::PeerDown`) instead of waiting out
-/// `finalizeWait` for its vote: a notification handed to the dying connection was lost
-/// with it, and nothing else dials before the next one. Measured (3 voters, kill -9 of
-/// the leader, first write after): ~20 ms when the dead connection had been noticed
-/// before the notification went out, ~220 ms when not. The bound keeps a peer that
-/// accepts and then drops every connection from being dialled in a loop.
-const REDIAL_EVERY: Duration = Duration::from_secs(1);
+/// An election connection to a voter is dialled again as soon as it ends, at most this
+/// many times in any second per voter. A killed server's election port then refuses at
+/// once, and the election learns that voter is down (`Event::PeerDown`) instead of
+/// waiting out `finalizeWait` for its vote: a notification handed to the dying
+/// connection was lost with it, and nothing else dials before the next one. Measured
+/// (3 voters, kill -9 of the leader, first write after): ~20 ms when the dead connection
+/// had been noticed before the notification went out, ~220 ms when not. More than one a
+/// second: a restarted server's connections come and go a few times while both sides
+/// settle which one to keep, and a bound of one redial a second let that churn use it
+/// up, so a leader killed within a second of its restart was waited for again (2-3 of
+/// 12 back-to-back trials). The bound keeps a peer that accepts and then drops every
+/// connection from being dialled in a loop.
+const REDIALS_PER_SECOND: usize = 3;
 /// The election handshake read timeout when `tickTime * syncLimit` is 0.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The floor of the unsent-packet bound per link (see [`QuorumNet::set_unsent_limit`]).
@@ -184,8 +188,9 @@ struct Slot {
     last_sent: Option<Bytes>,
     /// `senderWorkerMap`.
     conn: Option<Rc<ElectionConn>>,
-    /// When a connection's end last had this peer dialled again (see `REDIAL_EVERY`).
-    redialled: Option<std::time::Instant>,
+    /// When connections' ends last had this peer dialled again, newest last (see
+    /// `REDIALS_PER_SECOND`).
+    redialled: std::collections::VecDeque<std::time::Instant>,
 }
 
 /// Output queued on a quorum link.
@@ -781,12 +786,16 @@ impl QuorumNet {
             let now = std::time::Instant::now();
             let due = {
                 let mut slots = self.election.borrow_mut();
-                let slot = slots.entry(sid).or_default();
-                let due = slot
-                    .redialled
-                    .is_none_or(|t| now.duration_since(t) >= REDIAL_EVERY);
+                let recent = &mut slots.entry(sid).or_default().redialled;
+                while recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+                {
+                    recent.pop_front();
+                }
+                let due = recent.len() < REDIALS_PER_SECOND;
                 if due {
-                    slot.redialled = Some(now);
+                    recent.push_back(now);
                 }
                 due
             };
