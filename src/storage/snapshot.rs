@@ -232,9 +232,9 @@ impl LoadedSnapshot {
 /// that does not parse, so damage gives a short (wrong) tree, never a panic.
 pub struct UncheckedSnapshot {
     bytes: std::sync::Arc<Mapped>,
-    pub version: u32,
     /// The node record count the end record seems to give (found by looking back over
-    /// the padding, unchecked, at most one per 60 bytes of file): a size to reserve.
+    /// the padding, unchecked, at most one per `MIN_NODE_RECORD` bytes of file): a size
+    /// to reserve.
     pub node_records_hint: Option<u64>,
 }
 
@@ -250,15 +250,13 @@ impl UncheckedSnapshot {
         if buf.len() < HEADER_LEN || buf[0..4] != SNAP_MAGIC {
             return None;
         }
-        let version = u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes"));
-        if version != SNAP_VERSION {
+        if u32::from_be_bytes(buf[4..8].try_into().expect("4 bytes")) != SNAP_VERSION {
             return None;
         }
         let node_records_hint =
             end_record_hint(buf).filter(|&n| n <= (buf.len() / MIN_NODE_RECORD) as u64);
         Some(UncheckedSnapshot {
             bytes: std::sync::Arc::new(bytes),
-            version,
             node_records_hint,
         })
     }
