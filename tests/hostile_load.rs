@@ -245,12 +245,83 @@ fn keep_healthy(
     })
 }
 
+/// A healthy client that keeps `depth` setData requests of `path` in flight until
+/// `stop`, sending the next as each reply comes; returns how many were answered (each
+/// without error). It runs on a thread of its own with blocking I/O, not as a task
+/// beside the busy ones of the test's runtime: a reply wakes it at once, and with
+/// several in flight the server always has one of its writes waiting. So how soon its
+/// writes commit says how the server shares itself between connections, not how soon
+/// this process got round to sending.
+fn keep_writing(
+    addr: SocketAddr,
+    path: &'static str,
+    depth: i32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("healthy connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let read_body = |s: &mut std::net::TcpStream| {
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).expect("a healthy reply in 30 s");
+            let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+            s.read_exact(&mut body).expect("a healthy reply in 30 s");
+            body
+        };
+        s.write_all(&frame(&connect_request(30_000, 0, &[0; 16]).to_bytes()))
+            .unwrap();
+        let resp = read_body(&mut s);
+        let resp = ConnectResponse::decode(&mut Reader::new(&resp)).expect("ConnectResponse");
+        assert_ne!(resp.session_id, 0, "the healthy session was refused");
+        let set = |xid: i32| {
+            let body = SetDataRequest {
+                path: path.into(),
+                data: Bytes::from(xid.to_string()),
+                version: -1,
+            };
+            request(xid, OpCode::SetData, Some(&body))
+        };
+        let (mut sent, mut answered) = (0i32, 0i32);
+        while sent < depth {
+            sent += 1;
+            s.write_all(&set(sent)).expect("healthy setData");
+        }
+        while answered < sent {
+            let b = read_body(&mut s);
+            let h = ReplyHeader::decode(&mut Reader::new(&b)).expect("ReplyHeader");
+            answered += 1;
+            assert_eq!((h.xid, h.err), (answered, 0), "healthy setData reply");
+            if !stop.load(Ordering::SeqCst) {
+                sent += 1;
+                s.write_all(&set(sent)).expect("healthy setData");
+            }
+        }
+        answered as usize
+    })
+}
+
+/// Tests that measure how the server shares itself take this exclusively, the others
+/// shared: the other tests here load the same two cores (thousands of connections, a
+/// write flood), which would measure the machine, not the server.
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+async fn machine_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
+}
+
+async fn machine_alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
+
 /// A client that pipelines getData requests for 900 KB of data and reads none of the
 /// replies holds the server to about `output_pause` of output, not to what all its
 /// requests would produce; once it reads, it gets every reply in order. Meanwhile
 /// another client is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_its_replies_is_paused_then_served() {
+    let _machine = machine_shared().await;
     let srv = TestServer::start(&[PATIENT]);
     let healthy = patient_client(&srv).await;
     healthy.create("/h", b"", &anyone()).await.unwrap();
@@ -315,6 +386,7 @@ async fn a_client_that_does_not_read_its_replies_is_paused_then_served() {
 /// such bound: it queues events until its heap runs out, so this is corral's only.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_its_watch_events_is_closed() {
+    let _machine = machine_shared().await;
     // The writes log 100 MB of paths: no fsync needed for what this tests. One shard:
     // the healthy client's requests keep the allocator of the slow client's shard
     // busy (mimalloc gives freed memory back to the system on later activity).
@@ -388,18 +460,23 @@ async fn a_client_that_does_not_read_its_watch_events_is_closed() {
 
 /// One connection pipelines a flood of getData requests (100,000 by default, written
 /// at once so the server always has a full read of them waiting) and reads the
-/// replies, on the same shard as a healthy client that writes and reads meanwhile.
+/// replies, on the same shard as a healthy client that keeps writing meanwhile.
 /// The flooder gets every reply, and the healthy client's writes keep being committed
 /// in the middle of the flood: a read's reply carries the last zxid applied when it
-/// ran, so the flood's replies come in runs of one zxid, one run per healthy write,
-/// and no run may hold a tenth of the flood. (corral before this test: a run of a third
-/// of the flood or more, as a connection with a full socket kept its shard and glommio
-/// polled the other sockets only every 100 ms; ZooKeeper: runs of about 30.)
+/// ran, so the flood's replies come in runs of one zxid, one run per commit of healthy
+/// writes. The median run must stay under a fiftieth of the flood and none may hold a
+/// third. (corral before this test: runs of a third of the flood or more, as a
+/// connection with a full socket kept its shard and glommio polled the other sockets
+/// only every 100 ms; ZooKeeper: runs of about 30.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
+    let _machine = machine_alone().await;
     let n = env_size("CORRAL_HOSTILE_REQUESTS", 100_000);
-    // Scheduling is what is tested, not the disk: no fsync.
-    let srv = TestServer::start(&[PATIENT, "shards=1", "forceSync=no"]);
+    // Scheduling is what is tested, not the disk: no fsync, and 1 MiB log segments
+    // (the 64 MiB spare segment a new server zero-fills would be written during the
+    // flood, and the healthy writes' appends would queue behind it: runs of 20,000
+    // reads in some runs of this test).
+    let srv = TestServer::start(&[PATIENT, "shards=1", "forceSync=no", "preAllocSize=1024"]);
     let healthy = patient_client(&srv).await;
     healthy.create("/h", b"", &anyone()).await.unwrap();
     // Small replies: what keeps the flood's reader going is its input alone.
@@ -419,7 +496,8 @@ async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
     let (flooder, _) = RawConn::connect(srv.addr).await;
     let (mut rd, mut wr) = flooder.stream.into_split();
     let done = Arc::new(AtomicBool::new(false));
-    let healthy_task = keep_healthy(healthy, "/h", done.clone());
+    // Four writes in flight: see keep_writing.
+    let healthy_task = keep_writing(srv.addr, "/h", 4, done.clone());
     let sender = tokio::spawn(async move {
         wr.write_all(&flood).await.expect("flood write");
         wr
@@ -428,7 +506,9 @@ async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
         let done = done.clone();
         tokio::spawn(async move {
             let mut buf = BytesMut::new();
-            let (mut got, mut runs, mut run, mut longest, mut last) = (0, 0, 0, 0, None);
+            let started = std::time::Instant::now();
+            // Runs of replies of one zxid, in reads.
+            let (mut got, mut runs, mut last) = (0, vec![0usize], None);
             for want in 1..=n as i32 {
                 let Some(b) = read_frame(&mut rd, &mut buf).await else {
                     break;
@@ -437,30 +517,37 @@ async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
                 let h = ReplyHeader::decode(&mut r).expect("ReplyHeader");
                 assert_eq!((h.xid, h.err), (want, 0), "flood reply");
                 got += 1;
-                if last != Some(h.zxid) {
-                    last = Some(h.zxid);
-                    runs += 1;
-                    run = 0;
+                if last.is_some_and(|z| z != h.zxid) {
+                    runs.push(0);
                 }
-                run += 1;
-                longest = longest.max(run);
+                last = Some(h.zxid);
+                *runs.last_mut().unwrap() += 1;
             }
             done.store(true, Ordering::SeqCst);
-            (got, runs, longest)
+            (got, runs, started.elapsed())
         })
     };
-    let (got, runs, longest) = within(120, "the flood's replies", receiver).await.unwrap();
+    let (got, mut runs, took) = within(120, "the flood's replies", receiver).await.unwrap();
     let _wr = within(30, "the flood's sender", sender).await.unwrap();
-    let rounds = within(60, "the healthy client", healthy_task)
-        .await
-        .unwrap();
+    let writes = healthy_task.join().expect("the healthy client");
+    runs.sort_unstable();
+    let (median, longest) = (runs[runs.len() / 2], runs[runs.len() - 1]);
     eprintln!(
-        "{got} of {n} pipelined getData answered in {runs} runs of one zxid, the longest \
-         {longest}; {rounds} healthy round trips"
+        "{got} of {n} pipelined getData answered in {took:?}, in {} runs of one zxid: \
+         median {median}, the longest {longest}; {writes} healthy writes",
+        runs.len()
     );
     assert_eq!(got, n, "the flooder was cut off");
+    // The median says how the server shares itself; the longest run bounds one spell
+    // of starvation, with room for what the machine does (another process, the disk:
+    // runs of up to 7,154 reads in 14 runs of the whole file in a debug build here,
+    // median 384-512).
     assert!(
-        longest < n / 10,
+        median < n / 50,
+        "half the healthy writes waited for {median} or more of the flood's {n} reads"
+    );
+    assert!(
+        longest < n / 3,
         "{longest} of the flood's {n} reads ran with no healthy write committed"
     );
 }
@@ -474,6 +561,7 @@ async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
 /// (corral only: ZooKeeper has no per-connection cap).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelined_write_flood_stays_within_the_outstanding_limits() {
+    let _machine = machine_shared().await;
     for (global, cap) in [(1000u64, 1000u64), (100_000, 1000)] {
         let srv = TestServer::start(&[
             PATIENT,
@@ -572,6 +660,7 @@ async fn a_pipelined_write_flood_stays_within_the_outstanding_limits() {
 /// all gone the server holds no connection but the healthy one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_connections_leave_a_healthy_client_working() {
+    let _machine = machine_shared().await;
     let nofile = raise_nofile() as usize;
     let sessions = env_size("CORRAL_HOSTILE_CONNECTIONS", 5000);
     let sessionless = sessions / 5;
@@ -694,6 +783,7 @@ async fn thousands_of_connections_leave_a_healthy_client_working() {
 /// corral counts at accept and admits exactly 60 of a burst too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_client_cnxns_refuses_the_excess_from_one_address() {
+    let _machine = machine_shared().await;
     raise_nofile();
     let srv = TestServer::start(&["maxClientCnxns=60"]);
     let hot = Ipv4Addr::new(127, 9, 0, 1);
@@ -786,6 +876,7 @@ async fn max_client_cnxns_refuses_the_excess_from_one_address() {
 /// the healthy client's connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_opened_and_closed_in_a_tight_loop_leave_nothing_behind() {
+    let _machine = machine_shared().await;
     raise_nofile();
     const PER_IP: usize = 10;
     const WORKERS: usize = 8;
