@@ -40,7 +40,8 @@ use crate::quorum::{zk_txn, LearnerType, ServerState, Sid};
 use crate::request::apply::apply;
 use crate::request::txn::{Txn, TxnHeader};
 use crate::storage::backend::{Backend, Mapped, SimBackend, StorageFile};
-use crate::storage::snapshot::{decode_snapshot, SnapRecord};
+use crate::storage::restore::{records_parents_first, restore_records};
+use crate::storage::snapshot::decode_snapshot;
 use crate::storage::{recover, txn_codec, zxid_follows, LogConfig, StorageError};
 use crate::tree::{DataTree, Restorer};
 
@@ -957,54 +958,11 @@ fn snapshot_run(data: &[u8]) -> Option<usize> {
     };
     assert!(s.last_zxid >= s.start_zxid);
     let _ = s.nodes();
-    // `server::durability::tree_from` (private to `server`): the same steps.
+    // As `server::durability::tree_from` (private to `server`) builds it: the same
+    // record loop, data copied instead of left in a mapping.
     let mut tree = DataTree::new();
     let mut r = Restorer::new(&mut tree);
-    let mut records: Vec<SnapRecord> = s.records().collect();
-    if s.version == 1 {
-        records.sort_by_cached_key(|r| match r {
-            SnapRecord::Node(n) => n.path.bytes().filter(|&b| b == b'/').count(),
-            _ => usize::MAX,
-        });
-    }
-    let mut prev_acl = None;
-    let mut ok = true;
-    for record in records {
-        match record {
-            SnapRecord::Node(n) => {
-                let acl = match prev_acl {
-                    Some((raw, id)) if raw == n.acl_raw => {
-                        r.reuse_acl(id);
-                        id
-                    }
-                    _ => r.intern_acl(&n.acl()),
-                };
-                prev_acl = Some((n.acl_raw, acl));
-                if r.node(
-                    n.path,
-                    n.data.unwrap_or(crate::proto::jute::null_slice()),
-                    acl,
-                    n.stat,
-                )
-                .is_err()
-                {
-                    ok = false;
-                    break;
-                }
-            }
-            SnapRecord::Tombstone(p) => {
-                prev_acl = None;
-                if r.remove(p).is_err() {
-                    ok = false;
-                    break;
-                }
-            }
-            SnapRecord::ChangesFollow => {
-                prev_acl = None;
-                r.begin_changes();
-            }
-        }
-    }
+    let ok = restore_records(&mut r, records_parents_first(&s), &|| false).is_ok();
     let finished = r.finish();
     if !ok || finished.is_err() {
         return None;

@@ -11,10 +11,11 @@ use std::rc::Rc;
 pub use super::early_build::EarlyBuild;
 use super::Runtime;
 use crate::config::Config;
-use crate::request::apply;
+pub(super) use crate::storage::restore::finish_tree;
+use crate::storage::restore::{self, RestoreStop};
 use crate::storage::snapshot::SnapRecord;
 use crate::storage::{recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, TxnLog};
-use crate::tree::{AclId, DataTree, Restorer};
+use crate::tree::{DataTree, Restorer};
 
 /// Where snapshots live (ZooKeeper's dataDir) and where the log lives (dataLogDir).
 pub fn dirs(config: &Config) -> (PathBuf, PathBuf) {
@@ -138,27 +139,11 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
         tree.reserve(s.node_records as usize);
-        // Version 1 listed nodes in no particular order: put parents first.
-        let v1_order: Option<Vec<SnapRecord>> = (s.version == 1).then(|| {
-            let mut v: Vec<SnapRecord> = s.records().collect();
-            v.sort_by_cached_key(|r| match r {
-                SnapRecord::Node(n) => n.path.bytes().filter(|&b| b == b'/').count(),
-                _ => usize::MAX,
-            });
-            v
-        });
-        let records: Box<dyn Iterator<Item = SnapRecord>> = match v1_order {
-            Some(v) => Box::new(v.into_iter()),
-            None => Box::new(s.records()),
-        };
+        let records = restore::records_parents_first(s);
         restore_records(&mut tree, &s.path, s.mapping(), records, &|| false)?;
     }
     finish_tree(tree, rec)
 }
-
-/// How many records an early build restores between looks at whether it is still
-/// wanted.
-const STOP_CHECK_EVERY: usize = 4096;
 
 /// Puts a snapshot's node and tombstone records into `tree` (new, or reserved), data
 /// left in `mapping` (the mapped file the records borrow from). `stop` is asked every
@@ -181,64 +166,16 @@ pub(super) fn restore_records<'a>(
     // serves, `rehome_data` copies it out so the mapping can go.
     let mut r = Restorer::new(tree);
     r.keep_mapping(mapping);
-    // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it is
-    // decoded and interned once per run.
-    let mut prev_acl: Option<(&[u8], AclId)> = None;
-    for (i, record) in records.enumerate() {
-        if i % STOP_CHECK_EVERY == 0 && stop() {
-            return Err("stopped: no longer wanted".into());
-        }
-        match record {
-            SnapRecord::Node(n) => {
-                let acl = match prev_acl {
-                    Some((raw, id)) if raw == n.acl_raw => {
-                        r.reuse_acl(id);
-                        id
-                    }
-                    _ => r.intern_acl(&n.acl()),
-                };
-                prev_acl = Some((n.acl_raw, acl));
-                let data = n.data.unwrap_or(crate::proto::jute::null_slice());
-                r.node_in_mapping(n.path, data, acl, n.stat)
-                    .map_err(|e| damaged(format!("node {} cannot be restored ({e:?})", n.path)))?;
-            }
-            SnapRecord::Tombstone(p) => {
-                // A removal may free the ACL the previous node interned.
-                prev_acl = None;
-                r.remove(p)
-                    .map_err(|e| damaged(format!("node {p} cannot be removed ({e:?})")))?;
-            }
-            SnapRecord::ChangesFollow => {
-                // A change may be overruled later, releasing its ACL.
-                prev_acl = None;
-                r.begin_changes();
-            }
-        }
-    }
+    restore::restore_records(&mut r, records, stop).map_err(|e| match e {
+        RestoreStop::Stopped => e.to_string(),
+        _ => damaged(e.to_string()),
+    })?;
     r.finish().map_err(|e| {
         damaged(format!(
             "node {} cannot be restored ({:?})",
             e.path, e.error
         ))
     })
-}
-
-/// Completes a tree holding `rec`'s snapshot records: the snapshot's sessions and
-/// zxid, then every txn after it.
-pub(super) fn finish_tree(mut tree: DataTree, rec: &Recovered) -> Result<DataTree, String> {
-    if let Some(s) = &rec.snapshot {
-        for &(id, timeout) in &s.sessions {
-            tree.add_session(id, timeout);
-        }
-        tree.set_last_processed_zxid(s.last_zxid);
-    }
-    let mut triggers = Vec::new();
-    for (hdr, txn) in &rec.txns {
-        triggers.clear();
-        apply(&mut tree, hdr, txn, &mut triggers);
-    }
-    tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
-    Ok(tree)
 }
 
 /// The pause between steps of background work on a shard (snapshot walk, rounds,

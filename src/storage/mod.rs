@@ -26,6 +26,7 @@ pub mod install;
 pub mod log;
 pub mod log_reader;
 pub mod recovery;
+pub mod restore;
 pub mod snapshot;
 pub mod tools;
 pub mod truncate;

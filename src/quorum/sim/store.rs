@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use crate::quorum::zab::{EpochFile, ZabTxn};
-use crate::request::{apply, Txn, TxnHeader};
-use crate::storage::snapshot::SnapRecord;
+use crate::request::{Txn, TxnHeader};
+use crate::storage::restore;
 use crate::storage::{
     epoch, install_snapshot, recover, LogConfig, Recovered, SimBackend, StorageError, TxnLog,
 };
@@ -72,53 +72,27 @@ pub fn restore(disk: &SimBackend) -> Result<Restored, String> {
     })
 }
 
-/// The tree a recovery describes: the snapshot, then every txn after it. The part of
-/// `server::durability::tree_from` that a simulated server needs (that module is
-/// private to `server`): snapshot records through the same [`crate::tree::Restorer`],
-/// with the data copied instead of pointing into the mapping, and only version 2
-/// snapshots' record order (every snapshot here is written by `install_snapshot`).
+/// The tree a recovery describes: the snapshot, then every txn after it, as
+/// `server::durability::tree_from` builds it (through the same
+/// [`crate::storage::restore`] steps), with the data copied instead of left in the
+/// mapping.
 pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     let mut tree = DataTree::new();
     if let Some(s) = &rec.snapshot {
-        let damaged = |what: String| format!("snapshot {}: {what}", s.path.display());
         let mut r = crate::tree::Restorer::new(&mut tree);
-        for record in s.records() {
-            match record {
-                SnapRecord::Node(n) => {
-                    let acl = r.intern_acl(&n.acl());
-                    r.node(
-                        n.path,
-                        n.data.unwrap_or(crate::proto::jute::null_slice()),
-                        acl,
-                        n.stat,
-                    )
-                    .map_err(|e| damaged(format!("node {} cannot be restored ({e:?})", n.path)))?;
-                }
-                SnapRecord::Tombstone(p) => {
-                    r.remove(p)
-                        .map_err(|e| damaged(format!("node {p} cannot be removed ({e:?})")))?;
-                }
-                SnapRecord::ChangesFollow => r.begin_changes(),
-            }
-        }
+        let records = restore::records_parents_first(s);
+        restore::restore_records(&mut r, records, &|| false)
+            .map_err(|e| format!("snapshot {}: {e}", s.path.display()))?;
         r.finish().map_err(|e| {
-            damaged(format!(
-                "node {} cannot be restored ({:?})",
-                e.path, e.error
-            ))
+            format!(
+                "snapshot {}: node {} cannot be restored ({:?})",
+                s.path.display(),
+                e.path,
+                e.error
+            )
         })?;
-        for &(id, timeout) in &s.sessions {
-            tree.add_session(id, timeout);
-        }
-        tree.set_last_processed_zxid(s.last_zxid);
     }
-    let mut triggers = Vec::new();
-    for (hdr, txn) in &rec.txns {
-        triggers.clear();
-        apply(&mut tree, hdr, txn, &mut triggers);
-    }
-    tree.set_last_processed_zxid(rec.last_zxid.max(tree.last_processed_zxid()));
-    Ok(tree)
+    restore::finish_tree(tree, rec)
 }
 
 /// The most txns a DIFF reads from the log on disk (`ensemble::MAX_DIFF_FROM_LOG`).
