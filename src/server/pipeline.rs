@@ -443,11 +443,7 @@ async fn make_spares(dir: std::path::PathBuf, size: u64, slot: SpareSlot, wanted
             continue;
         }
         n += 1;
-        let made = crate::storage::log::prepare_spare_paced(&GlommioBackend, &dir, n, size, |t| {
-            glommio::timer::sleep(t)
-        })
-        .await;
-        match made {
+        match crate::storage::log::prepare_spare(&GlommioBackend, &dir, n, size).await {
             Ok(spare) => {
                 *slot.borrow_mut() = Some(spare);
                 failing = false;

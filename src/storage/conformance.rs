@@ -627,29 +627,6 @@ async fn roll_over_into_prepared_spares<B: Backend>(b: B, d: Dirs) {
     assert_eq!(r.txns, batch(1, (z + 29) as usize));
 }
 
-/// A paced spare is zero-filled a piece at a time, pausing after every piece but the
-/// last for as long as that piece took, and ends whole: its full size, all zeros.
-async fn a_paced_spare_pauses_between_pieces_and_ends_whole<B: Backend>(b: B, d: Dirs) {
-    let (_, log) = open(&b, &d).await.unwrap();
-    drop(log);
-    let piece = super::log::SPARE_PIECE;
-    let size = 2 * piece + piece / 2;
-    let mut pauses = 0;
-    let spare = super::log::prepare_spare_paced(&b, &d.log, 7, size, |_| {
-        pauses += 1;
-        std::future::ready(())
-    })
-    .await
-    .unwrap();
-    assert_eq!(pauses, 2, "a pause between pieces, none after the last");
-    drop(spare);
-    let f = b.open(&d.log.join("log.spare.7")).await.unwrap();
-    assert_eq!(f.size().await.unwrap(), size);
-    let data = f.read_at(0, size as usize).await.unwrap();
-    assert_eq!(data.len() as u64, size);
-    assert!(data.iter().all(|&x| x == 0), "the spare is zero-filled");
-}
-
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sim { $( #[test] fn $name() { super::on_sim(super::$name); } )* }
@@ -678,7 +655,6 @@ conformance!(
     log_behind_snapshot_starts_new_segment,
     purge_keeps_what_recovery_needs,
     roll_over_into_prepared_spares,
-    a_paced_spare_pauses_between_pieces_and_ends_whole,
 );
 
 // ---- simulator-only fault tests --------------------------------------------------------

@@ -381,48 +381,17 @@ pub const SPARE_PREFIX: &str = "log.spare.";
 /// Makes spare segment number `n` of `size` bytes in `dir`: created, zero-filled,
 /// synced. Meant to run in its own task beside the appends (the writes proceed
 /// concurrently), so a roll-over renames a ready file instead of zero-filling 64 MiB
-/// while writes wait. Unpaced: see [`prepare_spare_paced`].
+/// while writes wait.
 pub async fn prepare_spare<B: Backend>(
     backend: &B,
     dir: &Path,
     n: u64,
     size: u64,
 ) -> io::Result<Spare<B::File>> {
-    prepare_spare_paced(backend, dir, n, size, |_| std::future::ready(())).await
-}
-
-/// How much of a spare segment [`prepare_spare_paced`] zero-fills at a time.
-pub const SPARE_PIECE: u64 = 256 * 1024;
-
-/// [`prepare_spare`], a [`SPARE_PIECE`] at a time, awaiting `pause(t)` after each
-/// piece whose write took `t`. The zero-fill shares the disk with the log's appends:
-/// in a probe on this VM's disk, 64 MiB written back to back in 1 MiB O_DIRECT writes
-/// (70 ms) made the 4 KiB O_DIRECT write+fdatasync pairs of another file beside it take
-/// 1.2-1.3 ms at the median instead of 0.15 (p99 2.5 ms); in 256 KiB pieces, each
-/// followed by a pause as long as it took, 0.17-0.18 ms (p99 0.5 ms) over 0.21-0.24 s.
-/// A spare is asked for as soon as the previous one is taken, so it has a whole
-/// segment's worth of appends to get ready in, and at half the disk's write rate it
-/// still fills far faster than group-committed appends fill a segment.
-pub async fn prepare_spare_paced<B: Backend, P: std::future::Future<Output = ()>>(
-    backend: &B,
-    dir: &Path,
-    n: u64,
-    size: u64,
-    mut pause: impl FnMut(Duration) -> P,
-) -> io::Result<Spare<B::File>> {
     let path = dir.join(format!("{SPARE_PREFIX}{n}"));
     let file = backend.create(&path).await?;
     let done = async {
-        let mut pos = 0;
-        while pos < size {
-            let to = (pos + SPARE_PIECE).min(size);
-            let t = Instant::now();
-            file.zero_fill(pos, to).await?;
-            pos = to;
-            if pos < size {
-                pause(t.elapsed()).await;
-            }
-        }
+        file.zero_fill(0, size).await?;
         file.fdatasync().await
     }
     .await;
