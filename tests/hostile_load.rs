@@ -472,10 +472,9 @@ async fn a_client_that_does_not_read_its_watch_events_is_closed() {
 async fn a_pipelined_read_flood_does_not_starve_a_neighbour() {
     let _machine = machine_alone().await;
     let n = env_size("CORRAL_HOSTILE_REQUESTS", 100_000);
-    // Scheduling is what is tested, not the disk: no fsync, and 1 MiB log segments
-    // (the 64 MiB spare segment a new server zero-fills would be written during the
-    // flood, and the healthy writes' appends would queue behind it: runs of 20,000
-    // reads in some runs of this test).
+    // Scheduling is what is tested, not the disk: no fsync, and 1 MiB log segments (a
+    // new server zero-fills a 64 MiB spare segment after its first write, that is
+    // during the flood, on the disk the healthy writes' appends go to).
     let srv = TestServer::start(&[PATIENT, "shards=1", "forceSync=no", "preAllocSize=1024"]);
     let healthy = patient_client(&srv).await;
     healthy.create("/h", b"", &anyone()).await.unwrap();
