@@ -361,6 +361,9 @@ impl<'t> Restorer<'t> {
 
     fn take_out(&mut self, path: &str) -> Result<(), ErrorCode> {
         self.link();
+        // The run of siblings ends here: the next node checks that its parent is
+        // there, since this removal may have taken the run's parent out.
+        self.parent.clear();
         let key = if path.is_empty() { "/" } else { path };
         let Some(node) = self.tree.nodes.get(key) else {
             return Ok(());
@@ -447,6 +450,37 @@ mod tests {
                 assert_eq!(t.children("/").unwrap(), vec!["a", "zookeeper"]);
                 assert_eq!(t.children("/a").unwrap(), Vec::<String>::new());
             }
+        }
+    }
+
+    /// A node whose parent a tombstone took out is refused, not put in without a
+    /// parent listing it (the run of siblings the removal ended does not vouch for
+    /// it), in a walk and among a fuzzy snapshot's changes alike. Records like these
+    /// can come from a peer's SNAP as well as from a file.
+    #[test]
+    fn a_node_under_a_removed_parent_is_refused() {
+        for changes in [false, true] {
+            let mut t = DataTree::new();
+            let mut r = Restorer::new(&mut t);
+            let st = StatPersisted::default();
+            r.node("/a", b"", AclId::OPEN, st).unwrap();
+            r.node("/a/b", b"", AclId::OPEN, st).unwrap();
+            if changes {
+                r.begin_changes();
+            }
+            r.remove("/a/b").unwrap();
+            r.remove("/a").unwrap();
+            let put = r.node("/a/c", b"", AclId::OPEN, st);
+            let done = r.finish();
+            if changes {
+                let e = done.unwrap_err();
+                assert_eq!((e.path.as_str(), e.error), ("/a/c", ErrorCode::NoNode));
+            } else {
+                assert_eq!(put, Err(ErrorCode::NoNode));
+                done.unwrap();
+            }
+            assert!(!t.exists("/a/c"), "changes: {changes}");
+            assert!(!t.exists("/a"));
         }
     }
 
