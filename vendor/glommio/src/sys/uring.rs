@@ -1285,6 +1285,10 @@ fn align_up(v: usize, align: usize) -> usize {
     (v + align - 1) & !(align - 1)
 }
 
+/// corral patch: the longest an executor sleeps without looking again (see
+/// `Reactor::wait`).
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
 impl Reactor {
     pub(crate) fn new(
         notifier: Arc<sys::SleepNotifier>,
@@ -1908,10 +1912,16 @@ impl Reactor {
             // A pending preemption timer is left in place (corral patch): it wakes
             // this executor at most once, and the round after that installs none
             // unless a task queue is runnable.
-            if let Some(dur) = user_timer {
-                if self.arm_latency_timer(&mut lat_ring, dur) {
-                    assert!(flush_rings!(lat_ring)? > 0);
-                }
+            // corral patch: never sleep longer than `MAX_SLEEP`, with or without a
+            // user timer. On the 6.18 kernel of 2026-12-07 an executor now and then
+            // slept with nothing in flight in its rings but the link poll and the
+            // eventfd read, and went on at once when the sleep was interrupted (a
+            // debugger attaching): some wake-up was lost, on this side or the
+            // kernel's, not yet found. A bounded sleep turns such a hang into a
+            // pause of at most `MAX_SLEEP`; an idle executor wakes that often.
+            let dur = user_timer.map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+            if self.arm_latency_timer(&mut lat_ring, dur) {
+                assert!(flush_rings!(lat_ring)? > 0);
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
