@@ -170,12 +170,7 @@ pub(super) fn restore_records<'a>(
         RestoreStop::Stopped => e.to_string(),
         _ => damaged(e.to_string()),
     })?;
-    r.finish().map_err(|e| {
-        damaged(format!(
-            "node {} cannot be restored ({:?})",
-            e.path, e.error
-        ))
-    })
+    r.finish().map_err(|e| damaged(e.to_string()))
 }
 
 /// The pause between steps of background work on a shard (snapshot walk, rounds,

@@ -183,6 +183,16 @@ pub struct RestoreError {
     pub error: ErrorCode,
 }
 
+impl std::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node {} cannot be restored ({:?})",
+            self.path, self.error
+        )
+    }
+}
+
 impl<'t> Restorer<'t> {
     pub fn new(tree: &'t mut DataTree) -> Restorer<'t> {
         Restorer {
