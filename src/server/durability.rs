@@ -7,12 +7,13 @@
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::thread::ScopedJoinHandle;
 
 pub use super::early_build::EarlyBuild;
 use super::Runtime;
 use crate::config::Config;
 pub(super) use crate::storage::restore::finish_tree;
-use crate::storage::restore::{self, RestoreStop};
+use crate::storage::restore::{self, RestoreStop, SnapChanges};
 use crate::storage::snapshot::SnapRecord;
 use crate::storage::{recover, GlommioBackend, LogConfig, Recovered, SnapshotWriter, TxnLog};
 use crate::tree::{DataTree, Restorer};
@@ -140,9 +141,24 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     if let Some(s) = &rec.snapshot {
         tree.reserve(s.node_records as usize);
         let records = restore::records_parents_first(s);
-        restore_records(&mut tree, &s.path, s.mapping(), records, &|| false)?;
+        restore_records(
+            &mut tree,
+            &s.path,
+            s.mapping(),
+            records,
+            ChangesFrom::Records,
+            &|| false,
+        )?;
     }
     finish_tree(tree, rec)
+}
+
+/// Where [`restore_records`] gets the changes a fuzzy snapshot appends after its walk.
+pub(super) enum ChangesFrom<'a, 's> {
+    /// From the records, after the walk.
+    Records,
+    /// From a thread that collected them while the walk went in (`early_build`).
+    Thread(ScopedJoinHandle<'s, Result<SnapChanges<'a>, RestoreStop<'a>>>),
 }
 
 /// Puts a snapshot's node and tombstone records into `tree` (new, or reserved), data
@@ -153,24 +169,33 @@ pub(super) fn restore_records<'a>(
     path: &std::path::Path,
     mapping: bytes::Bytes,
     records: impl Iterator<Item = SnapRecord<'a>>,
+    changes: ChangesFrom<'a, '_>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), String> {
-    let damaged = |what: String| {
-        format!(
-            "snapshot {}: {what}: the snapshot is damaged",
-            path.display()
-        )
-    };
     // Data points into the mapped file: no copy, no fresh memory to fault in (on this
     // VM, zeroing fresh pages was the largest cost of a restore). Once the shard
     // serves, `rehome_data` copies it out so the mapping can go.
     let mut r = Restorer::new(tree);
     r.keep_mapping(mapping);
-    restore::restore_records(&mut r, records, stop).map_err(|e| match e {
+    let mut records = records;
+    let restored = restore::restore_walk(&mut r, &mut records, stop).and_then(|walked| {
+        let changes = match changes {
+            ChangesFrom::Records if walked => restore::collect_changes(records, r.room(), stop)?,
+            ChangesFrom::Records => return Ok(()),
+            ChangesFrom::Thread(collector) => match collector.join() {
+                Ok(collected) => collected?,
+                // Nothing in collecting is meant to panic; should it, this build is
+                // given up (the caller builds again) rather than the server.
+                Err(_) => return Err(RestoreStop::Stopped),
+            },
+        };
+        restore::apply_changes(&mut r, changes)
+    });
+    r.finish();
+    restored.map_err(|e| match e {
         RestoreStop::Stopped => e.to_string(),
-        _ => damaged(e.to_string()),
-    })?;
-    r.finish().map_err(|e| damaged(e.to_string()))
+        _ => format!("snapshot {}: {e}: the snapshot is damaged", path.display()),
+    })
 }
 
 /// The pause between steps of background work on a shard (snapshot walk, rounds,

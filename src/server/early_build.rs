@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::durability::{restore_records, ChangesFrom};
 use crate::storage::backend::Mapped;
+use crate::storage::restore;
 use crate::storage::snapshot::{UncheckedSnapshot, SNAP_PREFIX};
 use crate::storage::Recovered;
 use crate::tree::DataTree;
@@ -155,20 +157,46 @@ fn build(path: &Path, stop: &AtomicBool) -> Option<Built> {
     // recovery checked.
     let m = unsafe { memmap2::Mmap::map(&f) }.ok()?;
     let s = UncheckedSnapshot::open(Mapped::Mmap(m))?;
-    let mut tree = DataTree::new();
-    if let Some(n) = s.node_records_hint {
-        tree.reserve(n as usize);
-    }
-    let tree =
-        super::durability::restore_records(&mut tree, path, s.mapping(), s.records(), &|| {
-            stop.load(Ordering::Relaxed)
-        })
-        .map(|()| tree);
+    let tree = build_from(path, &s, &|| stop.load(Ordering::Relaxed));
     Some(Built {
         file: FileId::of(&md),
         tree,
         ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The tree of `s`'s records. The changes a fuzzy snapshot appends after its walk are
+/// collected and ordered on a thread of their own while this one puts the walk in
+/// (on a 1M-znode restore here whose snapshot was taken while 235k znodes were
+/// created, that was ~0.2 s of the build's ~0.75 s; shard 0's core, which checks the
+/// snapshot meanwhile, has room for it). That thread reads the walk's records again
+/// to find where the changes start.
+fn build_from(
+    path: &Path,
+    s: &UncheckedSnapshot,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<DataTree, String> {
+    let mut tree = DataTree::new();
+    let hint = s.node_records_hint.unwrap_or(0) as usize;
+    tree.reserve(hint);
+    std::thread::scope(|scope| {
+        let collector = std::thread::Builder::new()
+            .name("corral-changes".into())
+            .spawn_scoped(scope, || {
+                let mut records = s.records();
+                let walked = restore::skip_walk(&mut records);
+                restore::collect_changes(records, hint.saturating_sub(walked), stop)
+            });
+        let changes = match collector {
+            Ok(handle) => ChangesFrom::Thread(handle),
+            Err(e) => {
+                tracing::info!("changes collected after the walk, on this thread: {e}");
+                ChangesFrom::Records
+            }
+        };
+        restore_records(&mut tree, path, s.mapping(), s.records(), changes, stop)
+    })
+    .map(|()| tree)
 }
 
 #[cfg(test)]
@@ -212,6 +240,12 @@ mod tests {
             }
             w.add_changes_marker();
             w.add_tombstone("/a/n00007");
+            // Collected on a thread of its own: the last word on a path wins, and a
+            // child listed before its parent goes in after it.
+            w.add_node("/a/n00010", b"older", &anyone(), &st(3));
+            w.add_node("/c/d", b"child", &anyone(), &st(4));
+            w.add_node("/c", b"parent", &anyone(), &st(4));
+            w.add_node("/a/n00010", b"newer", &anyone(), &st(4));
             w.add_node("/b", b"late", &anyone(), &st(last));
             w.add_session(0x42, 3000);
             w.finish_at(last).await.unwrap()
@@ -281,6 +315,9 @@ mod tests {
         same(&t, &after);
         assert!(!t.exists("/a/n00007"));
         assert_eq!(&t.get("/a").unwrap().data()[..], b"second");
+        assert_eq!(&t.get("/a/n00010").unwrap().data()[..], b"newer");
+        assert_eq!(&t.get("/c/d").unwrap().data()[..], b"child");
+        assert_eq!(t.children("/c").unwrap(), vec!["d"]);
         assert_eq!(t.sessions(), vec![(0x42, 3000)]);
         assert_eq!(t.last_processed_zxid(), 12);
     }
@@ -337,14 +374,7 @@ mod tests {
         for cut in [17, 100, 1000, bytes.len() / 2] {
             let b = std::fs::read(&newest).unwrap()[..cut].to_vec();
             if let Some(s) = UncheckedSnapshot::open(Mapped::Owned(b)) {
-                let mut tree = DataTree::new();
-                let _ = super::super::durability::restore_records(
-                    &mut tree,
-                    &newest,
-                    s.mapping(),
-                    s.records(),
-                    &|| false,
-                );
+                let _ = build_from(&newest, &s, &|| false);
             }
         }
     }

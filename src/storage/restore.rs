@@ -4,15 +4,15 @@
 //! a restart runs), then the txns logged after it.
 
 use super::recovery::Recovered;
-use super::snapshot::{LoadedSnapshot, SnapRecord};
+use super::snapshot::{LoadedSnapshot, NodeRecord, SnapRecord};
 use crate::proto::ErrorCode;
 use crate::request::apply;
-use crate::tree::{AclId, DataTree, Restorer};
+use crate::tree::{AclId, Changes, DataTree, OrderedChanges, RestoreError, Restorer};
 
 /// How many records [`restore_records`] puts in between looks at `stop`.
 pub const STOP_CHECK_EVERY: usize = 4096;
 
-/// Why [`restore_records`] ended before the records did.
+/// Why a restore ended before the records did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestoreStop<'a> {
     /// `stop` said so.
@@ -21,6 +21,8 @@ pub enum RestoreStop<'a> {
     Node { path: &'a str, error: ErrorCode },
     /// A tombstone the tree refused.
     Removal { path: &'a str, error: ErrorCode },
+    /// One of the changes after the walk the tree refused.
+    Change(RestoreError),
 }
 
 impl std::fmt::Display for RestoreStop<'_> {
@@ -33,35 +35,48 @@ impl std::fmt::Display for RestoreStop<'_> {
             RestoreStop::Removal { path, error } => {
                 write!(f, "node {path} cannot be removed ({error:?})")
             }
+            RestoreStop::Change(e) => e.fmt(f),
         }
     }
 }
 
-/// Puts `records` into `r` in order: nodes (data left in the mapping `r` keeps, if it
-/// keeps one; see [`Restorer::keep_mapping`]), tombstones, and the start of the changes
-/// made during the walk. `stop` is asked every [`STOP_CHECK_EVERY`] records.
+/// A snapshot's changes after its walk, collected (see [`Changes`]).
+pub type SnapChanges<'a> = OrderedChanges<'a, NodeRecord<'a>>;
+
+/// Puts `records` into `r` in order: the walk ([`restore_walk`]), then the changes
+/// after it, collected and put in ([`collect_changes`], [`apply_changes`]). `stop` is
+/// asked every [`STOP_CHECK_EVERY`] records. The caller then calls `r.finish()`.
 pub fn restore_records<'a>(
     r: &mut Restorer<'_>,
     records: impl Iterator<Item = SnapRecord<'a>>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), RestoreStop<'a>> {
+    let mut records = records;
+    if restore_walk(r, &mut records, stop)? {
+        let changes = collect_changes(records, r.room(), stop)?;
+        apply_changes(r, changes)?;
+    }
+    Ok(())
+}
+
+/// Puts the walk's records into `r`: nodes (data left in the mapping `r` keeps, if it
+/// keeps one; see [`Restorer::keep_mapping`]) and tombstones, up to the mark that
+/// changes follow. Whether it met that mark (the changes are the rest of `records`).
+pub fn restore_walk<'a>(
+    r: &mut Restorer<'_>,
+    records: &mut impl Iterator<Item = SnapRecord<'a>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<bool, RestoreStop<'a>> {
     // Siblings mostly repeat one ACL: equal encoded bytes mean the same list, so it is
     // decoded and interned once per run.
-    let mut prev_acl: Option<(&[u8], AclId)> = None;
+    let mut acls = AclRun::default();
     for (i, record) in records.enumerate() {
         if i % STOP_CHECK_EVERY == 0 && stop() {
             return Err(RestoreStop::Stopped);
         }
         match record {
             SnapRecord::Node(n) => {
-                let acl = match prev_acl {
-                    Some((raw, id)) if raw == n.acl_raw => {
-                        r.reuse_acl(id);
-                        id
-                    }
-                    _ => r.intern_acl(&n.acl()),
-                };
-                prev_acl = Some((n.acl_raw, acl));
+                let acl = acls.intern(r, &n);
                 let data = n.data.unwrap_or(crate::proto::jute::null_slice());
                 r.node_in_mapping(n.path, data, acl, n.stat)
                     .map_err(|error| RestoreStop::Node {
@@ -71,18 +86,84 @@ pub fn restore_records<'a>(
             }
             SnapRecord::Tombstone(path) => {
                 // A removal may free the ACL the previous node interned.
-                prev_acl = None;
+                acls = AclRun::default();
                 r.remove(path)
                     .map_err(|error| RestoreStop::Removal { path, error })?;
             }
-            SnapRecord::ChangesFollow => {
-                // A change may be overruled later, releasing its ACL.
-                prev_acl = None;
-                r.begin_changes();
-            }
+            SnapRecord::ChangesFollow => return Ok(true),
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Skips the walk's records: what is left of `records` are the changes, if any. How
+/// many records it skipped.
+pub fn skip_walk<'a>(records: &mut impl Iterator<Item = SnapRecord<'a>>) -> usize {
+    let mut n = 0;
+    for record in records {
+        if let SnapRecord::ChangesFollow = record {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The last word on each path among the changes after the walk (the records after
+/// the mark), in the order they go in. `room`: about how many there are.
+pub fn collect_changes<'a>(
+    records: impl Iterator<Item = SnapRecord<'a>>,
+    room: usize,
+    stop: &dyn Fn() -> bool,
+) -> Result<SnapChanges<'a>, RestoreStop<'a>> {
+    let mut changes = Changes::with_capacity(room);
+    for (i, record) in records.enumerate() {
+        if i % STOP_CHECK_EVERY == 0 && stop() {
+            return Err(RestoreStop::Stopped);
+        }
+        match record {
+            SnapRecord::Node(n) => changes.node(n.path, n),
+            SnapRecord::Tombstone(path) => changes.removal(path),
+            // One walk, one list of changes: a second mark adds nothing.
+            SnapRecord::ChangesFollow => {}
+        }
+    }
+    Ok(changes.into_order())
+}
+
+/// Puts collected changes into `r`.
+pub fn apply_changes<'a>(
+    r: &mut Restorer<'_>,
+    changes: SnapChanges<'a>,
+) -> Result<(), RestoreStop<'a>> {
+    let mut acls = AclRun::default();
+    r.apply_changes(changes, |r, path, n| {
+        let acl = acls.intern(r, &n);
+        let data = n.data.unwrap_or(crate::proto::jute::null_slice());
+        r.node_in_mapping(path, data, acl, n.stat)
+    })
+    .map_err(RestoreStop::Change)
+}
+
+/// The ACL of the last node put in, kept while the next ones repeat its bytes.
+#[derive(Default)]
+struct AclRun<'a> {
+    last: Option<(&'a [u8], AclId)>,
+}
+
+impl<'a> AclRun<'a> {
+    /// `n`'s ACL, interned with one use counted.
+    fn intern(&mut self, r: &mut Restorer<'_>, n: &NodeRecord<'a>) -> AclId {
+        let id = match self.last {
+            Some((raw, id)) if raw == n.acl_raw => {
+                r.reuse_acl(id);
+                id
+            }
+            _ => r.intern_acl(&n.acl()),
+        };
+        self.last = Some((n.acl_raw, id));
+        id
+    }
 }
 
 /// `s`'s records in an order [`restore_records`] takes: as written for version 2 (a
@@ -151,7 +232,7 @@ mod tests {
             SnapRecord::Tombstone("/c"),
         ];
         restore_records(&mut r, records.into_iter(), &|| false).unwrap();
-        r.finish().unwrap();
+        r.finish();
         assert!(tree.exists("/a/b"));
         assert!(!tree.exists("/c"));
 

@@ -24,7 +24,7 @@ mod snapshot_walk;
 mod thin_path;
 
 pub use node_data::NodeData;
-pub use restore::{RestoreError, Restorer};
+pub use restore::{Changes, OrderedChanges, RestoreError, Restorer};
 pub use snapshot_walk::SnapshotWalk;
 
 // ahash: paths are hashed on every request; SipHash showed as ~9% of read CPU. ahash

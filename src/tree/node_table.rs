@@ -180,6 +180,11 @@ impl NodeTable {
         self.slots.reserve_exact(n);
     }
 
+    /// Znodes that fit in the slots without growing them.
+    pub fn spare(&self) -> usize {
+        self.slots.capacity() - self.slots.len()
+    }
+
     pub fn contains_key(&self, path: &str) -> bool {
         self.find(path).is_some()
     }

@@ -46,7 +46,7 @@ impl DataTree {
         let mut r = Restorer::new(self);
         let id = r.intern_acl(acl);
         r.node(path, data, id, stat)?;
-        r.finish().map_err(|e| e.error)?;
+        r.finish();
         Ok(id)
     }
 
@@ -163,18 +163,134 @@ impl DataTree {
 /// Built for speed at start: a snapshot lists siblings together, so names are linked
 /// into their parent's child set in runs (one parent lookup and one reserve per run),
 /// and the caller can hand an ACL it has already interned for a run of equal ACLs.
+///
+/// The changes a fuzzy snapshot appends after its walk are not in an order this
+/// takes: they go through [`Changes`] first, then [`apply_changes`](Self::apply_changes).
 pub struct Restorer<'t> {
     tree: &'t mut DataTree,
     /// The parent of the current run of new nodes, and their names not yet linked.
     parent: String,
     names: Vec<ChildName>,
-    /// After [`begin_changes`](Self::begin_changes): the last word on each path so far
-    /// (`None`: removed), applied by `finish`.
-    changes: Option<HashMap<Box<str>, Option<Restored>>>,
 }
 
-/// A node's data, ACL and stat, as a snapshot record gives them.
-type Restored = (NodeData, AclId, StatPersisted);
+/// The changes a fuzzy snapshot appends after its walk (see `snapshot_walk`): in no
+/// useful order, a path possibly named several times. Collected here, the last word on
+/// each path winning; [`into_order`](Self::into_order) then lists them as a
+/// [`Restorer`] takes them. Holds no tree, so it can be collected on another thread
+/// while the walk's records are restored (a restart does: `server::early_build`).
+pub struct Changes<'a, V> {
+    /// The last word on each path so far (`None`: removed).
+    last: HashMap<&'a str, Option<V>>,
+}
+
+/// Collected [`Changes`], in the order they go in: `removals` children first, then
+/// `nodes` parents first.
+pub struct OrderedChanges<'a, V> {
+    pub removals: Vec<&'a str>,
+    pub nodes: Vec<(&'a str, V)>,
+}
+
+impl<'a, V> Changes<'a, V> {
+    /// Room for `n` paths: a restore knows about how many records follow the walk, and
+    /// growing the map (rehashing every path so far at each doubling) was a tenth of a
+    /// 1M-znode restore.
+    pub fn with_capacity(n: usize) -> Self {
+        Changes {
+            last: HashMap::with_capacity(n),
+        }
+    }
+
+    /// `path` is as `value` says (the root may be named "").
+    pub fn node(&mut self, path: &'a str, value: V) {
+        self.last.insert(root_as_slash(path), Some(value));
+    }
+
+    /// `path` is gone.
+    pub fn removal(&mut self, path: &'a str) {
+        self.last.insert(root_as_slash(path), None);
+    }
+
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
+    /// The last words, in the order a [`Restorer`] takes them.
+    ///
+    /// Within a depth they go by path, not in the map's (hash) order: the walk put
+    /// siblings in the node table in name order, so the changed ones that are there
+    /// already are then found in the order they lie in memory (a restore spent twice
+    /// as long putting 235k changes in hash order). The sort compares a key of each
+    /// path's first 32 bytes before the paths themselves, which it seldom reaches.
+    pub fn into_order(self) -> OrderedChanges<'a, V> {
+        let mut words: Vec<(&'a str, Option<V>)> = self.last.into_iter().collect();
+        let mut keys: Vec<SortKey> = words
+            .iter()
+            .enumerate()
+            .map(|(i, (p, w))| SortKey::of(p, w.is_none(), i))
+            .collect();
+        keys.sort_unstable_by(|a, b| a.cmp_with(b, &words));
+        let mut removals = Vec::new();
+        let mut nodes = Vec::with_capacity(words.len());
+        for k in keys {
+            let (path, word) = &mut words[k.index];
+            match word.take() {
+                Some(v) => nodes.push((*path, v)),
+                None => removals.push(*path),
+            }
+        }
+        OrderedChanges { removals, nodes }
+    }
+}
+
+/// Where a change goes in [`Changes::into_order`]: removals first, deepest first;
+/// then nodes, shallowest first; then by path, compared first through two words of
+/// its bytes.
+struct SortKey {
+    rank: (bool, u64),
+    head: [u128; 2],
+    index: usize,
+}
+
+impl SortKey {
+    fn of(path: &str, removal: bool, index: usize) -> SortKey {
+        let depth = path.bytes().filter(|&b| b == b'/').count() as u64;
+        let rank = if removal {
+            (false, u64::MAX - depth)
+        } else {
+            (true, depth)
+        };
+        let word = |from: usize| {
+            let mut b = [0u8; 16];
+            let bytes = path.as_bytes().get(from..).unwrap_or(&[]);
+            let n = bytes.len().min(16);
+            b[..n].copy_from_slice(&bytes[..n]);
+            u128::from_be_bytes(b)
+        };
+        SortKey {
+            rank,
+            head: [word(0), word(16)],
+            index,
+        }
+    }
+
+    fn cmp_with<V>(&self, other: &SortKey, words: &[(&str, Option<V>)]) -> std::cmp::Ordering {
+        (self.rank, self.head)
+            .cmp(&(other.rank, other.head))
+            .then_with(|| words[self.index].0.cmp(words[other.index].0))
+    }
+}
+
+fn root_as_slash(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
 
 /// A path that could not be restored, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,26 +315,14 @@ impl<'t> Restorer<'t> {
             tree,
             parent: String::new(),
             names: Vec::new(),
-            changes: None,
         }
     }
 
-    /// What follows are the changes a fuzzy snapshot appends after its walk: in no
-    /// useful order, a path possibly named several times. They are collected, the last
-    /// word on each path winning, and applied by `finish`: removals children first,
-    /// then nodes parents first.
-    pub fn begin_changes(&mut self) {
-        self.link();
-        self.changes.get_or_insert_with(HashMap::new);
-    }
-
-    fn note(&mut self, path: &str, word: Option<Restored>) {
-        let key = if path.is_empty() { "/" } else { path };
-        let changes = self.changes.as_mut().expect("in changes mode");
-        if let Some(Some((_, old_acl, _))) = changes.insert(key.into(), word) {
-            // Its use was counted when it was read; it is overruled.
-            self.tree.acls.release(old_acl);
-        }
+    /// Znodes the tree has room for without growing: after the caller reserved room
+    /// for a snapshot's every node record ([`DataTree::reserve`]) and the walk's went
+    /// in, about as many as the changes after it.
+    pub fn room(&self) -> usize {
+        self.tree.nodes.spare()
     }
 
     /// Interns `acl`, counting one use: pass the id to [`node`](Self::node).
@@ -239,9 +343,13 @@ impl<'t> Restorer<'t> {
         // Checked to exist when the run began, and nothing removes a node while a
         // run is pending (`remove` links first).
         if let Some(p) = self.tree.nodes.get_mut(self.parent.as_str()) {
+            // A walk lists siblings in name order, so this is a pass over them. The
+            // changes after a walk come in no order: sorted, the names past the set's
+            // last one go in as appends instead of a search each, and the others in
+            // the order of its chunks.
+            self.names.sort_unstable();
             let set = p.children.get_or_insert_with(Default::default);
             if set.is_empty() {
-                // A snapshot lists siblings sorted: a bulk build, no searching.
                 **set = self.names.drain(..).collect();
             } else {
                 set.extend(self.names.drain(..));
@@ -300,10 +408,6 @@ impl<'t> Restorer<'t> {
         acl: AclId,
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
-        if self.changes.is_some() {
-            self.note(path, Some((data, acl, stat)));
-            return Ok(());
-        }
         self.put(path, data, acl, stat)
     }
 
@@ -362,10 +466,6 @@ impl<'t> Restorer<'t> {
     /// Takes `path` out: it must have no children (a snapshot removes children first).
     /// An absent path is fine: it never made it into this snapshot.
     pub fn remove(&mut self, path: &str) -> Result<(), ErrorCode> {
-        if self.changes.is_some() {
-            self.note(path, None);
-            return Ok(());
-        }
         self.take_out(path)
     }
 
@@ -399,32 +499,33 @@ impl<'t> Restorer<'t> {
         Ok(())
     }
 
-    /// Applies the changes (if any), links what is pending and drops the ephemeral
-    /// sets a removal left empty (a snapshot loaded without removals would have none).
-    pub fn finish(mut self) -> Result<(), RestoreError> {
-        if let Some(changes) = self.changes.take() {
-            let depth = |p: &str| p.bytes().filter(|&b| b == b'/').count();
-            let (mut nodes, mut removals): (Vec<_>, Vec<_>) =
-                changes.into_iter().partition(|(_, w)| w.is_some());
-            removals.sort_by_cached_key(|(p, _)| std::cmp::Reverse(depth(p)));
-            nodes.sort_by_cached_key(|(p, _)| depth(p));
-            let failed = |path: &str, error| RestoreError {
-                path: path.to_string(),
-                error,
-            };
-            for (p, _) in removals {
-                self.take_out(&p).map_err(|e| failed(&p, e))?;
-            }
-            self.link();
-            for (p, word) in nodes {
-                if let Some((data, acl, stat)) = word {
-                    self.put(&p, data, acl, stat).map_err(|e| failed(&p, e))?;
-                }
-            }
+    /// Puts collected changes in: the removals, then each node through `put` (which
+    /// interns its ACL and calls [`node`](Self::node) or
+    /// [`node_in_mapping`](Self::node_in_mapping)). The first refusal ends it.
+    pub fn apply_changes<V>(
+        &mut self,
+        changes: OrderedChanges<'_, V>,
+        mut put: impl FnMut(&mut Self, &str, V) -> Result<(), ErrorCode>,
+    ) -> Result<(), RestoreError> {
+        let failed = |path: &str, error| RestoreError {
+            path: path.to_string(),
+            error,
+        };
+        for p in changes.removals {
+            self.take_out(p).map_err(|e| failed(p, e))?;
         }
         self.link();
-        self.tree.ephemerals.retain(|_, s| s.len() > 0);
+        for (p, v) in changes.nodes {
+            put(self, p, v).map_err(|e| failed(p, e))?;
+        }
         Ok(())
+    }
+
+    /// Links what is pending and drops the ephemeral sets a removal left empty (a
+    /// snapshot loaded without removals would have none).
+    pub fn finish(mut self) {
+        self.link();
+        self.tree.ephemerals.retain(|_, s| s.len() > 0);
     }
 }
 
@@ -446,21 +547,57 @@ mod tests {
                 r.node("/a", b"", AclId::OPEN, StatPersisted::default())
                     .unwrap();
                 if changes {
-                    r.begin_changes();
-                }
-                let put = r.node(bad, b"", AclId::OPEN, Default::default());
-                let done = r.finish();
-                if changes {
+                    let mut c = Changes::with_capacity(1);
+                    c.node(bad, ());
+                    let done = r.apply_changes(c.into_order(), |r, p, ()| {
+                        r.node(p, b"", AclId::OPEN, Default::default())
+                    });
                     assert_eq!(done.map_err(|e| e.error), Err(ErrorCode::BadArguments));
                 } else {
+                    let put = r.node(bad, b"", AclId::OPEN, Default::default());
                     assert!(put.is_err(), "{bad}");
-                    done.unwrap();
                 }
+                r.finish();
                 assert!(!t.exists(bad), "{bad}");
                 assert_eq!(t.children("/").unwrap(), vec!["a", "zookeeper"]);
                 assert_eq!(t.children("/a").unwrap(), Vec::<String>::new());
             }
         }
+    }
+
+    /// The last word on each path wins; removals go children first, then nodes
+    /// parents first, siblings by name (paths longer than the sort's 32-byte key
+    /// included).
+    #[test]
+    fn changes_come_out_in_the_order_a_restorer_takes() {
+        let long = "/a/0123456789abcdef0123456789abcdef";
+        let longer = "/a/0123456789abcdef0123456789abcdef0";
+        let mut c = Changes::with_capacity(0);
+        c.node("/a/c", 1);
+        c.removal("/x/y");
+        c.node(longer, 2);
+        c.node("/a", 3);
+        c.removal("/x");
+        c.node("/a/b", 4);
+        c.node(long, 5);
+        c.removal("/a/c");
+        c.node("/a/c", 6);
+        c.node("", 7);
+        c.removal("/z");
+        assert_eq!(c.len(), 9);
+        let o = c.into_order();
+        assert_eq!(o.removals, vec!["/x/y", "/x", "/z"]);
+        assert_eq!(
+            o.nodes,
+            vec![
+                ("/", 7),
+                ("/a", 3),
+                (long, 5),
+                (longer, 2),
+                ("/a/b", 4),
+                ("/a/c", 6)
+            ]
+        );
     }
 
     /// A node whose parent a tombstone took out is refused, not put in without a
@@ -476,19 +613,21 @@ mod tests {
             r.node("/a", b"", AclId::OPEN, st).unwrap();
             r.node("/a/b", b"", AclId::OPEN, st).unwrap();
             if changes {
-                r.begin_changes();
-            }
-            r.remove("/a/b").unwrap();
-            r.remove("/a").unwrap();
-            let put = r.node("/a/c", b"", AclId::OPEN, st);
-            let done = r.finish();
-            if changes {
-                let e = done.unwrap_err();
+                let mut c = Changes::with_capacity(3);
+                c.removal("/a/b");
+                c.removal("/a");
+                c.node("/a/c", ());
+                let e = r
+                    .apply_changes(c.into_order(), |r, p, ()| r.node(p, b"", AclId::OPEN, st))
+                    .unwrap_err();
                 assert_eq!((e.path.as_str(), e.error), ("/a/c", ErrorCode::NoNode));
             } else {
+                r.remove("/a/b").unwrap();
+                r.remove("/a").unwrap();
+                let put = r.node("/a/c", b"", AclId::OPEN, st);
                 assert_eq!(put, Err(ErrorCode::NoNode));
-                done.unwrap();
             }
+            r.finish();
             assert!(!t.exists("/a/c"), "changes: {changes}");
             assert!(!t.exists("/a"));
         }
@@ -604,7 +743,7 @@ mod tests {
             r.node_in_mapping(&format!("/n{i}"), d, acl, StatPersisted::default())
                 .unwrap();
         }
-        r.finish().unwrap();
+        r.finish();
         t
     }
 

@@ -238,18 +238,33 @@ mod tests {
     fn load(records: &[Rec]) -> DataTree {
         let mut t = DataTree::new();
         let mut r = Restorer::new(&mut t);
+        let mut changes: Option<Changes<&Rec>> = None;
         for x in records {
-            match x {
-                Rec::Node(p, d, acl, st) => {
+            match (x, &mut changes) {
+                (Rec::ChangesFollow, c) => {
+                    c.get_or_insert_with(|| Changes::with_capacity(0));
+                }
+                (Rec::Node(p, ..), Some(c)) => c.node(p, x),
+                (Rec::Gone(p), Some(c)) => c.removal(p),
+                (Rec::Node(p, d, acl, st), None) => {
                     let id = r.intern_acl(acl);
                     r.node(p, d, id, *st)
                         .unwrap_or_else(|e| panic!("{p}: {e:?}"));
                 }
-                Rec::Gone(p) => r.remove(p).unwrap_or_else(|e| panic!("{p}: {e:?}")),
-                Rec::ChangesFollow => r.begin_changes(),
+                (Rec::Gone(p), None) => r.remove(p).unwrap_or_else(|e| panic!("{p}: {e:?}")),
             }
         }
-        r.finish().unwrap();
+        if let Some(c) = changes {
+            r.apply_changes(c.into_order(), |r, p, x| {
+                let Rec::Node(_, d, acl, st) = x else {
+                    unreachable!("only nodes are put")
+                };
+                let id = r.intern_acl(acl);
+                r.node(p, d, id, *st)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        r.finish();
         t
     }
 

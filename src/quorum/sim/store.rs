@@ -83,8 +83,7 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
         let records = restore::records_parents_first(s);
         restore::restore_records(&mut r, records, &|| false)
             .map_err(|e| format!("snapshot {}: {e}", s.path.display()))?;
-        r.finish()
-            .map_err(|e| format!("snapshot {}: {e}", s.path.display()))?;
+        r.finish();
     }
     restore::finish_tree(tree, rec)
 }
