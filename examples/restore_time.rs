@@ -48,8 +48,9 @@ fn main() {
         r.finish();
         let all = t0.elapsed();
         println!(
-            "{} znodes in {} ms: walk {} ms, changes collected {} ms, put in {} ms",
+            "{} znodes (digest {:#x}) in {} ms: walk {} ms, changes collected {} ms, put in {} ms",
             tree.znode_count(),
+            corral::quorum::digest::tree_digest(&tree),
             all.as_millis(),
             walk.as_millis(),
             (collect - walk).as_millis(),

@@ -13,6 +13,12 @@
 //! while the other shards go on reading the table as it is) and only swaps the result
 //! in under the flag (`install_room`), so readers never wait for a growth; the storage
 //! it replaced is freed after the flag is down (`Retired`).
+//!
+//! A restore may put nodes in without indexing them (`push_unindexed`: their paths
+//! known to be new) and index them all at once (`index_pending`), in the order of their
+//! buckets: one index probe per node in hash order is a cache miss each (the index of
+//! 1M znodes is ~10 MB), in bucket order it is a pass over the index. No lookup may
+//! happen in between: every one asserts that nothing waits to be indexed.
 
 use ahash::RandomState;
 use hashbrown::HashTable;
@@ -32,16 +38,20 @@ pub struct NodeTable {
     changes: u64,
     /// Counts removals: the only change that moves a slot.
     removals: u64,
+    /// The hashes of the last slots, pushed by `push_unindexed` and not yet indexed.
+    unindexed: Vec<u64>,
 }
 
 impl Clone for NodeTable {
     fn clone(&self) -> Self {
+        assert!(self.unindexed.is_empty(), "{UNINDEXED}");
         NodeTable {
             index: self.index.clone(),
             slots: self.slots.clone(),
             hasher: self.hasher.clone(),
             changes: 0,
             removals: 0,
+            unindexed: Vec::new(),
         }
     }
 }
@@ -54,9 +64,12 @@ impl Default for NodeTable {
             hasher: RandomState::new(),
             changes: 0,
             removals: 0,
+            unindexed: Vec::new(),
         }
     }
 }
+
+const UNINDEXED: &str = "node table used with slots not yet indexed";
 
 /// Bigger storage for a `NodeTable`, built from it without changing it (see the module
 /// comment). `slots` holds a bitwise copy of the table's slots beyond its length 0: it
@@ -94,6 +107,7 @@ impl NodeTable {
     }
 
     fn find(&self, path: &str) -> Option<usize> {
+        assert!(self.unindexed.is_empty(), "{UNINDEXED}");
         let slots = &self.slots;
         self.index
             .find(self.hash(path), |&i| &*slots[i as usize].0 == path)
@@ -107,6 +121,7 @@ impl NodeTable {
     /// Storage with room for `extra` more znodes when either part lacks it, built
     /// without changing the table (readers on other cores may read it meanwhile).
     pub fn prepare_room(&self, extra: usize) -> Option<Room> {
+        assert!(self.unindexed.is_empty(), "{UNINDEXED}");
         let len = self.slots.len();
         let want = (len + extra).max(len * 2);
         let index_short = self.index.capacity() - self.index.len() < extra;
@@ -212,6 +227,7 @@ impl NodeTable {
     /// The node at `path`, or, when there is none, the path's hash for
     /// [`insert_absent`](Self::insert_absent): a restore looks each path up once.
     pub fn get_mut_or_hash(&mut self, path: &str) -> Result<&mut Node, PathHash> {
+        assert!(self.unindexed.is_empty(), "{UNINDEXED}");
         self.changes += 1;
         let h = self.hash(path);
         let slots = &self.slots;
@@ -232,6 +248,55 @@ impl NodeTable {
         self.push_new(hash.0, path, node);
     }
 
+    /// The hash of `path` in this table, for [`push_unindexed`](Self::push_unindexed).
+    pub fn path_hash(&self, path: &str) -> PathHash {
+        PathHash(self.hash(path))
+    }
+
+    /// Puts `node` at `path` without indexing it: the caller knows no node has that
+    /// path, in the index or among the unindexed ones (a second node at one path would
+    /// shadow the first), and calls [`index_pending`](Self::index_pending) before any
+    /// lookup.
+    pub fn push_unindexed(&mut self, hash: PathHash, path: ThinPath, node: Node) {
+        self.changes += 1;
+        assert!(self.slots.len() < u32::MAX as usize, "node table full");
+        self.slots.push((path, node));
+        self.unindexed.push(hash.0);
+    }
+
+    /// Indexes the slots [`push_unindexed`](Self::push_unindexed) put in, in the order
+    /// of the index buckets they start probing from, so that the inserts walk the index
+    /// once instead of missing the cache each (see the module comment).
+    pub fn index_pending(&mut self) {
+        if self.unindexed.is_empty() {
+            return;
+        }
+        let n = self.unindexed.len();
+        let first = self.slots.len() - n;
+        let slots = &self.slots;
+        let hasher = &self.hasher;
+        self.index
+            .reserve(n, |&i| hasher.hash_one(&*slots[i as usize].0));
+        // hashbrown starts a probe at `hash & (buckets - 1)` and keeps 7/8 of its
+        // buckets usable; the order only speeds things up, any order is correct.
+        let buckets = (self.index.capacity().saturating_mul(8) / 7)
+            .max(1)
+            .next_power_of_two() as u64;
+        let mut order: Vec<(u64, u32)> = self
+            .unindexed
+            .iter()
+            .enumerate()
+            .map(|(k, &h)| (h & (buckets - 1), (first + k) as u32))
+            .collect();
+        order.sort_unstable_by_key(|&(bucket, _)| bucket);
+        let unindexed = std::mem::take(&mut self.unindexed);
+        for (_, i) in order {
+            let h = unindexed[i as usize - first];
+            self.index
+                .insert_unique(h, i, |&j| hasher.hash_one(&*slots[j as usize].0));
+        }
+    }
+
     fn push_new(&mut self, h: u64, path: ThinPath, node: Node) {
         // The index holds u32 slot numbers; 4 billion znodes is far beyond any limit.
         assert!(self.slots.len() < u32::MAX as usize, "node table full");
@@ -249,6 +314,7 @@ impl NodeTable {
     }
 
     pub fn remove(&mut self, path: &str) -> Option<Node> {
+        assert!(self.unindexed.is_empty(), "{UNINDEXED}");
         self.changes += 1;
         self.removals += 1;
         let h = self.hash(path);
@@ -365,6 +431,42 @@ mod tests {
             assert!(t.remove(&format!("/k{i}")).is_some());
         }
         assert_eq!(t.len(), 0);
+    }
+
+    /// Nodes put in unindexed are found once indexed, among indexed ones and after a
+    /// growth of the index; a lookup before that is refused.
+    #[test]
+    fn unindexed_nodes_are_found_once_indexed() {
+        let mut t = NodeTable::default();
+        t.insert("/a".into(), node(0));
+        for round in 0..3 {
+            for i in 0..5000 {
+                let p = format!("/r{round}/{i}");
+                let h = t.path_hash(&p);
+                t.push_unindexed(h, p.as_str().into(), node(i));
+            }
+            t.index_pending();
+            t.index_pending();
+        }
+        assert_eq!(t.len(), 15_001);
+        for round in 0..3 {
+            for i in 0..5000 {
+                let got = t.get(&format!("/r{round}/{i}")).map(|n| n.stat.version);
+                assert_eq!(got, Some(i));
+            }
+        }
+        assert!(t.remove("/r1/7").is_some());
+        assert!(t.get("/r1/7").is_none());
+        assert_eq!(t.get("/a").map(|n| n.stat.version), Some(0));
+    }
+
+    #[test]
+    #[should_panic(expected = "not yet indexed")]
+    fn a_lookup_with_nodes_unindexed_is_refused() {
+        let mut t = NodeTable::default();
+        let h = t.path_hash("/a");
+        t.push_unindexed(h, "/a".into(), node(1));
+        let _ = t.get("/a");
     }
 
     #[test]
