@@ -141,35 +141,25 @@ pub fn tree_from(rec: &Recovered) -> Result<DataTree, String> {
     if let Some(s) = &rec.snapshot {
         tree.reserve(s.node_records as usize);
         let records = restore::records_parents_first(s);
-        restore_records(
-            &mut tree,
-            &s.path,
-            s.mapping(),
-            records,
-            ChangesFrom::Records,
-            &|| false,
-        )?;
+        restore_records(&mut tree, &s.path, s.mapping(), records, None, &|| false)?;
     }
     finish_tree(tree, rec)
 }
 
-/// Where [`restore_records`] gets the changes a fuzzy snapshot appends after its walk.
-pub(super) enum ChangesFrom<'a, 's> {
-    /// From the records, after the walk.
-    Records,
-    /// From a thread that collected them while the walk went in (`early_build`).
-    Thread(ScopedJoinHandle<'s, Result<SnapChanges<'a>, RestoreStop<'a>>>),
-}
+/// A thread collecting a snapshot's changes after its walk (`early_build`).
+pub(super) type ChangesCollector<'a, 's> =
+    ScopedJoinHandle<'s, Result<SnapChanges<'a>, RestoreStop<'a>>>;
 
 /// Puts a snapshot's node and tombstone records into `tree` (new, or reserved), data
 /// left in `mapping` (the mapped file the records borrow from). `stop` is asked every
 /// few thousand records: an early build nobody wants any more ends there, with an error.
+/// The changes after the walk come from `collector` if given, else from the records.
 pub(super) fn restore_records<'a>(
     tree: &mut DataTree,
     path: &std::path::Path,
     mapping: bytes::Bytes,
     records: impl Iterator<Item = SnapRecord<'a>>,
-    changes: ChangesFrom<'a, '_>,
+    collector: Option<ChangesCollector<'a, '_>>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), String> {
     // Data points into the mapped file: no copy, no fresh memory to fault in (on this
@@ -177,20 +167,14 @@ pub(super) fn restore_records<'a>(
     // serves, `rehome_data` copies it out so the mapping can go.
     let mut r = Restorer::new(tree);
     r.keep_mapping(mapping);
-    let mut records = records;
-    let restored = restore::restore_walk(&mut r, &mut records, stop).and_then(|walked| {
-        let changes = match changes {
-            ChangesFrom::Records if walked => restore::collect_changes(records, r.room(), stop)?,
-            ChangesFrom::Records => return Ok(()),
-            ChangesFrom::Thread(collector) => match collector.join() {
-                Ok(collected) => collected?,
-                // Nothing in collecting is meant to panic; should it, this build is
-                // given up (the caller builds again) rather than the server.
-                Err(_) => return Err(RestoreStop::Stopped),
-            },
-        };
-        restore::apply_changes(&mut r, changes)
-    });
+    let restored = match collector {
+        None => restore::restore_records(&mut r, records, stop),
+        Some(collector) => restore::restore_records_with(&mut r, records, stop, |_, _| {
+            // Nothing in collecting is meant to panic; should it, this build is given
+            // up (the caller builds again) rather than the server.
+            collector.join().unwrap_or(Err(RestoreStop::Stopped))
+        }),
+    };
     r.finish();
     restored.map_err(|e| match e {
         RestoreStop::Stopped => e.to_string(),

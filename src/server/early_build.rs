@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::durability::{restore_records, ChangesFrom};
+use super::durability::restore_records;
 use crate::storage::backend::Mapped;
 use crate::storage::restore;
 use crate::storage::snapshot::{UncheckedSnapshot, SNAP_PREFIX};
@@ -187,14 +187,10 @@ fn build_from(
                 let walked = restore::skip_walk(&mut records);
                 restore::collect_changes(records, hint.saturating_sub(walked), stop)
             });
-        let changes = match collector {
-            Ok(handle) => ChangesFrom::Thread(handle),
-            Err(e) => {
-                tracing::info!("changes collected after the walk, on this thread: {e}");
-                ChangesFrom::Records
-            }
-        };
-        restore_records(&mut tree, path, s.mapping(), s.records(), changes, stop)
+        let collector = collector
+            .map_err(|e| tracing::info!("changes collected after the walk, on this thread: {e}"))
+            .ok();
+        restore_records(&mut tree, path, s.mapping(), s.records(), collector, stop)
     })
     .map(|()| tree)
 }

@@ -51,10 +51,24 @@ pub fn restore_records<'a>(
     records: impl Iterator<Item = SnapRecord<'a>>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(), RestoreStop<'a>> {
+    restore_records_with(r, records, stop, |rest, room| {
+        collect_changes(rest, room, stop)
+    })
+}
+
+/// As [`restore_records`], the changes after the walk coming from `changes` (given the
+/// records after the mark and the room left in the tree): collected there, or by
+/// another thread that read the same file (`server::early_build`).
+pub fn restore_records_with<'a, I: Iterator<Item = SnapRecord<'a>>>(
+    r: &mut Restorer<'_>,
+    records: I,
+    stop: &dyn Fn() -> bool,
+    changes: impl FnOnce(I, usize) -> Result<SnapChanges<'a>, RestoreStop<'a>>,
+) -> Result<(), RestoreStop<'a>> {
     let mut records = records;
     if restore_walk(r, &mut records, stop)? {
-        let changes = collect_changes(records, r.room(), stop)?;
-        apply_changes(r, changes)?;
+        let room = r.room();
+        apply_changes(r, changes(records, room)?)?;
     }
     Ok(())
 }

@@ -371,13 +371,9 @@ impl<'t> Restorer<'t> {
         // Checked to exist when the run began, and nothing removes a node while a
         // run is pending (`remove` links first).
         if let Some(p) = self.tree.nodes.get_mut(self.parent.as_str()) {
-            // A walk lists siblings in name order, so this is a pass over them. The
-            // changes after a walk come in no order: sorted, the names past the set's
-            // last one go in as appends instead of a search each, and the others in
-            // the order of its chunks.
-            self.names.sort_unstable();
             let set = p.children.get_or_insert_with(Default::default);
             if set.is_empty() {
+                // A snapshot lists siblings sorted: a bulk build, no searching.
                 **set = self.names.drain(..).collect();
             } else {
                 set.extend(self.names.drain(..));
@@ -396,7 +392,7 @@ impl<'t> Restorer<'t> {
         acl: AclId,
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
-        self.node_data(path, NodeData::copy_from(data), acl, stat)
+        self.put(path, NodeData::copy_from(data), acl, stat)
     }
 
     /// Keeps `mapping` (a mapped snapshot) alive as long as the tree, so that
@@ -426,17 +422,7 @@ impl<'t> Restorer<'t> {
             Some(m) => unsafe { NodeData::in_mapping(m, data) },
             None => NodeData::copy_from(data),
         };
-        self.node_data(path, d, acl, stat)
-    }
-
-    fn node_data(
-        &mut self,
-        path: &str,
-        data: NodeData,
-        acl: AclId,
-        stat: StatPersisted,
-    ) -> Result<(), ErrorCode> {
-        self.put(path, data, acl, stat)
+        self.put(path, d, acl, stat)
     }
 
     fn put(
