@@ -127,7 +127,7 @@ pub(super) async fn commit_task(
         let durable = {
             let append = append_durably(&mut log, &frame, &mut disk_full);
             futures_lite::pin!(append);
-            // The first poll hands the write and its fdatasync to the kernel.
+            // The first poll hands the durable write to the kernel.
             let mut done = futures_lite::future::poll_once(append.as_mut()).await;
             if let Some((batch, txns)) = logged.take() {
                 p.finish(batch, txns);

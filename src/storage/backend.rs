@@ -60,7 +60,7 @@ pub trait StorageFile {
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
     async fn fdatasync(&self) -> io::Result<()>;
     /// Writes all of `buf` at `pos` (as `write_at`), then makes the file durable (as
-    /// `fdatasync`). A backend may hand the two to the kernel together.
+    /// `fdatasync`). A backend may do both in one request.
     async fn write_and_sync(&self, pos: u64, buf: &[u8]) -> Result<(), SyncedWriteError> {
         self.write_at(pos, buf)
             .await
@@ -78,8 +78,11 @@ pub trait StorageFile {
     async fn close(self) -> io::Result<()>;
 }
 
-/// Which half of a `write_and_sync` failed: a failed write left the file as it was
-/// where a failed sync leaves it unknown (the log treats the two differently).
+/// Which half of a `write_and_sync` failed, as far as the backend can tell. The log
+/// takes `Write` with ENOSPC as the write refused (nothing of it written, the batch can
+/// be retried later) and every other error of either half as leaving the disk's
+/// contents unknown. A backend that writes and syncs in one request (a DSYNC write)
+/// reports `Write`, with ENOSPC only when the write itself was refused.
 #[derive(Debug)]
 pub enum SyncedWriteError {
     Write(io::Error),
@@ -192,19 +195,20 @@ impl StorageFile for GlommioFile {
         Ok(self.0.fdatasync().await?)
     }
 
-    /// The write and the fdatasync linked in one io_uring submission (vendored
-    /// glommio's `write_at_then_fdatasync`): the kernel starts the sync when the write
-    /// completes, without a round trip through this executor, which under load waits
-    /// for a core before it can submit the sync.
+    /// One write with `RWF_DSYNC` (vendored glommio's `write_at_dsync`): it completes
+    /// once durable, the kernel issuing the flush from the write's own completion. The
+    /// write and its fdatasync linked in one submission were slower: the kernel queued
+    /// the linked fdatasync to an io_uring worker only when this executor next ran its
+    /// task work, and the worker, pinned to this core, waited for it. An error may be
+    /// the write's or the flush's, so only ENOSPC (the write refused) is told apart,
+    /// as the log needs.
     async fn write_and_sync(&self, pos: u64, buf: &[u8]) -> Result<(), SyncedWriteError> {
-        let (w, s) = self
+        let n = self
             .0
-            .write_at_then_fdatasync(self.dma_copy(pos, buf), pos)
-            .await;
-        let n = w.map_err(|e| SyncedWriteError::Write(e.into()))?;
-        // A short write cancelled the sync with it.
-        whole_write(n, buf.len()).map_err(SyncedWriteError::Write)?;
-        s.map_err(|e| SyncedWriteError::Sync(e.into()))
+            .write_at_dsync(self.dma_copy(pos, buf), pos)
+            .await
+            .map_err(|e| SyncedWriteError::Write(e.into()))?;
+        whole_write(n, buf.len()).map_err(SyncedWriteError::Write)
     }
 
     async fn zero_fill(&self, from: u64, to: u64) -> io::Result<()> {

@@ -1001,8 +1001,9 @@ fn zero_fill_vs_fallocate_probe() {
     });
 }
 
-/// Measures, on the real disk, 4 KiB write+fdatasync pairs per second (each a linked
-/// request, as the log issues them) with one in flight, with two in flight staggered (the
+/// Measures, on the real disk, 4 KiB durable writes per second (each a `write_and_sync`,
+/// as the log issues them: a linked write+fdatasync when the figures below were taken,
+/// a DSYNC write since) with one in flight, with two in flight staggered (the
 /// next issued as the oldest completes, as a log with two appends in flight would), and
 /// with two issued together. Ignored: timing, not correctness. `cargo test --release
 /// --lib storage::conformance::appends_in_flight_probe -- --ignored --nocapture`. On
@@ -1050,7 +1051,7 @@ fn appends_in_flight_probe() {
                     while q.len() < k {
                         let mut io = Box::pin(one(i));
                         i += 1;
-                        // The first poll hands the write and its fdatasync to the kernel.
+                        // The first poll hands the durable write to the kernel.
                         let _ = futures_lite::future::poll_once(io.as_mut()).await;
                         q.push_back(io);
                     }

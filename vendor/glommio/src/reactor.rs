@@ -637,16 +637,16 @@ impl Reactor {
         }
     }
 
-    /// corral patch: a DMA write and an fdatasync linked in the kernel (see
-    /// `sys::uring::Reactor::write_dma_then_fdatasync`). None when the file is pollable
-    /// (the two would go to different rings): the caller writes, then syncs.
-    pub(crate) fn write_dma_then_fdatasync(
+    /// corral patch: a DMA write with `RWF_DSYNC` (see
+    /// `sys::uring::Reactor::write_dma_dsync`). None when the file is pollable: its
+    /// writes go to the poll ring, where the caller writes, then syncs.
+    pub(crate) fn write_dma_dsync(
         &self,
         raw: RawFd,
         buf: DmaSource,
         pos: u64,
         pollable: PollableStatus,
-    ) -> Option<(Source, Source)> {
+    ) -> Option<Source> {
         if matches!(pollable, PollableStatus::Pollable) {
             return None;
         }
@@ -660,17 +660,12 @@ impl Reactor {
             reused: None,
             latency: None,
         };
-        let write = self.new_source(
+        let source = self.new_source(
             raw,
             SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
             Some(stats),
         );
-        let sync = self.new_source(raw, SourceType::FdataSync, None);
-        if self.sys.write_dma_then_fdatasync(&write, &sync, pos) {
-            Some((write, sync))
-        } else {
-            None
-        }
+        self.sys.write_dma_dsync(&source, pos).then_some(source)
     }
 
     pub(crate) fn fdatasync(&self, raw: RawFd) -> Source {

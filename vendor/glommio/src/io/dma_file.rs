@@ -312,46 +312,27 @@ impl DmaFile {
         enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
     }
 
-    /// corral patch: writes `buf` at `pos` and then fdatasyncs the file, the two
-    /// linked in the kernel (IOSQE_IO_LINK): one submission, and the sync starts as
-    /// soon as the write completes. Returns the write's result and the sync's; a failed
-    /// or short write cancels the sync (its result is then an error, ECANCELED). On a
-    /// pollable file the two run one after the other instead.
-    pub async fn write_at_then_fdatasync(
-        &self,
-        buf: DmaBuffer,
-        pos: u64,
-    ) -> (Result<usize>, Result<()>) {
+    /// corral patch: writes `buf` at `pos` durably: a write with `RWF_DSYNC`, which
+    /// completes only once the data is on stable storage, as if fdatasync had followed
+    /// it (the kernel flushes from the write's completion, or writes with FUA where the
+    /// device has it). An error may come from the write or from the flush; either way
+    /// what reached the disk is unknown, except that ENOSPC means the write itself was
+    /// refused. On a pollable file: the write, then `fdatasync`.
+    pub async fn write_at_dsync(&self, buf: DmaBuffer, pos: u64) -> Result<usize> {
         if matches!(self.pollable, PollableStatus::Pollable) {
-            let w = self.write_at(buf, pos).await;
-            if w.is_err() {
-                return (w, Ok(()));
-            }
-            let s = self.fdatasync().await;
-            return (w, s);
+            let n = self.write_at(buf, pos).await?;
+            self.fdatasync().await?;
+            return Ok(n);
         }
         let reactor = self.file.reactor.upgrade().unwrap();
-        let linked = reactor.write_dma_then_fdatasync(
-            self.as_raw_fd(),
-            DmaSource::Owned(buf),
-            pos,
-            self.pollable,
-        );
-        let Some((write, sync)) = linked else {
-            // Not linkable after all (a source with a timeout): nothing was queued,
-            // but the buffer went with the sources. Report it rather than guess.
-            return (
-                Err(crate::GlommioError::IoError(io::Error::other(
-                    "a linked write and fdatasync could not be queued",
-                ))),
-                Ok(()),
-            );
+        let Some(source) =
+            reactor.write_dma_dsync(self.as_raw_fd(), DmaSource::Owned(buf), pos, self.pollable)
+        else {
+            return Err(crate::GlommioError::IoError(io::Error::other(
+                "a DSYNC write could not be queued",
+            )));
         };
-        let w = enhanced_try!(write.collect_rw().await, "Writing", self.file).map_err(Into::into);
-        let s = enhanced_try!(sync.collect_rw().await, "Syncing", self.file)
-            .map(|_| ())
-            .map_err(Into::into);
-        (w, s)
+        enhanced_try!(source.collect_rw().await, "Writing", self.file).map_err(Into::into)
     }
 
     /// Equivalent to [`DmaFile::write_at`] except that the caller retains

@@ -61,6 +61,8 @@ enum UringOpDescriptor {
     Cancel(u64),
     Write(*const u8, usize, u64),
     WriteFixed(*const u8, usize, u64, u32),
+    /// corral patch: a write with RWF_DSYNC (registered buffer index if any).
+    WriteDsync(*const u8, usize, u64, Option<u32>),
     ReadFixed(u64, usize),
     Read(u64, usize),
     Open(*const u8, libc::c_int, u32),
@@ -377,6 +379,14 @@ fn fill_sqe<F>(
             UringOpDescriptor::WriteFixed(ptr, len, pos, buf_index) => {
                 let buf = std::slice::from_raw_parts(ptr, len);
                 sqe.prep_write_fixed(op.fd, buf, pos, buf_index as _);
+            }
+            UringOpDescriptor::WriteDsync(ptr, len, pos, buf_index) => {
+                let buf = std::slice::from_raw_parts(ptr, len);
+                match buf_index {
+                    Some(i) => sqe.prep_write_fixed(op.fd, buf, pos, i as _),
+                    None => sqe.prep_write(op.fd, buf, pos),
+                }
+                sqe.raw_mut().cmd_flags.rw_flags = libc::RWF_DSYNC as _;
             }
 
             UringOpDescriptor::SockSend(ptr, len, flags) => {
@@ -1553,31 +1563,21 @@ impl Reactor {
         let _ = self.ring_for_source(source).consume_submission_queue();
     }
 
-    /// corral patch: queues a DMA write linked (IOSQE_IO_LINK) to an fdatasync of the
-    /// same file and hands both to the kernel now. The kernel starts the fdatasync as
-    /// soon as the write completes in full (a failed or short write cancels it), so a
-    /// log append costs one submission and one wake-up instead of a wake-up after the
-    /// write and a second submission. Both must go to the same ring: returns false (and
-    /// queues nothing) unless the write is a non-pollable DMA write, which goes to the
-    /// main ring as fdatasync does.
-    pub(crate) fn write_dma_then_fdatasync(&self, write: &Source, sync: &Source, pos: u64) -> bool {
-        let op = match &*write.source_type() {
+    /// corral patch: queues a DMA write with `RWF_DSYNC` and hands it to the kernel
+    /// now. The write completes only once it is durable, as if followed by
+    /// fdatasync: the kernel syncs from the I/O's own completion (or writes with FUA
+    /// where the device has it), so no thread of ours or io_uring worker stands between
+    /// the write and its flush. Returns false (queueing nothing) unless the source is a
+    /// non-pollable write, which goes to the main ring.
+    pub(crate) fn write_dma_dsync(&self, source: &Source, pos: u64) -> bool {
+        let op = match &*source.source_type() {
             SourceType::Write(PollableStatus::NonPollable(_), IoBuffer::DmaSource(buf)) => {
-                match buf.uring_buffer_id() {
-                    Some(id) => UringOpDescriptor::WriteFixed(buf.as_ptr(), buf.len(), pos, id),
-                    None => UringOpDescriptor::Write(buf.as_ptr(), buf.len(), pos),
-                }
+                UringOpDescriptor::WriteDsync(buf.as_ptr(), buf.len(), pos, buf.uring_buffer_id())
             }
             _ => return false,
         };
-        if write.timeout_ref().is_some() || sync.timeout_ref().is_some() {
-            return false;
-        }
         let mut ring = self.main_ring.borrow_mut();
-        let mut map = self.source_map.borrow_mut();
-        queue_request_into_ring_flags(&mut *ring, write, op, &mut map, SubmissionFlags::IO_LINK);
-        queue_request_into_ring(&mut *ring, sync, UringOpDescriptor::FDataSync, &mut map);
-        drop(map);
+        queue_request_into_ring(&mut *ring, source, op, &mut self.source_map.borrow_mut());
         let _ = ring.consume_submission_queue();
         true
     }
@@ -2096,26 +2096,6 @@ impl Reactor {
             ))
         }
     }
-}
-
-/// corral patch: queues one request with `flags` (a source without a timeout): the
-/// first of a linked pair.
-fn queue_request_into_ring_flags(
-    ring: &mut (impl UringCommon + ?Sized),
-    source: &Source,
-    descriptor: UringOpDescriptor,
-    source_map: &mut SourceMap,
-    flags: SubmissionFlags,
-) {
-    source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
-    let q = ring.submission_queue();
-    let id = source_map.add_source(source, Rc::clone(&q));
-    q.borrow_mut().submissions.push_back(UringDescriptor {
-        args: descriptor,
-        fd: source.raw(),
-        flags,
-        user_data: to_user_data(id),
-    });
 }
 
 fn queue_request_into_ring(
