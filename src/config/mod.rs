@@ -1290,19 +1290,21 @@ impl Config {
             .is_some_and(|q| !self.standalone_enabled || q.voter_count() > 1)
     }
 
-    /// Whether each executor is pinned to its own core: `pinShards` if set; otherwise
-    /// yes, unless another member of this server's ensemble has the same host (see
-    /// [`members_on_this_host`](Self::members_on_this_host)). Pinned executors of
-    /// several busy servers on the same cores wait for each other: on two cores, a
-    /// 3-voter corral ensemble on loopback did 22k and 75k writes/s at 32 and 256 in
-    /// flight pinned against 25k and 97k not pinned, and pinned, with each server in
-    /// its own scheduling group (its own session, as systemd services or the benchmark
-    /// harness start them), its slowest writes took 0.4-0.6 s against 20-60 ms. A
-    /// server alone on its host is faster pinned (standalone writes at 32 in flight:
-    /// 75k against 67k/s).
+    /// Whether each executor is pinned to its own core: `pinShards`, off unless set.
+    /// Pinned executors of several busy servers on the same cores wait for each other:
+    /// on two cores, a 3-voter corral ensemble on loopback did 22k and 75k writes/s at
+    /// 32 and 256 in flight pinned against 25k and 97k not pinned, and pinned, with each
+    /// server in its own scheduling group (its own session, as systemd services or the
+    /// benchmark harness start them), its slowest writes took 0.4-0.6 s against
+    /// 20-60 ms. A server alone on its host was once faster pinned (standalone writes
+    /// at 32 in flight: 75k against 67k/s), while each log append's fdatasync ran on an
+    /// io_uring worker pinned with the shard; since appends are DSYNC writes it is
+    /// faster unpinned as well: 68-74k against 54-64k writes/s at 32 in flight and
+    /// 308-341k against 284-325k at 256 (four alternating rounds, two cores shared
+    /// with the client), reads the same (getData at 128 in flight 820-861k against
+    /// 817-887k/s; p99 at a fixed 38,000/s 0.64 against 0.66-0.70 ms).
     pub fn shards_pinned(&self) -> bool {
-        self.pin_shards
-            .unwrap_or_else(|| self.members_on_this_host() == 1)
+        self.pin_shards.unwrap_or(false)
     }
 
     /// The number of shards: `shards` if set; otherwise the cores divided among the

@@ -1382,28 +1382,20 @@ fn operator_keys() {
     }
 }
 
-/// `pinShards`: explicit either way; unset, pinned unless another member of the
-/// ensemble has this server's host (the same name, or loopback on both).
+/// `pinShards`: explicit either way; unset, not pinned, standalone or in an ensemble.
 #[test]
-fn shards_are_pinned_unless_another_member_shares_the_host() {
+fn shards_are_pinned_only_when_asked() {
     let pinned = |text: &str, myid: Option<&str>| parse_myid(text, myid).0.shards_pinned();
-    assert!(pinned(MINIMAL, None), "standalone");
+    assert!(!pinned(MINIMAL, None), "standalone");
+    assert!(pinned(&format!("{MINIMAL}pinShards=true\n"), None));
     assert!(!pinned(ENSEMBLE, Some("1")), "three members on loopback");
     assert!(pinned(&format!("{ENSEMBLE}pinShards=true\n"), Some("1")));
     let apart = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nclientPort=2181\n\
                  server.1=zk1.example:2888:3888\nserver.2=zk2.example:2888:3888\n\
                  server.3=10.0.0.3:2888:3888\n";
-    assert!(pinned(apart, Some("1")));
+    assert!(!pinned(apart, Some("1")));
+    assert!(pinned(&format!("{apart}pinShards=true\n"), Some("1")));
     assert!(!pinned(&format!("{apart}pinShards=false\n"), Some("1")));
-    // Two members on one host (here the third), the others elsewhere.
-    let two_here = apart.replace("zk2.example:2888:3888", "10.0.0.3:2889:3889");
-    assert!(!pinned(&two_here, Some("3")));
-    assert!(!pinned(&two_here, Some("2")));
-    assert!(pinned(&two_here, Some("1")));
-    let same_name = apart.replace("zk2.example:2888:3888", "ZK1.example:2889:3889");
-    assert!(pinned(&same_name, Some("3")));
-    assert!(!pinned(&same_name, Some("1")));
-    let (_, _) = parse_myid(&format!("{MINIMAL}pinShards=false\n"), None);
     assert!(Config::parse_with_myid(&format!("{MINIMAL}pinShards=maybe\n"), "t", None).is_err());
 }
 

@@ -327,15 +327,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut handles = Vec::new();
     let pinned = shards <= cpus && config.shards_pinned();
     if shards <= cpus && !pinned {
-        if config.pin_shards.is_some() {
-            tracing::info!(shards, "executors not pinned to cores (pinShards=false)");
-        } else {
+        let members = config.members_on_this_host();
+        if members > 1 && config.shards.is_none() {
             tracing::info!(
                 shards,
-                members_on_this_host = config.members_on_this_host(),
-                "executors not pinned to cores, and the cores shared among the ensemble's \
-                 members on this host (pinShards=true pins them, shards=N sets the count)"
+                members_on_this_host = members,
+                "executors not pinned to cores (pinShards=true pins them), and the cores \
+                 shared among the ensemble's members on this host (shards=N sets the count)"
             );
+        } else {
+            tracing::info!(shards, "executors not pinned to cores (pinShards=true pins them)");
         }
     }
     let placement = |i: usize| {
