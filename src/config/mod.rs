@@ -1301,8 +1301,9 @@ impl Config {
     /// io_uring worker pinned with the shard; since appends are DSYNC writes it is
     /// faster unpinned as well: 68-74k against 54-64k writes/s at 32 in flight and
     /// 308-341k against 284-325k at 256 (four alternating rounds, two cores shared
-    /// with the client), reads the same (getData at 128 in flight 820-861k against
-    /// 817-887k/s; p99 at a fixed 38,000/s 0.64 against 0.66-0.70 ms).
+    /// with the client), reads about the same (getData at 128 in flight 820-861k
+    /// against 817-887k/s, at 32 289-305k against 280-303k, at 8 78-82k against
+    /// 86-90k; p99 at a fixed 38,000/s 0.64 against 0.66-0.70 ms).
     pub fn shards_pinned(&self) -> bool {
         self.pin_shards.unwrap_or(false)
     }
