@@ -336,7 +336,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                  shared among the ensemble's members on this host (shards=N sets the count)"
             );
         } else {
-            tracing::info!(shards, "executors not pinned to cores (pinShards=true pins them)");
+            tracing::info!(
+                shards,
+                "executors not pinned to cores (pinShards=true pins them)"
+            );
         }
     }
     let placement = |i: usize| {
