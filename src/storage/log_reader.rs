@@ -268,6 +268,29 @@ impl<F: StorageFile> SegmentReader<'_, F> {
         Ok(check_frame(&self.buf, self.idx(off)))
     }
 
+    /// The frame that continues the data ending at `off`: at `off`, or one written while
+    /// the frame before it was in flight (`log::frame_after`: `OVERLAPS` set, at the
+    /// next 4096 boundary, zeros between). Its offsets index `buf`; `.offset` there
+    /// plus `self.base` is where it is in the file.
+    async fn frame_after(&mut self, off: u64, prev_last: Option<i64>) -> Result<Option<FrameAt>> {
+        let follows = |f: &FrameAt| prev_last.map(|p| f.first_zxid == p.wrapping_add(1));
+        if let Some(f) = self.frame_at(off).await? {
+            return Ok((!f.overlaps || follows(&f) != Some(false)).then_some(f));
+        }
+        let next = align_up(off);
+        if next == off || !self.fill(off, (next - off) as usize).await? {
+            return Ok(None);
+        }
+        let (i, j) = (self.idx(off), self.idx(next));
+        if self.buf[i..j].iter().any(|&b| b != 0) {
+            return Ok(None);
+        }
+        Ok(self
+            .frame_at(next)
+            .await?
+            .filter(|f| f.overlaps && follows(f) == Some(true)))
+    }
+
     /// The first zxid of the frame at `off` if its header is already in `buf`.
     fn peek_first_zxid(&self, off: u64) -> Option<i64> {
         if off < self.base {
@@ -309,18 +332,24 @@ impl<F: StorageFile> SegmentReader<'_, F> {
             None => return Err(self.corrupt(0, "bad segment header".into())),
         }
         let mut off = SEG_HEADER_LEN as u64;
+        // The last txn of the frame before (None when it was skipped undecoded: the
+        // frame after it then starts right at its end).
+        let mut prev_last: Option<i64> = None;
         loop {
-            let Some(f) = self.frame_at(off).await? else {
+            let Some(f) = self.frame_after(off, prev_last).await? else {
                 break;
             };
+            let at = self.base + f.offset as u64;
             let end = self.base + f.end as u64;
             // A frame followed by one starting at or before `after` holds nothing of the
             // range, nor `after` itself: its txns need no decoding.
             if self.peek_first_zxid(end).is_some_and(|z| z <= after) {
                 off = end;
+                prev_last = None;
                 continue;
             }
-            let txns = decode_frame(&self.buf, &f).map_err(|m| self.corrupt(off, m))?;
+            let txns = decode_frame(&self.buf, &f).map_err(|m| self.corrupt(at, m))?;
+            prev_last = txns.last().map(|(h, _)| h.zxid);
             for (h, t) in txns {
                 let z = h.zxid;
                 if z <= after {
@@ -340,7 +369,7 @@ impl<F: StorageFile> SegmentReader<'_, F> {
                     }
                     Some((p, _)) if !(z > p.zxid && zxid_follows(p.zxid, z)) => {
                         return Err(self.corrupt(
-                            off,
+                            at,
                             format!("gap in the log: zxid {z:#x} after {:#x}", p.zxid),
                         ));
                     }

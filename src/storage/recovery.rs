@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 
 use super::backend::{align_down, align_up, Backend, StorageFile, ALIGN};
 use super::log::{
-    check_frame, decode_frame, find_valid_frame_after, parse_segment_header, LogConfig, TxnLog,
-    SEG_HEADER_LEN, SEG_PREFIX,
+    damage_after, decode_frame, find_valid_frame_after, frame_after, parse_segment_header,
+    LogConfig, TxnLog, SEG_HEADER_LEN, SEG_PREFIX,
 };
 use super::snapshot::{load_snapshot, LoadedSnapshot, SNAP_PREFIX};
 use super::truncate::OnDamage;
@@ -212,8 +212,9 @@ pub async fn recover<B: Backend>(
         }
         let mut off = SEG_HEADER_LEN;
         let mut frames = 0usize;
-        while let Some(f) = check_frame(&buf, off) {
-            let batch = decode_frame(&buf, &f).map_err(|m| corrupt(off, m, good(&txns)))?;
+        while let Some(f) = frame_after(&buf, off, prev) {
+            let at = f.offset;
+            let batch = decode_frame(&buf, &f).map_err(|m| corrupt(at, m, good(&txns)))?;
             for (h, t) in batch {
                 // A segment is named by (and its header holds) the first zxid written
                 // to it; a txn below that is damage. Left unchecked, such a segment
@@ -221,7 +222,7 @@ pub async fn recover<B: Backend>(
                 // once an append had made that segment.
                 if h.zxid < *name_zxid {
                     return Err(corrupt(
-                        off,
+                        at,
                         format!(
                             "zxid {:#x} below the segment's first zxid {name_zxid:#x}",
                             h.zxid
@@ -231,7 +232,7 @@ pub async fn recover<B: Backend>(
                 }
                 if prev.is_some_and(|p| h.zxid <= p) {
                     return Err(corrupt(
-                        off,
+                        at,
                         format!(
                             "zxid {:#x} after {:#x}: not increasing",
                             h.zxid,
@@ -247,7 +248,7 @@ pub async fn recover<B: Backend>(
                     let before = good(&txns);
                     if !zxid_follows(before, h.zxid) {
                         return Err(corrupt(
-                            off,
+                            at,
                             format!(
                                 "gap in the log: the state ends at zxid {before:#x} but the \
                                  next logged txn is {:#x}",
@@ -264,7 +265,7 @@ pub async fn recover<B: Backend>(
             off = f.end;
         }
         // `off` is the first spot that is not a valid frame: the end of the data or damage.
-        if let Some(v) = find_valid_frame_after(&buf, off + 8) {
+        if let Some(v) = damage_after(&buf, off) {
             return Err(corrupt(
                 off,
                 format!(

@@ -9,8 +9,7 @@ use base64::Engine as _;
 
 use super::backend::Backend;
 use super::log::{
-    check_frame, decode_frame, find_valid_frame_after, parse_segment_header, SEG_HEADER_LEN,
-    SEG_PREFIX,
+    damage_after, decode_frame, frame_after, parse_segment_header, SEG_HEADER_LEN, SEG_PREFIX,
 };
 use super::recovery::list_numbered;
 use super::snapshot::{load_snapshot, SnapRecord, SNAP_PREFIX};
@@ -126,15 +125,24 @@ pub async fn log_dump<B: Backend>(backend: &B, file: &Path) -> Result<String> {
         buf.len()
     );
     let mut off = SEG_HEADER_LEN;
-    while let Some(f) = check_frame(&buf, off) {
+    let mut last = None;
+    while let Some(f) = frame_after(&buf, off, last) {
         let _ = writeln!(
             out,
-            "frame at offset {off}: first zxid {:#x}, {} txns",
-            f.first_zxid, f.count
+            "frame at offset {}: first zxid {:#x}, {} txns{}",
+            f.offset,
+            f.first_zxid,
+            f.count,
+            if f.overlaps {
+                " (written while the append before it was in flight)"
+            } else {
+                ""
+            }
         );
         match decode_frame(&buf, &f) {
             Ok(txns) => {
                 for (h, t) in txns {
+                    last = Some(h.zxid);
                     let _ = writeln!(
                         out,
                         "  zxid {:#x} session {:#x} cxid {} time {} op {:?}: {}",
@@ -154,7 +162,7 @@ pub async fn log_dump<B: Backend>(backend: &B, file: &Path) -> Result<String> {
         }
         off = f.end;
     }
-    match find_valid_frame_after(&buf, off + 8) {
+    match damage_after(&buf, off) {
         Some(v) => {
             let _ = writeln!(
                 out,
@@ -163,7 +171,11 @@ pub async fn log_dump<B: Backend>(backend: &B, file: &Path) -> Result<String> {
             );
         }
         None if buf[off..].iter().any(|&b| b != 0) => {
-            let _ = writeln!(out, "torn tail at offset {off} (no valid frame after it)");
+            let _ = writeln!(
+                out,
+                "torn tail at offset {off} (no valid frame after it, but for appends that \
+                 were in flight with it)"
+            );
         }
         None => {
             let _ = writeln!(out, "end of data at offset {off}");

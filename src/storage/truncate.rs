@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 
 use super::backend::{align_down, align_up, Backend, StorageFile};
 use super::log::{
-    check_frame, decode_frame, encode_frame, find_valid_frame_after, parse_segment_header,
-    SEG_HEADER_LEN, SEG_PREFIX,
+    damage_after, decode_frame, encode_frame, frame_after, parse_segment_header, SEG_HEADER_LEN,
+    SEG_PREFIX,
 };
 use super::recovery::{list_numbered, repair_hint};
 use super::{io_err, parse_zxid_name, zxid_hex, Result, StorageError};
@@ -142,9 +142,10 @@ fn scan_segment(buf: &[u8], path: &Path, zxid: i64, on_damage: OnDamage) -> Resu
         }
     };
     loop {
-        let Some(f) = check_frame(buf, s.off) else {
-            // The end of the data, a torn tail (nothing valid after it) or damage.
-            if let Some(v) = find_valid_frame_after(buf, s.off + 8) {
+        let Some(f) = frame_after(buf, s.off, s.last_kept) else {
+            // The end of the data, a torn tail (nothing valid after it but appends that
+            // were in flight with it) or damage.
+            if let Some(v) = damage_after(buf, s.off) {
                 damaged(
                     &s,
                     format!("not a valid frame, yet one follows at offset {}", v.offset),
