@@ -160,6 +160,12 @@ pub struct Config {
     /// pinned unless another member of the ensemble runs on this host
     /// ([`Config::shards_pinned`]).
     pub pin_shards: Option<bool>,
+    /// corral's own key `logAppendsInFlight` (1 to 4, default 4): how many batches a
+    /// standalone server's txn log writes at once (`storage::log`, "Appends in
+    /// flight"). Each is one durable write; disks take several flushes in parallel, so
+    /// more in flight means more batches made durable per second when the disk is the
+    /// limit. 1 writes one batch at a time. Without `forceSync` always 1.
+    pub log_appends_in_flight: usize,
     /// `4lw.commands.whitelist`, lower-cased; "*" allows all. `srvr` is always allowed
     /// on top of it, as in ZooKeeper.
     pub four_letter_whitelist: Vec<String>,
@@ -305,6 +311,7 @@ impl Default for Config {
             container_max_never_used_interval_ms: 0,
             shards: None,
             pin_shards: None,
+            log_appends_in_flight: crate::storage::log::MAX_APPENDS_IN_FLIGHT,
             four_letter_whitelist: ["srvr", "stat", "ruok", "mntr", "conf", "isro"]
                 .into_iter()
                 .map(String::from)
@@ -1102,6 +1109,14 @@ impl Config {
                     c.shards = Some(at_least(parse_int(v).map_err(bad)?, 1).map_err(bad)? as usize)
                 }
                 "pinShards" => c.pin_shards = Some(parse_bool(v).map_err(bad)?),
+                "logAppendsInFlight" => {
+                    let max = crate::storage::log::MAX_APPENDS_IN_FLIGHT as i64;
+                    let n = at_least(parse_int(v).map_err(bad)?, 1).map_err(bad)?;
+                    if n > max {
+                        return Err(bad(Bad(format!("must be at most {max}"))));
+                    }
+                    c.log_appends_in_flight = n as usize;
+                }
                 k if k.starts_with("server.") => {
                     let sid = crate::quorum::verifier::parse_sid(&k["server.".len()..])
                         .map_err(|r| bad(Bad(r)))?;

@@ -87,6 +87,7 @@ fn sample_parses_and_lists_every_key() {
         "syncLimit",
         "server.1",
         "shards",
+        "logAppendsInFlight",
     ] {
         assert!(sample.contains(key), "sample lacks {key}");
     }
@@ -1379,6 +1380,26 @@ fn operator_keys() {
         "corral.logLevel",
     ] {
         assert!(sample.contains(&format!("#{key}=")), "sample lacks {key}");
+    }
+}
+
+/// `logAppendsInFlight`: 1 to `MAX_APPENDS_IN_FLIGHT`, that maximum by default.
+#[test]
+fn log_appends_in_flight_is_bounded_by_what_recovery_allows() {
+    let max = crate::storage::log::MAX_APPENDS_IN_FLIGHT;
+    assert_eq!(parse(MINIMAL).0.log_appends_in_flight, max);
+    assert_eq!(
+        parse(&format!("{MINIMAL}logAppendsInFlight=1\n"))
+            .0
+            .log_appends_in_flight,
+        1
+    );
+    for value in ["0", "-1", &(max + 1).to_string(), "many"] {
+        assert_refused(
+            &format!("{MINIMAL}logAppendsInFlight={value}\n"),
+            "logAppendsInFlight",
+            3,
+        );
     }
 }
 

@@ -36,10 +36,12 @@ pub struct CommitCore {
     /// first: each session's state before (timeout, closing), None if it was not
     /// tracked. Undone by `reject`.
     tracker_undo: Vec<(i64, Option<(i32, bool)>)>,
-    /// Where the entries of the batch built behind one still being logged begin in
-    /// `tracker_undo` ([`CommitCore::build_batch_behind`]), and how many expired
-    /// sessions' closes that batch holds so far.
-    behind_mark: Option<usize>,
+    /// Where each batch after the oldest one not yet known to be logged begins in
+    /// `tracker_undo`, oldest first: a mark per batch handed to the log after it
+    /// ([`CommitCore::sealed`], or the first [`CommitCore::build_batch_behind`]), so
+    /// `logged` forgets exactly the oldest batch's entries. And how many expired
+    /// sessions' closes the batch being built holds so far.
+    behind_marks: std::collections::VecDeque<usize>,
     behind_closes: usize,
     /// This server's id (0 standalone).
     server_id: u64,
@@ -73,7 +75,7 @@ impl CommitCore {
             next_session_id: session::initial_session_id(server_id, now_wall_ms),
             inbox: Vec::new(),
             tracker_undo: Vec::new(),
-            behind_mark: None,
+            behind_marks: Default::default(),
             behind_closes: 0,
             server_id: server_id as u64,
             digests: Vec::new(),
@@ -141,7 +143,7 @@ impl CommitCore {
         self.tracker = tracker;
         self.inbox.clear();
         self.tracker_undo.clear();
-        self.behind_mark = None;
+        self.behind_marks.clear();
         self.owners.clear();
     }
 
@@ -208,7 +210,7 @@ impl CommitCore {
     ) -> Vec<Committed> {
         // The previous batch was logged or rejected before this one is built.
         self.tracker_undo.clear();
-        self.behind_mark = None;
+        self.behind_marks.clear();
         let closes = MAX_EXPIRED_CLOSES_PER_BATCH.min(max_items.saturating_sub(self.inbox.len()));
         self.build_into(tree, now_wall_ms, now_mono_ms, max_items, closes)
             .0
@@ -225,9 +227,8 @@ impl CommitCore {
         now_wall_ms: i64,
         now_mono_ms: i64,
     ) -> Vec<Committed> {
-        if self.behind_mark.is_none() {
-            self.behind_mark = Some(self.tracker_undo.len());
-            self.behind_closes = 0;
+        if self.behind_marks.is_empty() {
+            self.sealed();
         }
         // The batch gets its expiry closes over several calls, at most
         // MAX_EXPIRED_CLOSES_PER_BATCH in all.
@@ -237,12 +238,23 @@ impl CommitCore {
         batch
     }
 
-    /// Standalone: the batch the log was writing is durable; only what was built behind
-    /// it can still be rejected.
+    /// Standalone: the batch built so far goes to the log (which may be writing others
+    /// still); what is built next is a new batch. The first `build_batch_behind` after a
+    /// batch went to the log implies it.
+    pub fn sealed(&mut self) {
+        self.behind_marks.push_back(self.tracker_undo.len());
+        self.behind_closes = 0;
+    }
+
+    /// Standalone: the oldest batch the log was writing is durable; only what was
+    /// built after it can still be rejected.
     pub fn logged(&mut self) {
-        match self.behind_mark.take() {
+        match self.behind_marks.pop_front() {
             Some(mark) => {
                 self.tracker_undo.drain(..mark);
+                for m in self.behind_marks.iter_mut() {
+                    *m -= mark;
+                }
             }
             None => self.tracker_undo.clear(),
         }
@@ -424,7 +436,7 @@ impl CommitCore {
         );
         self.last_zxid = logged_zxid;
         self.prepper.discard_after(logged_zxid);
-        self.behind_mark = None;
+        self.behind_marks.clear();
         for (session_id, prior) in std::mem::take(&mut self.tracker_undo).into_iter().rev() {
             self.tracker.remove(session_id);
             if let Some((timeout, closing)) = prior {

@@ -7,8 +7,12 @@
 //! `ensemble.rs`. The runtime wiring that starts these tasks is `mod.rs`.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use glommio::channels::shared_channel::{self, ConnectedSender};
@@ -18,7 +22,7 @@ use super::messages::*;
 use super::notify::Notify;
 use super::{admin_view, durability, now_wall_ms, Runtime};
 use crate::config::Config;
-use crate::storage::log::FrameBuilder;
+use crate::storage::log::{AppendDone, FrameBuilder, MAX_APPENDS_IN_FLIGHT};
 use crate::storage::{GlommioBackend, StorageError, TxnLog};
 use crate::tree::DataTree;
 
@@ -87,15 +91,52 @@ pub(super) async fn commit_task(
     // Whether writes are being refused for lack of disk space (logged once each way).
     let mut disk_full = false;
     let spares = Spares::start(&p.rt.config, &log);
-    // Built and not yet logged (with its txns encoded as a log frame, built as the
-    // batch is); logged and not yet applied.
+    let depth = appends_in_flight(&p.rt.config, &log);
+    // Handed to the log and not yet retired, oldest first (each retired, applied and
+    // answered only once it and every append before it are durable).
+    let mut flight: VecDeque<InFlight> = VecDeque::new();
+    // Built and not yet handed to the log (its txns encoded as a log frame as the batch
+    // is built).
     let mut current: Vec<Committed> = Vec::new();
     let mut frame = FrameBuilder::default();
-    let mut logged: Option<(Vec<Committed>, usize)> = None;
     loop {
-        if current.is_empty() {
+        // Retire the appends that are durable, in order; their batches are applied
+        // after the next append is on its way.
+        let mut retired: Vec<(Vec<Committed>, usize)> = Vec::new();
+        while flight.front().is_some_and(|f| f.done.is_some()) {
+            let f = flight.pop_front().expect("checked above");
+            let outcome = match f.done.expect("checked above") {
+                // A batch of syncs and reattaches only: nothing was logged.
+                None => Ok(()),
+                Some(done) => log.complete_append(done),
+            };
+            if durable(outcome, &log, &mut disk_full) {
+                p.core.logged();
+                p.stats.logged(&p.rt, &log, f.txns);
+                retired.push((f.batch, f.txns));
+            } else {
+                // A full disk (the log refuses this only for an append nothing
+                // overlapped, so none is in flight behind it): its writes and those
+                // built behind it are answered THROTTLEDOP and the core forgets them
+                // (the next batch reuses their zxids); syncs and reattaches go through.
+                // Behind it only batches without txns (syncs, reattaches) can wait:
+                // they go through with the rejections, in order.
+                let mut batch = f.batch;
+                for g in flight.drain(..) {
+                    assert!(g.txns == 0, "a refused append had others behind it");
+                    batch.extend(g.batch);
+                }
+                batch.append(&mut current);
+                frame = FrameBuilder::default();
+                let now = p.rt.now_mono_ms();
+                let rejected = p.core.reject(batch, log.last_zxid(), now);
+                retired.push((rejected, 0));
+            }
+            spares.ask(&log);
+        }
+        if flight.is_empty() && current.is_empty() {
             // Nothing to overlap with: answer what is logged, then wait for work.
-            if let Some((batch, txns)) = logged.take() {
+            for (batch, txns) in retired.drain(..) {
                 p.finish(batch, txns);
             }
             if !p.core.has_work() && !p.rt.restores.is_waiting() {
@@ -121,56 +162,172 @@ pub(super) async fn commit_task(
                 continue;
             }
         }
-        spares.offer(&mut log);
-        let mut next: Vec<Committed> = Vec::new();
-        let mut next_frame = FrameBuilder::default();
-        let durable = {
-            let append = append_durably(&mut log, &frame, &mut disk_full);
-            futures_lite::pin!(append);
-            // The first poll hands the durable write to the kernel.
-            let mut done = futures_lite::future::poll_once(append.as_mut()).await;
-            if let Some((batch, txns)) = logged.take() {
-                p.finish(batch, txns);
-            }
-            while done.is_none() {
-                // A waiting restore gets the pipeline drained: nothing more is built.
-                let building = !p.rt.restores.is_waiting();
-                let woke = futures_lite::future::or(async { Some(append.as_mut().await) }, async {
-                    if building {
-                        p.rt.outbox_ready.wait().await;
-                    } else {
-                        std::future::pending::<()>().await;
-                    }
-                    None
-                })
-                .await;
-                match woke {
-                    Some(durable) => done = Some(durable),
-                    None => {
-                        let more = p.build(true, &mut next_frame);
-                        next.extend(more);
-                    }
+        let mut started = false;
+        if !current.is_empty() && flight.len() < depth && log.can_start(&frame) {
+            spares.offer(&mut log);
+            p.core.sealed();
+            let txns = frame.len();
+            let batch = std::mem::take(&mut current);
+            let appended = if frame.is_empty() {
+                // Syncs and reattaches only: nothing to log, answered in order.
+                Ok(None)
+            } else {
+                log.start_append(&frame).await.map(Some)
+            };
+            frame = FrameBuilder::default();
+            match appended {
+                Ok(io) => {
+                    let mut f = InFlight {
+                        batch,
+                        txns,
+                        io: io.map(|io| Box::pin(io.run()) as AppendFuture),
+                        done: None,
+                    };
+                    f.poll_once().await;
+                    flight.push_back(f);
+                    started = true;
+                }
+                Err(e) => {
+                    // Nothing was handed to the disk; the log refuses a roll-over
+                    // while appends are in flight, so none is.
+                    let refused = durable(Err(e), &log, &mut disk_full);
+                    debug_assert!(!refused);
+                    assert!(
+                        flight.is_empty(),
+                        "a refused roll-over had appends in flight"
+                    );
+                    let now = p.rt.now_mono_ms();
+                    let rejected = p.core.reject(batch, log.last_zxid(), now);
+                    retired.push((rejected, 0));
                 }
             }
-            done.unwrap_or(false)
+        }
+        for (batch, txns) in retired.drain(..) {
+            p.finish(batch, txns);
+        }
+        if started || flight.front().is_some_and(|f| f.done.is_some()) {
+            continue;
+        }
+        if flight.is_empty() {
+            // A rejected batch: back to waiting for work.
+            continue;
+        }
+        // Wait for an append to become durable or for work to build into the next
+        // batch. A waiting restore gets the pipeline drained: nothing more is built.
+        let building = !p.rt.restores.is_waiting();
+        let woke = {
+            let work = p.rt.outbox_ready.wait();
+            futures_lite::pin!(work);
+            std::future::poll_fn(|cx| {
+                let mut durable = false;
+                for f in flight.iter_mut() {
+                    durable |= f.poll(cx);
+                }
+                if durable {
+                    return Poll::Ready(false);
+                }
+                if building && work.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(true);
+                }
+                Poll::Pending
+            })
+            .await
         };
-        spares.ask(&log);
-        if durable {
-            p.core.logged();
-            p.stats.logged(&p.rt, &log, frame.len());
-            logged = Some((current, frame.len()));
-            current = next;
-            frame = next_frame;
-        } else {
-            // A full disk: the batch's writes are answered THROTTLEDOP and the core
-            // forgets them and those built behind them (the next batch reuses their
-            // zxids); syncs and reattaches go through.
-            current.extend(next);
-            let now = p.rt.now_mono_ms();
-            let rejected = p.core.reject(current, log.last_zxid(), now);
-            current = Vec::new();
-            frame = FrameBuilder::default();
-            p.finish(rejected, 0);
+        if woke {
+            let more = p.build(!flight.is_empty(), &mut frame);
+            current.extend(more);
+        }
+    }
+}
+
+/// How many appends the standalone pipeline keeps in flight: `logAppendsInFlight`
+/// with `forceSync`; without it a write returns at once and one is enough.
+fn appends_in_flight(config: &Config, log: &TxnLog<GlommioBackend>) -> usize {
+    if !log.config().force_sync {
+        return 1;
+    }
+    config.log_appends_in_flight.clamp(1, MAX_APPENDS_IN_FLIGHT)
+}
+
+type AppendFuture = Pin<Box<dyn Future<Output = AppendDone>>>;
+
+/// A batch handed to the log and not yet retired.
+struct InFlight {
+    batch: Vec<Committed>,
+    /// Txns of it in the log.
+    txns: usize,
+    /// Its write (None: the batch held no txn).
+    io: Option<AppendFuture>,
+    /// Once the write finished: its outcome (None for a batch without txns).
+    done: Option<Option<AppendDone>>,
+}
+
+impl InFlight {
+    /// Polls the write if it has not finished; true if it just did.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.done.is_some() {
+            return false;
+        }
+        match self.io.as_mut() {
+            None => {
+                self.done = Some(None);
+                true
+            }
+            Some(io) => match io.as_mut().poll(cx) {
+                Poll::Ready(d) => {
+                    self.done = Some(Some(d));
+                    self.io = None;
+                    true
+                }
+                Poll::Pending => false,
+            },
+        }
+    }
+
+    /// The first poll hands the write to the kernel.
+    async fn poll_once(&mut self) {
+        std::future::poll_fn(|cx| {
+            self.poll(cx);
+            Poll::Ready(())
+        })
+        .await
+    }
+}
+
+/// Whether an append's outcome means durable: Ok. A full disk (ENOSPC, nothing of the
+/// batch counts: the caller rejects its writes with THROTTLEDOP, reads go on, nothing
+/// acknowledged is touched, and later batches are tried as they come, so writes resume
+/// by themselves once space returns): false. Any other error leaves durability unknown
+/// and stops the server: an fsync is never retried. `disk_full` remembers the state, so
+/// each change is logged once.
+fn durable(
+    outcome: Result<(), StorageError>,
+    log: &TxnLog<GlommioBackend>,
+    disk_full: &mut bool,
+) -> bool {
+    match outcome {
+        Ok(()) => {
+            // A batch that fit in the current segment says nothing about the disk;
+            // resumed means a new segment could be made again.
+            if *disk_full && !log.out_of_space() {
+                *disk_full = false;
+                tracing::warn!("disk space is back: writes resume");
+            }
+            true
+        }
+        Err(StorageError::NoSpace(m)) => {
+            if !*disk_full {
+                *disk_full = true;
+                tracing::error!(
+                    "txn log: {m}; the disk is full: writes fail with THROTTLEDOP until space returns"
+                );
+            }
+            false
+        }
+        Err(e) => {
+            tracing::error!("txn log failed, stopping so no write is acknowledged unlogged: {e}");
+            eprintln!("corral: txn log failed: {e}");
+            std::process::exit(70);
         }
     }
 }
@@ -479,47 +636,6 @@ pub(super) async fn autopurge(config: Arc<Config>) {
         {
             Ok(removed) => tracing::info!(removed = removed.len(), "autopurge"),
             Err(e) => tracing::warn!("autopurge failed: {e}"),
-        }
-    }
-}
-
-/// Appends a batch to the log. True when it is durable; false when the disk is full
-/// (ENOSPC, nothing of the batch written: the caller rejects its writes with
-/// THROTTLEDOP, reads go on, nothing acknowledged is touched, and later batches are
-/// tried as they come, so writes resume by themselves once space returns). Any other
-/// error leaves durability unknown and stops the server: an fsync is never retried.
-/// `disk_full` remembers the state, so each change is logged once.
-pub(super) async fn append_durably(
-    log: &mut TxnLog<GlommioBackend>,
-    frame: &FrameBuilder,
-    disk_full: &mut bool,
-) -> bool {
-    if frame.is_empty() {
-        return true;
-    }
-    match log.append_frame(frame).await {
-        Ok(()) => {
-            // A batch that fit in the current segment says nothing about the disk;
-            // resumed means a new segment could be made again.
-            if *disk_full && !log.out_of_space() {
-                *disk_full = false;
-                tracing::warn!("disk space is back: writes resume");
-            }
-            true
-        }
-        Err(StorageError::NoSpace(m)) => {
-            if !*disk_full {
-                *disk_full = true;
-                tracing::error!(
-                    "txn log: {m}; the disk is full: writes fail with THROTTLEDOP until space returns"
-                );
-            }
-            false
-        }
-        Err(e) => {
-            tracing::error!("txn log failed, stopping so no write is acknowledged unlogged: {e}");
-            eprintln!("corral: txn log failed: {e}");
-            std::process::exit(70);
         }
     }
 }
