@@ -564,9 +564,9 @@ impl<B: Backend> TxnLog<B> {
         self.fsync_warning = threshold;
     }
 
-    /// Durability latencies of appends, in microseconds: with the glommio backend the
-    /// write and its fdatasync are one linked request, so this is the two together
-    /// (the sync alone cannot be timed apart from it).
+    /// Durability latencies of appends, in microseconds, from `start_append` to the
+    /// completion of its write: with the glommio backend one `RWF_DSYNC` write, so the
+    /// write and its flush together (the flush alone cannot be timed apart from it).
     pub fn fsync_histogram(&self) -> &Histogram<u64> {
         &self.fsync_us
     }
