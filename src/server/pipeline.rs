@@ -205,11 +205,9 @@ pub(super) async fn commit_task(
         for (batch, txns) in retired.drain(..) {
             p.finish(batch, txns);
         }
-        if started || flight.front().is_some_and(|f| f.done.is_some()) {
-            continue;
-        }
-        if flight.is_empty() {
-            // A rejected batch: back to waiting for work.
+        // Started one (maybe another can start), one is ready to retire, or none is in
+        // flight (after a rejection): back to the top.
+        if started || flight.front().is_none_or(|f| f.done.is_some()) {
             continue;
         }
         // Wait for an append to become durable or for work to build into the next
@@ -234,7 +232,7 @@ pub(super) async fn commit_task(
             .await
         };
         if woke {
-            let more = p.build(!flight.is_empty(), &mut frame);
+            let more = p.build(true, &mut frame);
             current.extend(more);
         }
     }

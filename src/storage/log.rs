@@ -383,15 +383,26 @@ pub(crate) fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<FrameAt>
 /// can start with; one that does not is past a lost frame (a torn tail) and ends the
 /// data here.
 pub(crate) fn frame_after(buf: &[u8], end: usize, prev_last: Option<i64>) -> Option<FrameAt> {
-    let follows = |f: &FrameAt| prev_last.map(|p| f.first_zxid == p.wrapping_add(1));
     if let Some(f) = check_frame(buf, end) {
-        return (!f.overlaps || follows(&f) != Some(false)).then_some(f);
+        return continues(&f, prev_last, false).then_some(f);
     }
     let next = align_up(end as u64) as usize;
     if next == end || buf.get(end..next)?.iter().any(|&b| b != 0) {
         return None;
     }
-    check_frame(buf, next).filter(|f| f.overlaps && follows(f) == Some(true))
+    check_frame(buf, next).filter(|f| continues(f, prev_last, true))
+}
+
+/// Whether the valid frame `f`, found right at the end of the data (`past_gap` false)
+/// or at the next block boundary past zeros (true), continues the data after the txn
+/// `prev_last` ([`frame_after`]'s rule, shared with the DIFF reader).
+pub(crate) fn continues(f: &FrameAt, prev_last: Option<i64>, past_gap: bool) -> bool {
+    let follows = prev_last.map(|p| f.first_zxid == p.wrapping_add(1));
+    if past_gap {
+        f.overlaps && follows == Some(true)
+    } else {
+        !f.overlaps || follows != Some(false)
+    }
 }
 
 /// Past `off`, the first spot that is not a valid frame (no [`frame_after`] the data):
@@ -741,13 +752,22 @@ impl<B: Backend> TxnLog<B> {
     /// waits until nothing is in flight, so a torn frame is always in the newest
     /// segment).
     pub fn can_start(&self, frame: &FrameBuilder) -> bool {
-        if self.in_flight == 0 {
-            return true;
-        }
-        let need = frame.frame_len() as u64;
-        self.in_flight < MAX_APPENDS_IN_FLIGHT
-            && self.fatal.is_none()
-            && matches!(&self.seg, Some(s) if align_up(s.pos) + need <= s.size)
+        self.in_flight == 0
+            || (self.in_flight < MAX_APPENDS_IN_FLIGHT
+                && self.fatal.is_none()
+                && self.room_at(frame.frame_len() as u64).is_some())
+    }
+
+    /// Where the next frame of `need` bytes goes in the current segment (after the data,
+    /// or at the next block boundary while appends are in flight), if it fits there.
+    fn room_at(&self, need: u64) -> Option<u64> {
+        let s = self.seg.as_ref()?;
+        let at = if self.in_flight > 0 {
+            align_up(s.pos)
+        } else {
+            s.pos
+        };
+        (at + need <= s.size).then_some(at)
     }
 
     /// Appends started and not yet completed.
@@ -781,16 +801,19 @@ impl<B: Backend> TxnLog<B> {
             "more appends in flight than recovery allows for"
         );
         let need = frame.frame_len() as u64;
-        let at = |s: &OpenSegment<B::File>| if overlaps { align_up(s.pos) } else { s.pos };
-        let fits = matches!(&self.seg, Some(s) if at(s) + need <= s.size);
-        if !fits {
-            self.check_quiet("start a new segment")?;
-            self.roll(frame.first_zxid, need).await?;
-        }
+        let at = match self.room_at(need) {
+            Some(at) => at,
+            None => {
+                self.check_quiet("start a new segment")?;
+                self.roll(frame.first_zxid, need).await?;
+                self.room_at(need).ok_or_else(|| {
+                    StorageError::Invalid("no room for the frame after a roll-over".into())
+                })?
+            }
+        };
         let Some(seg) = self.seg.as_mut() else {
             return Err(StorageError::Invalid("no open segment after roll".into()));
         };
-        let at = at(seg);
         let (start, mut buf) = if overlaps {
             (at, Vec::with_capacity(align_up(need) as usize))
         } else {
@@ -840,15 +863,17 @@ impl<B: Backend> TxnLog<B> {
         );
         self.in_flight -= 1;
         self.check_usable()?;
-        let path = self
-            .seg
-            .as_ref()
-            .map_or_else(|| PathBuf::from("?"), |s| s.path.clone());
+        // Only named in messages: not copied per append.
+        let path = || {
+            self.seg
+                .as_ref()
+                .map_or_else(|| PathBuf::from("?"), |s| s.path.clone())
+        };
         let start = done.start;
         match done.result {
             Ok(()) => {}
             Err(SyncedWriteError::Write(e)) => {
-                let msg = format!("writing {} at {start}: {e}", path.display());
+                let msg = format!("writing {} at {start}: {e}", path().display());
                 if is_enospc(&e) && !done.undo.overlaps && self.in_flight == 0 {
                     if let Some(seg) = self.seg.as_mut() {
                         seg.pos = done.undo.pos;
@@ -860,7 +885,7 @@ impl<B: Backend> TxnLog<B> {
                 return Err(self.poison(msg));
             }
             Err(SyncedWriteError::Sync(e)) => {
-                let msg = format!("fdatasync of {}: {e}", path.display());
+                let msg = format!("fdatasync of {}: {e}", path().display());
                 return Err(self.poison(msg));
             }
         }
@@ -871,7 +896,7 @@ impl<B: Backend> TxnLog<B> {
                 // ZooKeeper's FileTxnLog words it so; operators grep for it.
                 tracing::warn!(
                     ms = us / 1000,
-                    file = %path.display(),
+                    file = %path().display(),
                     "fsync-ing the write ahead log took {}ms which will adversely effect operation latency",
                     us / 1000
                 );

@@ -39,8 +39,8 @@ use std::path::Path;
 
 use super::backend::{align_down, align_up, Backend, StorageFile};
 use super::log::{
-    check_frame, decode_frame, parse_segment_header, FrameAt, FRAME_HEADER_LEN, SEG_HEADER_LEN,
-    SEG_PREFIX,
+    check_frame, continues, decode_frame, parse_segment_header, FrameAt, FRAME_HEADER_LEN,
+    SEG_HEADER_LEN, SEG_PREFIX,
 };
 use super::recovery::list_numbered;
 use super::{io_err, zxid_follows, Result, StorageError};
@@ -273,9 +273,8 @@ impl<F: StorageFile> SegmentReader<'_, F> {
     /// next 4096 boundary, zeros between). Its offsets index `buf`; `.offset` there
     /// plus `self.base` is where it is in the file.
     async fn frame_after(&mut self, off: u64, prev_last: Option<i64>) -> Result<Option<FrameAt>> {
-        let follows = |f: &FrameAt| prev_last.map(|p| f.first_zxid == p.wrapping_add(1));
         if let Some(f) = self.frame_at(off).await? {
-            return Ok((!f.overlaps || follows(&f) != Some(false)).then_some(f));
+            return Ok(continues(&f, prev_last, false).then_some(f));
         }
         let next = align_up(off);
         if next == off || !self.fill(off, (next - off) as usize).await? {
@@ -288,7 +287,7 @@ impl<F: StorageFile> SegmentReader<'_, F> {
         Ok(self
             .frame_at(next)
             .await?
-            .filter(|f| f.overlaps && follows(f) == Some(true)))
+            .filter(|f| continues(f, prev_last, true)))
     }
 
     /// The first zxid of the frame at `off` if its header is already in `buf`.
